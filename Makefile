@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: GPL-2.0
+# xenib: VMM-bypass RDMA for Xen guests. See README.md.
+#
+#   make            build ib_front.ko and ib_back.ko (and the kernel, cached)
+#   make check      the whole test suite; ends with "N passed, N failed"
+#   make demo       boot the guest and run unmodified RDMA programs
+#   make kernel     build (or find cached) the Rust-enabled 6.12 kernel
+#   make initramfs  build the test guest image
+#   make rust-project.json   rust-analyzer project for the modules
+#   FLAVOUR=debug   selects the KASAN/lockdep/kmemleak kernel
+
+.PHONY: all modules kernel check demo initramfs host-test clean
+all: modules
+
+modules:
+	scripts/build-modules >/dev/null
+kernel:
+	scripts/build-kernel
+initramfs: modules
+	scripts/mkinitramfs "$$(scripts/build-kernel)" build/initramfs.cpio.gz
+check:
+	scripts/check
+demo:
+	scripts/demo
+host-test:
+	cd xen_ring && cargo test
+rust-project.json: FORCE
+	scripts/gen-rust-project
+clean:
+	rm -rf build
+	find ib_front ib_back \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' \
+		-o -name '.*.cmd' -o -name 'bindings_generated.rs' \
+		-o -name 'modules.order' \) -delete
+	rm -f Module.symvers modules.order
+FORCE:
