@@ -24,7 +24,10 @@ impl HeapMem {
     pub fn new(len: usize) -> Self {
         let n = len.div_ceil(4);
         let words: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
-        Self { words: words.into_boxed_slice(), len }
+        Self {
+            words: words.into_boxed_slice(),
+            len,
+        }
     }
 
     /// Area of `2^order` 4 KiB pages.
@@ -33,7 +36,10 @@ impl HeapMem {
     }
 
     fn word(&self, off: usize) -> &AtomicU32 {
-        assert!(off % 4 == 0 && off + 4 <= self.len, "HeapMem: bad u32 offset {off}");
+        assert!(
+            off.is_multiple_of(4) && off + 4 <= self.len,
+            "HeapMem: bad u32 offset {off}"
+        );
         &self.words[off / 4]
     }
 
@@ -69,7 +75,7 @@ impl SharedMem for HeapMem {
         self.word(off).store(v, Ordering::Relaxed)
     }
     fn read_bytes(&self, off: usize, dst: &mut [u8]) {
-        if off % 4 == 0 && dst.len() % 4 == 0 {
+        if off.is_multiple_of(4) && dst.len().is_multiple_of(4) {
             for (i, c) in dst.chunks_exact_mut(4).enumerate() {
                 c.copy_from_slice(&self.read_u32(off + 4 * i).to_le_bytes());
             }
@@ -80,7 +86,7 @@ impl SharedMem for HeapMem {
         }
     }
     fn write_bytes(&self, off: usize, src: &[u8]) {
-        if off % 4 == 0 && src.len() % 4 == 0 {
+        if off.is_multiple_of(4) && src.len().is_multiple_of(4) {
             for (i, c) in src.chunks_exact(4).enumerate() {
                 self.write_u32(off + 4 * i, u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
             }

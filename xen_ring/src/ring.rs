@@ -60,7 +60,11 @@ pub const fn slots_for_len(len: usize) -> u32 {
         return 0;
     }
     let n = (len - RING_HEADER_SIZE) / SLOT_SIZE;
-    let n = if n > MAX_SLOTS as usize { MAX_SLOTS as usize } else { n };
+    let n = if n > MAX_SLOTS as usize {
+        MAX_SLOTS as usize
+    } else {
+        n
+    };
     // Largest power of two <= n (n >= 1 here).
     let p = 1usize << (usize::BITS - 1 - n.leading_zeros());
     p as u32
@@ -139,7 +143,13 @@ impl<M: SharedMem> FrontRing<M> {
     /// `start` (used to test `u32` wrap-around; the peer's `attach` follows).
     pub fn init_at(mem: M, start: u32) -> Result<Self, RingError> {
         let nr = init_shared(&mem, start)?;
-        Ok(Self { mem, nr, req_prod_pvt: start, req_prod_pub: start, rsp_cons: start })
+        Ok(Self {
+            mem,
+            nr,
+            req_prod_pvt: start,
+            req_prod_pub: start,
+            rsp_cons: start,
+        })
     }
 
     /// Attaches the producing end to an area already initialised by the
@@ -154,7 +164,13 @@ impl<M: SharedMem> FrontRing<M> {
         // ORDERING: rmb: nothing read from the area after this point is
         // ordered before the index read; pairs with the wmb in init_shared.
         mem.rmb();
-        Ok(Self { mem, nr, req_prod_pvt: start, req_prod_pub: start, rsp_cons: start })
+        Ok(Self {
+            mem,
+            nr,
+            req_prod_pvt: start,
+            req_prod_pub: start,
+            rsp_cons: start,
+        })
     }
 
     /// Number of slots (`RING_SIZE`).
@@ -179,7 +195,8 @@ impl<M: SharedMem> FrontRing<M> {
 
     /// `RING_FREE_REQUESTS`: slots available for new requests.
     pub fn free_slots(&self) -> u32 {
-        self.nr.wrapping_sub(self.req_prod_pvt.wrapping_sub(self.rsp_cons))
+        self.nr
+            .wrapping_sub(self.req_prod_pvt.wrapping_sub(self.rsp_cons))
     }
 
     /// `RING_FULL`.
@@ -276,7 +293,8 @@ impl<M: SharedMem> FrontRing<M> {
         if self.mem.read_u32(OFF_RSP_PROD) != self.rsp_cons {
             return true;
         }
-        self.mem.write_u32(OFF_RSP_EVENT, self.rsp_cons.wrapping_add(1));
+        self.mem
+            .write_u32(OFF_RSP_EVENT, self.rsp_cons.wrapping_add(1));
         // ORDERING: mb: rsp_event store before the rsp_prod re-read; pairs
         // with the mb in BackRing::push_responses_and_check_notify (rsp_prod
         // store before its rsp_event load).
@@ -307,7 +325,13 @@ impl<M: SharedMem> BackRing<M> {
         let start = mem.read_u32(OFF_RSP_PROD);
         // ORDERING: rmb: pairs with the wmb in init_shared.
         mem.rmb();
-        Ok(Self { mem, nr, rsp_prod_pvt: start, rsp_prod_pub: start, req_cons: start })
+        Ok(Self {
+            mem,
+            nr,
+            rsp_prod_pvt: start,
+            rsp_prod_pub: start,
+            req_cons: start,
+        })
     }
 
     /// Number of slots (`RING_SIZE`).
@@ -357,7 +381,9 @@ impl<M: SharedMem> BackRing<M> {
         match self.req_prod_checked() {
             Ok(rp) => {
                 let req = rp.wrapping_sub(self.req_cons);
-                let rsp = self.nr.wrapping_sub(self.req_cons.wrapping_sub(self.rsp_prod_pvt));
+                let rsp = self
+                    .nr
+                    .wrapping_sub(self.req_cons.wrapping_sub(self.rsp_prod_pvt));
                 req.min(rsp)
             }
             Err(_) => 0,
@@ -430,7 +456,8 @@ impl<M: SharedMem> BackRing<M> {
         if self.mem.read_u32(OFF_REQ_PROD) != self.req_cons {
             return true;
         }
-        self.mem.write_u32(OFF_REQ_EVENT, self.req_cons.wrapping_add(1));
+        self.mem
+            .write_u32(OFF_REQ_EVENT, self.req_cons.wrapping_add(1));
         // ORDERING: mb: req_event store before the req_prod re-read; pairs
         // with the mb in FrontRing::push_requests_and_check_notify.
         self.mem.mb();
@@ -589,7 +616,9 @@ mod tests {
         for _ in 0..3 {
             f.push_request(&s).unwrap();
         }
-        assert!(!f.push_requests_and_check_notify()); // req_event still 3, prod 3->6? (old=3 -> event 3 not in (3,6])
+        // req_event is still 3 (back saw pending work, did not re-arm) and
+        // the batch moves req_prod 3 -> 6: event 3 is not in (3, 6], no notify.
+        assert!(!f.push_requests_and_check_notify());
     }
 
     #[test]

@@ -111,7 +111,7 @@ impl RawMem {
 
     #[inline]
     fn ok(&self, off: usize, n: usize, align: usize) -> bool {
-        in_range(off, n, self.len) && off % align == 0
+        in_range(off, n, self.len) && off.is_multiple_of(align)
     }
 }
 
@@ -144,6 +144,24 @@ impl SharedMem for RawMem {
             dst.fill(0);
             return;
         }
+        if off.is_multiple_of(4) {
+            // Word-wise copy (slots are always 4-aligned, 512 bytes).
+            let mut chunks = dst.chunks_exact_mut(4);
+            let mut o = off;
+            for c in &mut chunks {
+                // SAFETY: `o + 4 <= off + dst.len() <= len` (checked above) and
+                // `o` is 4-aligned with a 4-aligned base, see `read_u32`.
+                let v =
+                    unsafe { core::ptr::read_volatile(self.base.as_ptr().add(o).cast::<u32>()) };
+                c.copy_from_slice(&v.to_ne_bytes());
+                o += 4;
+            }
+            for (i, d) in chunks.into_remainder().iter_mut().enumerate() {
+                // SAFETY: `o + i < off + dst.len() <= len` (checked above).
+                *d = unsafe { core::ptr::read_volatile(self.base.as_ptr().add(o + i)) };
+            }
+            return;
+        }
         for (i, d) in dst.iter_mut().enumerate() {
             // SAFETY: `off + dst.len() <= len` was checked, so `off + i` is in
             // bounds of the mapping guaranteed by `new`.
@@ -153,6 +171,23 @@ impl SharedMem for RawMem {
 
     fn write_bytes(&self, off: usize, src: &[u8]) {
         if !self.ok(off, src.len(), 1) {
+            return;
+        }
+        if off.is_multiple_of(4) {
+            let chunks = src.chunks_exact(4);
+            let rem = chunks.remainder();
+            let mut o = off;
+            for c in chunks {
+                let v = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                // SAFETY: `o + 4 <= off + src.len() <= len` (checked above),
+                // `o` 4-aligned; see `read_u32`.
+                unsafe { core::ptr::write_volatile(self.base.as_ptr().add(o).cast::<u32>(), v) };
+                o += 4;
+            }
+            for (i, s) in rem.iter().enumerate() {
+                // SAFETY: `o + i < off + src.len() <= len` (checked above).
+                unsafe { core::ptr::write_volatile(self.base.as_ptr().add(o + i), *s) };
+            }
             return;
         }
         for (i, s) in src.iter().enumerate() {
@@ -204,10 +239,64 @@ mod tests {
         m.read_bytes(usize::MAX, &mut big);
         assert_eq!(big, [0; 4]);
         m.write_bytes(len - 1, &[1, 2]);
+        m.write_bytes(5, &[9, 9, 9]); // unaligned path
+        let mut u = [0u8; 3];
+        m.read_bytes(5, &mut u);
+        assert_eq!(u, [9, 9, 9]);
         m.mb();
         m.rmb();
         m.wmb();
         assert_eq!(m.len(), len);
         assert!(!m.is_empty());
+    }
+
+    #[test]
+    fn rawmem_ring_two_threads() {
+        use super::super::ring::{BackRing, FrontRing, SLOT_SIZE};
+        extern crate std;
+        let mut backing = std::vec![0u32; 16384 / 4];
+        let p = NonNull::new(backing.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: `backing` is 4-aligned, outlives both rings (scoped
+        // threads end before it is dropped) and is accessed only via `m`.
+        let m = unsafe { RawMem::new(p, 16384) };
+        let mut f = FrontRing::init(&m).unwrap();
+        let mut b = BackRing::attach(&m).unwrap();
+        const N: u32 = 20_000;
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let mut buf = [0u8; SLOT_SIZE];
+                let mut next = 0u32;
+                while next < N {
+                    if b.take_request(&mut buf).unwrap().is_some() {
+                        assert_eq!(u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]), next);
+                        assert_eq!(buf[SLOT_SIZE - 1], next as u8);
+                        next += 1;
+                        b.push_response(&buf).unwrap();
+                        b.push_responses_and_check_notify();
+                    } else if !b.final_check_for_requests() {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            let (mut sent, mut got) = (0u32, 0u32);
+            let mut buf = [0u8; SLOT_SIZE];
+            while got < N {
+                let mut s = [0u8; SLOT_SIZE];
+                s[..4].copy_from_slice(&sent.to_le_bytes());
+                s[SLOT_SIZE - 1] = sent as u8;
+                if sent < N && f.push_request(&s).is_ok() {
+                    sent += 1;
+                    f.push_requests_and_check_notify();
+                }
+                while f.take_response(&mut buf).unwrap().is_some() {
+                    assert_eq!(u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]), got);
+                    got += 1;
+                }
+                if sent == N && got < N && !f.final_check_for_responses() {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        drop(backing);
     }
 }

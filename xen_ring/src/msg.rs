@@ -1,0 +1,1632 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Typed message bodies and the domain types they are built from.
+//!
+//! Every body is encoded *packed*, fields in declaration order,
+//! little-endian, with no implicit padding; explicit reserved bytes are
+//! zero. Field widths follow `include/uapi/rdma/ib_user_verbs.h`.
+//! `Documentation/ring-protocol.rst` lists every offset.
+
+use super::codec::{DecodeError, Reader, Wire, Writer};
+#[cfg(test)]
+use super::codec::{Gen, GenSrc, Layout};
+
+/// Bytes per (guest) page, for MR page spans and mmap regions.
+pub const PAGE_SIZE: u64 = 4096;
+/// Maximum opaque driver data carried in one message.
+pub const MAX_UDATA: usize = 256;
+/// Maximum indirect grant pages in a `RegMr`/`ReregMr` request.
+pub const MAX_INDIRECT: usize = 32;
+/// Grant refs (`u32`) held by one indirect page.
+pub const REFS_PER_INDIRECT_PAGE: u32 = 1024;
+/// Largest MR in pages (`MAX_INDIRECT * REFS_PER_INDIRECT_PAGE`, 128 MiB).
+pub const MAX_MR_PAGES: u32 = MAX_INDIRECT as u32 * REFS_PER_INDIRECT_PAGE;
+/// Grant refs returned per `Mmap` response.
+pub const MAX_MMAP_REFS_PER_RSP: usize = 96;
+
+/// `ReregMr` flag: change translation (`IB_MR_REREG_TRANS`).
+pub const REREG_TRANS: u32 = 1 << 0;
+/// `ReregMr` flag: change PD (`IB_MR_REREG_PD`).
+pub const REREG_PD: u32 = 1 << 1;
+/// `ReregMr` flag: change access (`IB_MR_REREG_ACCESS`).
+pub const REREG_ACCESS: u32 = 1 << 2;
+/// All valid `ReregMr` flags.
+pub const REREG_ALL: u32 = REREG_TRANS | REREG_PD | REREG_ACCESS;
+
+/// Defines a struct whose wire form is its fields, packed, in order.
+macro_rules! wire_struct {
+    ($(#[$m:meta])* pub struct $name:ident {
+        $( $(#[$fm:meta])* pub $f:ident : $t:ty ),* $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name { $( $(#[$fm])* pub $f: $t, )* }
+        impl Wire for $name {
+            const SIZE: usize = 0 $( + <$t as Wire>::SIZE )*;
+            fn put(&self, w: &mut Writer<'_>) {
+                $( self.$f.put(w); )*
+            }
+            fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok(Self { $( $f: <$t as Wire>::get(r)?, )* })
+            }
+        }
+        #[cfg(test)]
+        impl Gen for $name {
+            fn gen(src: &mut GenSrc<'_>) -> Self {
+                Self { $( $f: <$t as Gen>::gen(src), )* }
+            }
+        }
+        #[cfg(test)]
+        impl Layout for $name {
+            const FIELDS: &'static [(&'static str, &'static str, usize)] =
+                &[ $( (stringify!($f), stringify!($t), <$t as Wire>::SIZE), )* ];
+        }
+    };
+}
+
+/// Defines a `u32` handle newtype.
+macro_rules! handle {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(pub u32);
+        impl Wire for $name {
+            const SIZE: usize = 4;
+            fn put(&self, w: &mut Writer<'_>) {
+                w.u32(self.0)
+            }
+            fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok(Self(r.u32()?))
+            }
+        }
+        #[cfg(test)]
+        impl Gen for $name {
+            fn gen(src: &mut GenSrc<'_>) -> Self {
+                Self(u32::gen(src))
+            }
+        }
+    };
+}
+
+/// Defines a closed enum with explicit values, strictly decoded.
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident : $repr:ident {
+        $( $(#[$vm:meta])* $v:ident = $val:literal ),* $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr($repr)]
+        pub enum $name { $( $(#[$vm])* $v = $val, )* }
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            /// Strict conversion from the raw value.
+            pub fn from_raw(x: $repr) -> Option<Self> {
+                match x { $( $val => Some(Self::$v), )* _ => None }
+            }
+            /// The raw value.
+            pub fn raw(self) -> $repr {
+                self as $repr
+            }
+        }
+        impl Wire for $name {
+            const SIZE: usize = core::mem::size_of::<$repr>();
+            fn put(&self, w: &mut Writer<'_>) {
+                w.$repr(*self as $repr)
+            }
+            fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                let at = r.at();
+                Self::from_raw(r.$repr()?).ok_or(DecodeError::InvalidValue(at))
+            }
+        }
+        #[cfg(test)]
+        impl Gen for $name {
+            fn gen(src: &mut GenSrc<'_>) -> Self {
+                let all = Self::ALL;
+                all[src.below(all.len() as u64) as usize]
+            }
+        }
+    };
+}
+
+handle!(
+    /// A device context (one per guest `ib_ucontext`).
+    CtxHandle
+);
+handle!(
+    /// A protection domain.
+    PdHandle
+);
+handle!(
+    /// A completion queue.
+    CqHandle
+);
+handle!(
+    /// A queue pair.
+    QpHandle
+);
+handle!(
+    /// A shared receive queue.
+    SrqHandle
+);
+handle!(
+    /// A memory region.
+    MrHandle
+);
+handle!(
+    /// An address handle.
+    AhHandle
+);
+handle!(
+    /// A Xen grant reference.
+    GrantRef
+);
+
+/// A 16-byte GID.
+pub type Gid = [u8; 16];
+
+/// An empty body (0 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Empty;
+
+impl Wire for Empty {
+    const SIZE: usize = 0;
+    fn put(&self, _w: &mut Writer<'_>) {}
+    fn get(_r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Empty)
+    }
+}
+
+/// Optional SRQ: `u32 present (0/1)`, `u32 handle` (0 when absent).
+impl Wire for Option<SrqHandle> {
+    const SIZE: usize = 8;
+    fn put(&self, w: &mut Writer<'_>) {
+        match self {
+            Some(h) => {
+                w.u32(1);
+                w.u32(h.0);
+            }
+            None => w.zeros(8),
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = r.at();
+        match r.u32()? {
+            0 => {
+                r.reserved(4)?;
+                Ok(None)
+            }
+            1 => Ok(Some(SrqHandle(r.u32()?))),
+            _ => Err(DecodeError::InvalidValue(at)),
+        }
+    }
+}
+
+/// Opaque provider (driver) data: `u16 len`, `u16 reserved`,
+/// `u8 bytes[256]`; bytes past `len` are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Udata {
+    len: u16,
+    bytes: [u8; MAX_UDATA],
+}
+
+impl Default for Udata {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl Udata {
+    /// No data.
+    pub const EMPTY: Udata = Udata {
+        len: 0,
+        bytes: [0; MAX_UDATA],
+    };
+
+    /// Copies `data`; `None` if longer than [`MAX_UDATA`].
+    pub fn new(data: &[u8]) -> Option<Self> {
+        let mut u = Self::EMPTY;
+        u.bytes.get_mut(..data.len())?.copy_from_slice(data);
+        u.len = data.len() as u16;
+        Some(u)
+    }
+
+    /// The valid bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// Number of valid bytes.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Wire for Udata {
+    const SIZE: usize = 4 + MAX_UDATA;
+    fn put(&self, w: &mut Writer<'_>) {
+        w.u16(self.len);
+        w.u16(0);
+        w.bytes(&self.bytes);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = r.at();
+        let len = r.u16()?;
+        r.reserved(2)?;
+        if usize::from(len) > MAX_UDATA {
+            return Err(DecodeError::TooBig(at));
+        }
+        let mut bytes = [0u8; MAX_UDATA];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            let bat = r.at();
+            let v = r.u8()?;
+            if i >= usize::from(len) && v != 0 {
+                return Err(DecodeError::ReservedNonZero(bat));
+            }
+            *b = v;
+        }
+        Ok(Self { len, bytes })
+    }
+}
+
+/// A bounded list of grant refs: `u16 count`, `u16 reserved`,
+/// `u32 refs[N]`; entries past `count` are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefList<const N: usize> {
+    count: u16,
+    refs: [GrantRef; N],
+}
+
+impl<const N: usize> Default for RefList<N> {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            refs: [GrantRef(0); N],
+        }
+    }
+}
+
+impl<const N: usize> RefList<N> {
+    /// Capacity.
+    pub const CAPACITY: usize = N;
+
+    /// Copies `refs`; `None` if more than `N`.
+    pub fn new(refs: &[GrantRef]) -> Option<Self> {
+        let mut l = Self::default();
+        l.refs.get_mut(..refs.len())?.copy_from_slice(refs);
+        l.count = u16::try_from(refs.len()).ok()?;
+        Some(l)
+    }
+
+    /// The valid refs.
+    pub fn as_slice(&self) -> &[GrantRef] {
+        self.refs.get(..usize::from(self.count)).unwrap_or(&[])
+    }
+
+    /// Number of valid refs.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl<const N: usize> Wire for RefList<N> {
+    const SIZE: usize = 4 + 4 * N;
+    fn put(&self, w: &mut Writer<'_>) {
+        w.u16(self.count);
+        w.u16(0);
+        for r in &self.refs {
+            w.u32(r.0);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = r.at();
+        let count = r.u16()?;
+        r.reserved(2)?;
+        if usize::from(count) > N {
+            return Err(DecodeError::TooBig(at));
+        }
+        let mut refs = [GrantRef(0); N];
+        for (i, g) in refs.iter_mut().enumerate() {
+            let gat = r.at();
+            let v = r.u32()?;
+            if i >= usize::from(count) && v != 0 {
+                return Err(DecodeError::ReservedNonZero(gat));
+            }
+            *g = GrantRef(v);
+        }
+        Ok(Self { count, refs })
+    }
+}
+
+/// Number of pages spanned by `[start, start + length)`; `None` if
+/// `length == 0`, the range overflows, or the span exceeds `u32`.
+pub fn page_span(start: u64, length: u64) -> Option<u32> {
+    if length == 0 {
+        return None;
+    }
+    let last = start.checked_add(length - 1)?;
+    let n = (last / PAGE_SIZE) - (start / PAGE_SIZE) + 1;
+    u32::try_from(n).ok()
+}
+
+/// Indirect pages needed for `nr_pages` grant refs
+/// (`ceil(nr_pages / REFS_PER_INDIRECT_PAGE)`).
+pub fn indirect_pages_for(nr_pages: u32) -> u32 {
+    nr_pages.div_ceil(REFS_PER_INDIRECT_PAGE)
+}
+
+/// Validates an MR translation (start/length/iova/nr_pages/indirect).
+fn check_mr(
+    start: u64,
+    length: u64,
+    iova: u64,
+    nr_pages: u32,
+    nind: usize,
+) -> Result<(), DecodeError> {
+    let span = page_span(start, length).ok_or(DecodeError::Inconsistent)?;
+    if iova.checked_add(length - 1).is_none() {
+        return Err(DecodeError::Inconsistent);
+    }
+    if span > MAX_MR_PAGES {
+        return Err(DecodeError::TooBig(0));
+    }
+    if nr_pages != span || nind != indirect_pages_for(nr_pages) as usize {
+        return Err(DecodeError::Inconsistent);
+    }
+    Ok(())
+}
+
+wire_enum!(
+    /// `enum ib_qp_type` values carried on the wire.
+    QpType: u8 {
+        /// `IB_QPT_RC`.
+        Rc = 2,
+        /// `IB_QPT_UC`.
+        Uc = 3,
+        /// `IB_QPT_UD`.
+        Ud = 4,
+        /// `IB_QPT_RAW_PACKET`.
+        RawPacket = 8,
+        /// `IB_QPT_XRC_INI`.
+        XrcIni = 9,
+        /// `IB_QPT_XRC_TGT`.
+        XrcTgt = 10,
+        /// `IB_QPT_DRIVER`.
+        Driver = 0xff,
+    }
+);
+
+wire_enum!(
+    /// `enum ib_qp_state`.
+    QpState: u8 {
+        /// `IB_QPS_RESET`.
+        Reset = 0,
+        /// `IB_QPS_INIT`.
+        Init = 1,
+        /// `IB_QPS_RTR`.
+        Rtr = 2,
+        /// `IB_QPS_RTS`.
+        Rts = 3,
+        /// `IB_QPS_SQD`.
+        Sqd = 4,
+        /// `IB_QPS_SQE`.
+        Sqe = 5,
+        /// `IB_QPS_ERR`.
+        Err = 6,
+    }
+);
+
+wire_enum!(
+    /// Object kind an asynchronous event refers to.
+    AsyncObj: u8 {
+        /// `handle` is a [`QpHandle`].
+        Qp = 1,
+        /// `handle` is a [`CqHandle`].
+        Cq = 2,
+        /// `handle` is a [`SrqHandle`].
+        Srq = 3,
+        /// `handle` is a port number.
+        Port = 4,
+        /// `handle` is 0 (device-wide).
+        Device = 5,
+    }
+);
+
+/// Address vector (`struct ib_uverbs_qp_dest` / `ib_uverbs_ah_attr`), 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AhAttr {
+    /// Destination GID.
+    pub dgid: Gid,
+    /// Flow label.
+    pub flow_label: u32,
+    /// Destination LID.
+    pub dlid: u16,
+    /// Source GID index.
+    pub sgid_index: u8,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Traffic class.
+    pub traffic_class: u8,
+    /// Service level.
+    pub sl: u8,
+    /// Source path bits.
+    pub src_path_bits: u8,
+    /// Static rate.
+    pub static_rate: u8,
+    /// GRH present.
+    pub is_global: bool,
+    /// Port number.
+    pub port_num: u8,
+}
+
+impl Wire for AhAttr {
+    const SIZE: usize = 32;
+    fn put(&self, w: &mut Writer<'_>) {
+        w.bytes(&self.dgid);
+        w.u32(self.flow_label);
+        w.u16(self.dlid);
+        w.u16(0); // reserved
+        w.u8(self.sgid_index);
+        w.u8(self.hop_limit);
+        w.u8(self.traffic_class);
+        w.u8(self.sl);
+        w.u8(self.src_path_bits);
+        w.u8(self.static_rate);
+        w.bool(self.is_global);
+        w.u8(self.port_num);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let dgid = r.array()?;
+        let flow_label = r.u32()?;
+        let dlid = r.u16()?;
+        r.reserved(2)?;
+        Ok(Self {
+            dgid,
+            flow_label,
+            dlid,
+            sgid_index: r.u8()?,
+            hop_limit: r.u8()?,
+            traffic_class: r.u8()?,
+            sl: r.u8()?,
+            src_path_bits: r.u8()?,
+            static_rate: r.u8()?,
+            is_global: r.bool()?,
+            port_num: r.u8()?,
+        })
+    }
+}
+
+wire_struct!(
+    /// QP attributes (`struct ib_uverbs_modify_qp` + `rate_limit`), 106 bytes.
+    /// Encoders zero fields not selected by `attr_mask` (state fields: `Reset`).
+    pub struct QpAttr {
+        /// Q_Key.
+        pub qkey: u32,
+        /// Receive PSN.
+        pub rq_psn: u32,
+        /// Send PSN.
+        pub sq_psn: u32,
+        /// Destination QP number.
+        pub dest_qp_num: u32,
+        /// `IB_ACCESS_*` flags.
+        pub qp_access_flags: u32,
+        /// Rate limit (kbps).
+        pub rate_limit: u32,
+        /// P_Key index.
+        pub pkey_index: u16,
+        /// Alternate P_Key index.
+        pub alt_pkey_index: u16,
+        /// Target state.
+        pub qp_state: QpState,
+        /// Current state.
+        pub cur_qp_state: QpState,
+        /// `enum ib_mtu` (raw).
+        pub path_mtu: u8,
+        /// `enum ib_mig_state` (raw).
+        pub path_mig_state: u8,
+        /// SQD async notify enable.
+        pub en_sqd_async_notify: u8,
+        /// Max outstanding RDMA reads/atomics as initiator.
+        pub max_rd_atomic: u8,
+        /// Max outstanding RDMA reads/atomics as target.
+        pub max_dest_rd_atomic: u8,
+        /// Minimum RNR NAK timer.
+        pub min_rnr_timer: u8,
+        /// Port number.
+        pub port_num: u8,
+        /// Local ACK timeout.
+        pub timeout: u8,
+        /// Retry count.
+        pub retry_cnt: u8,
+        /// RNR retry count.
+        pub rnr_retry: u8,
+        /// Alternate port number.
+        pub alt_port_num: u8,
+        /// Alternate timeout.
+        pub alt_timeout: u8,
+        /// Primary path.
+        pub dest: AhAttr,
+        /// Alternate path.
+        pub alt_dest: AhAttr,
+    }
+);
+
+wire_struct!(
+    /// QP capabilities, 20 bytes.
+    pub struct QpCaps {
+        /// Max send work requests.
+        pub max_send_wr: u32,
+        /// Max receive work requests.
+        pub max_recv_wr: u32,
+        /// Max send SGEs.
+        pub max_send_sge: u32,
+        /// Max receive SGEs.
+        pub max_recv_sge: u32,
+        /// Max inline data bytes.
+        pub max_inline_data: u32,
+    }
+);
+
+wire_struct!(
+    /// `Hello` request body.
+    pub struct HelloReq {
+        /// Feature bits the front wants (`FEATURE_*`).
+        pub features: u64,
+        /// Lowest protocol version the front speaks (>= 1).
+        pub min_version: u16,
+        /// Highest protocol version the front speaks (>= min).
+        pub max_version: u16,
+    }
+);
+
+wire_struct!(
+    /// `Hello` response body.
+    pub struct HelloRsp {
+        /// Granted features (`requested & supported`).
+        pub features: u64,
+        /// Chosen version (highest common).
+        pub version: u16,
+    }
+);
+
+wire_struct!(
+    /// Device attributes (`ib_uverbs_query_device_resp` + ex fields).
+    pub struct DeviceAttr {
+        /// Firmware version.
+        pub fw_ver: u64,
+        /// Node GUID (network byte order, as in uverbs).
+        pub node_guid: u64,
+        /// System image GUID (network byte order).
+        pub sys_image_guid: u64,
+        /// Max MR size.
+        pub max_mr_size: u64,
+        /// Supported page sizes.
+        pub page_size_cap: u64,
+        /// `IB_DEVICE_*` capability flags (64-bit, ex form).
+        pub device_cap_flags: u64,
+        /// Vendor ID.
+        pub vendor_id: u32,
+        /// Vendor part ID.
+        pub vendor_part_id: u32,
+        /// Hardware version.
+        pub hw_ver: u32,
+        /// Max QPs.
+        pub max_qp: u32,
+        /// Max WRs per QP.
+        pub max_qp_wr: u32,
+        /// Max send SGEs.
+        pub max_send_sge: u32,
+        /// Max receive SGEs.
+        pub max_recv_sge: u32,
+        /// Max SGEs for RDMA read.
+        pub max_sge_rd: u32,
+        /// Max CQs.
+        pub max_cq: u32,
+        /// Max CQEs per CQ.
+        pub max_cqe: u32,
+        /// Max MRs.
+        pub max_mr: u32,
+        /// Max PDs.
+        pub max_pd: u32,
+        /// Max outstanding RDMA reads per QP (responder).
+        pub max_qp_rd_atom: u32,
+        /// Max EE RD atoms.
+        pub max_ee_rd_atom: u32,
+        /// Max responder resources.
+        pub max_res_rd_atom: u32,
+        /// Max outstanding RDMA reads per QP (initiator).
+        pub max_qp_init_rd_atom: u32,
+        /// Max EE init RD atoms.
+        pub max_ee_init_rd_atom: u32,
+        /// `enum ib_atomic_cap`.
+        pub atomic_cap: u32,
+        /// Max EE contexts.
+        pub max_ee: u32,
+        /// Max RDDs.
+        pub max_rdd: u32,
+        /// Max MWs.
+        pub max_mw: u32,
+        /// Max raw IPv6 QPs.
+        pub max_raw_ipv6_qp: u32,
+        /// Max raw Ethertype QPs.
+        pub max_raw_ethy_qp: u32,
+        /// Max multicast groups.
+        pub max_mcast_grp: u32,
+        /// Max QPs per multicast group.
+        pub max_mcast_qp_attach: u32,
+        /// Max total multicast attachments.
+        pub max_total_mcast_qp_attach: u32,
+        /// Max AHs.
+        pub max_ah: u32,
+        /// Max SRQs.
+        pub max_srq: u32,
+        /// Max WRs per SRQ.
+        pub max_srq_wr: u32,
+        /// Max SGEs per SRQ WR.
+        pub max_srq_sge: u32,
+        /// `enum rdma_driver_id` of the backing device.
+        pub driver_id: u32,
+        /// uverbs ABI version of the backing provider.
+        pub uverbs_abi_ver: u32,
+        /// P_Key table size.
+        pub max_pkeys: u16,
+        /// Local CA ACK delay.
+        pub local_ca_ack_delay: u8,
+        /// Number of physical ports.
+        pub phys_port_cnt: u8,
+        /// `enum rdma_node_type`.
+        pub node_type: u8,
+        /// Node description (NUL padded).
+        pub node_desc: [u8; 64],
+        /// Backing device name (NUL padded).
+        pub name: [u8; 64],
+    }
+);
+
+wire_struct!(
+    /// Port attributes (`ib_uverbs_query_port_resp` + extras).
+    pub struct PortAttr {
+        /// `IB_PORT_*` capability flags.
+        pub port_cap_flags: u32,
+        /// Max message size.
+        pub max_msg_sz: u32,
+        /// Bad P_Key counter.
+        pub bad_pkey_cntr: u32,
+        /// Q_Key violation counter.
+        pub qkey_viol_cntr: u32,
+        /// GID table length.
+        pub gid_tbl_len: u32,
+        /// P_Key table length.
+        pub pkey_tbl_len: u16,
+        /// Port LID.
+        pub lid: u16,
+        /// SM LID.
+        pub sm_lid: u16,
+        /// `port_cap_flags2`.
+        pub port_cap_flags2: u16,
+        /// Active speed (`enum ib_port_speed`, u16 as in `ib_port_attr`).
+        pub active_speed: u16,
+        /// `enum ib_port_state`.
+        pub state: u8,
+        /// Max MTU (`enum ib_mtu`).
+        pub max_mtu: u8,
+        /// Active MTU.
+        pub active_mtu: u8,
+        /// LID mask control.
+        pub lmc: u8,
+        /// Max VLs.
+        pub max_vl_num: u8,
+        /// SM service level.
+        pub sm_sl: u8,
+        /// Subnet timeout.
+        pub subnet_timeout: u8,
+        /// Init type reply.
+        pub init_type_reply: u8,
+        /// Active width.
+        pub active_width: u8,
+        /// Physical state.
+        pub phys_state: u8,
+        /// `IB_LINK_LAYER_*`.
+        pub link_layer: u8,
+    }
+);
+
+wire_struct!(
+    /// `QueryPort` request.
+    pub struct QueryPortReq {
+        /// Port number (1-based).
+        pub port: u8,
+    }
+);
+
+wire_struct!(
+    /// `QueryGid` request.
+    pub struct QueryGidReq {
+        /// GID index.
+        pub index: u32,
+        /// Port number.
+        pub port: u8,
+    }
+);
+
+wire_struct!(
+    /// `QueryGid` response.
+    pub struct GidRsp {
+        /// The GID.
+        pub gid: Gid,
+        /// `enum ib_gid_type`.
+        pub gid_type: u32,
+        /// Whether the entry is valid.
+        pub valid: bool,
+    }
+);
+
+wire_struct!(
+    /// `QueryPkey` request.
+    pub struct QueryPkeyReq {
+        /// P_Key index.
+        pub index: u16,
+        /// Port number.
+        pub port: u8,
+    }
+);
+
+wire_struct!(
+    /// `QueryPkey` response.
+    pub struct PkeyRsp {
+        /// The P_Key.
+        pub pkey: u16,
+    }
+);
+
+wire_struct!(
+    /// Request carrying only driver data (`OpenContext`).
+    pub struct UdataReq {
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `OpenContext` response.
+    pub struct OpenContextRsp {
+        /// New context.
+        pub ctx: CtxHandle,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// Request naming only a context (`CloseContext`).
+    pub struct CtxReq {
+        /// Context.
+        pub ctx: CtxHandle,
+    }
+);
+
+wire_struct!(
+    /// `AllocPd` request.
+    pub struct AllocPdReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `AllocPd` response.
+    pub struct AllocPdRsp {
+        /// New PD.
+        pub pd: PdHandle,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `DeallocPd` request.
+    pub struct DeallocPdReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// PD.
+        pub pd: PdHandle,
+    }
+);
+
+wire_struct!(
+    /// `RegMr` request. Page `k * 1024 + j` of the region has its grant ref
+    /// at `u32` index `j` of indirect page `indirect[k]`.
+    pub struct RegMrReq {
+        /// Guest virtual start address.
+        pub start: u64,
+        /// Length in bytes (> 0).
+        pub length: u64,
+        /// IO virtual address.
+        pub iova: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// PD.
+        pub pd: PdHandle,
+        /// `IB_ACCESS_*` flags.
+        pub access: u32,
+        /// Pages spanned by `[start, start + length)`.
+        pub nr_pages: u32,
+        /// Indirect pages (`ceil(nr_pages / 1024)` refs).
+        pub indirect: RefList<MAX_INDIRECT>,
+    }
+);
+
+impl RegMrReq {
+    /// Semantic checks (page span, indirect count, bounds).
+    pub fn check(&self) -> Result<(), DecodeError> {
+        check_mr(
+            self.start,
+            self.length,
+            self.iova,
+            self.nr_pages,
+            self.indirect.len(),
+        )
+    }
+}
+
+wire_struct!(
+    /// `RegMr` response.
+    pub struct RegMrRsp {
+        /// New MR.
+        pub mr: MrHandle,
+        /// Local key.
+        pub lkey: u32,
+        /// Remote key.
+        pub rkey: u32,
+    }
+);
+
+wire_struct!(
+    /// `ReregMr` request; with `REREG_TRANS` the translation fields are
+    /// checked as for `RegMr`, otherwise `nr_pages` and `indirect` are empty.
+    pub struct ReregMrReq {
+        /// New start (with `REREG_TRANS`).
+        pub start: u64,
+        /// New length.
+        pub length: u64,
+        /// New IOVA.
+        pub iova: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// MR.
+        pub mr: MrHandle,
+        /// `REREG_*` flags.
+        pub flags: u32,
+        /// New PD (with `REREG_PD`).
+        pub pd: PdHandle,
+        /// New access (with `REREG_ACCESS`).
+        pub access: u32,
+        /// Pages spanned.
+        pub nr_pages: u32,
+        /// Indirect pages.
+        pub indirect: RefList<MAX_INDIRECT>,
+    }
+);
+
+impl ReregMrReq {
+    /// Semantic checks.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        if self.flags & !REREG_ALL != 0 || self.flags == 0 {
+            return Err(DecodeError::Inconsistent);
+        }
+        if self.flags & REREG_TRANS != 0 {
+            check_mr(
+                self.start,
+                self.length,
+                self.iova,
+                self.nr_pages,
+                self.indirect.len(),
+            )
+        } else if self.nr_pages != 0 || !self.indirect.is_empty() {
+            Err(DecodeError::Inconsistent)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+wire_struct!(
+    /// `ReregMr` response.
+    pub struct ReregMrRsp {
+        /// Local key.
+        pub lkey: u32,
+        /// Remote key.
+        pub rkey: u32,
+    }
+);
+
+wire_struct!(
+    /// `DeregMr` request.
+    pub struct DeregMrReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// MR.
+        pub mr: MrHandle,
+    }
+);
+
+wire_struct!(
+    /// `CreateCq` request.
+    pub struct CreateCqReq {
+        /// Guest `user_handle` (echoed in events).
+        pub user_handle: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// Requested CQEs.
+        pub cqe: u32,
+        /// Completion vector.
+        pub comp_vector: u32,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `CreateCq` response.
+    pub struct CreateCqRsp {
+        /// New CQ.
+        pub cq: CqHandle,
+        /// Actual CQEs.
+        pub cqe: u32,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `ResizeCq` request.
+    pub struct ResizeCqReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// CQ.
+        pub cq: CqHandle,
+        /// Requested CQEs.
+        pub cqe: u32,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `ResizeCq` response.
+    pub struct ResizeCqRsp {
+        /// Actual CQEs.
+        pub cqe: u32,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `DestroyCq` request.
+    pub struct CqReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// CQ.
+        pub cq: CqHandle,
+    }
+);
+
+wire_struct!(
+    /// `ReqNotifyCq` request.
+    pub struct ReqNotifyCqReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// CQ.
+        pub cq: CqHandle,
+        /// Only solicited completions.
+        pub solicited_only: bool,
+    }
+);
+
+wire_struct!(
+    /// `CreateQp` request.
+    pub struct CreateQpReq {
+        /// Guest `user_handle`.
+        pub user_handle: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// PD.
+        pub pd: PdHandle,
+        /// Send CQ.
+        pub send_cq: CqHandle,
+        /// Receive CQ.
+        pub recv_cq: CqHandle,
+        /// Optional SRQ.
+        pub srq: Option<SrqHandle>,
+        /// Requested capabilities.
+        pub caps: QpCaps,
+        /// QP type.
+        pub qp_type: QpType,
+        /// Signal all send WRs.
+        pub sq_sig_all: bool,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `CreateQp` response.
+    pub struct CreateQpRsp {
+        /// New QP.
+        pub qp: QpHandle,
+        /// QP number.
+        pub qpn: u32,
+        /// Actual capabilities.
+        pub caps: QpCaps,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `ModifyQp` request.
+    pub struct ModifyQpReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// QP.
+        pub qp: QpHandle,
+        /// `IB_QP_*` attribute mask.
+        pub attr_mask: u32,
+        /// Attributes.
+        pub attr: QpAttr,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `QueryQp` request.
+    pub struct QueryQpReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// QP.
+        pub qp: QpHandle,
+        /// `IB_QP_*` attribute mask.
+        pub attr_mask: u32,
+    }
+);
+
+wire_struct!(
+    /// `QueryQp` response.
+    pub struct QueryQpRsp {
+        /// Attributes.
+        pub attr: QpAttr,
+        /// Capabilities.
+        pub caps: QpCaps,
+        /// Signal all send WRs.
+        pub sq_sig_all: bool,
+    }
+);
+
+wire_struct!(
+    /// `DestroyQp` / `Kick` request.
+    pub struct QpReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// QP.
+        pub qp: QpHandle,
+    }
+);
+
+wire_struct!(
+    /// `CreateSrq` request.
+    pub struct CreateSrqReq {
+        /// Guest `user_handle`.
+        pub user_handle: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// PD.
+        pub pd: PdHandle,
+        /// Max WRs.
+        pub max_wr: u32,
+        /// Max SGEs per WR.
+        pub max_sge: u32,
+        /// Limit for the SRQ limit event.
+        pub srq_limit: u32,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `CreateSrq` response.
+    pub struct CreateSrqRsp {
+        /// New SRQ.
+        pub srq: SrqHandle,
+        /// Actual max WRs.
+        pub max_wr: u32,
+        /// Actual max SGEs.
+        pub max_sge: u32,
+        /// SRQ number (XRC; 0 otherwise).
+        pub srqn: u32,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `ModifySrq` request.
+    pub struct ModifySrqReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// SRQ.
+        pub srq: SrqHandle,
+        /// `IB_SRQ_*` mask.
+        pub attr_mask: u32,
+        /// Max WRs.
+        pub max_wr: u32,
+        /// SRQ limit.
+        pub srq_limit: u32,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `QuerySrq` / `DestroySrq` request.
+    pub struct SrqReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// SRQ.
+        pub srq: SrqHandle,
+    }
+);
+
+wire_struct!(
+    /// `QuerySrq` response.
+    pub struct QuerySrqRsp {
+        /// Max WRs.
+        pub max_wr: u32,
+        /// Max SGEs.
+        pub max_sge: u32,
+        /// SRQ limit.
+        pub srq_limit: u32,
+    }
+);
+
+wire_struct!(
+    /// `CreateAh` request.
+    pub struct CreateAhReq {
+        /// Guest `user_handle`.
+        pub user_handle: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// PD.
+        pub pd: PdHandle,
+        /// Address attributes.
+        pub attr: AhAttr,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `CreateAh` response.
+    pub struct CreateAhRsp {
+        /// New AH.
+        pub ah: AhHandle,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `DestroyAh` request.
+    pub struct AhReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// AH.
+        pub ah: AhHandle,
+    }
+);
+
+wire_struct!(
+    /// `AttachMcast` / `DetachMcast` request.
+    pub struct McastReq {
+        /// Multicast GID.
+        pub gid: Gid,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// QP.
+        pub qp: QpHandle,
+        /// Multicast LID.
+        pub lid: u16,
+    }
+);
+
+wire_struct!(
+    /// `Mmap` request: fetch grant refs for pages `first_page..` of the
+    /// driver mmap region `[offset, offset + length)`.
+    pub struct MmapReq {
+        /// mmap offset (`vm_pgoff << PAGE_SHIFT`, page aligned).
+        pub offset: u64,
+        /// Region length (page aligned, > 0).
+        pub length: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// First page wanted (< `length / 4096`).
+        pub first_page: u32,
+    }
+);
+
+impl MmapReq {
+    /// Semantic checks.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        if self.length == 0
+            || !self.offset.is_multiple_of(PAGE_SIZE)
+            || !self.length.is_multiple_of(PAGE_SIZE)
+        {
+            return Err(DecodeError::Inconsistent);
+        }
+        if self.offset.checked_add(self.length).is_none() {
+            return Err(DecodeError::Inconsistent);
+        }
+        let pages = self.length / PAGE_SIZE;
+        if pages > u64::from(u32::MAX) {
+            return Err(DecodeError::TooBig(0));
+        }
+        if u64::from(self.first_page) >= pages {
+            return Err(DecodeError::Inconsistent);
+        }
+        Ok(())
+    }
+}
+
+wire_struct!(
+    /// `Mmap` response: refs for pages `first_page .. first_page + refs.len()`.
+    pub struct MmapRsp {
+        /// Total pages in the region.
+        pub total_pages: u32,
+        /// Grant refs (read-write mappable by the guest).
+        pub refs: RefList<MAX_MMAP_REFS_PER_RSP>,
+    }
+);
+
+impl MmapRsp {
+    /// Semantic checks.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        if self.refs.len() as u64 > u64::from(self.total_pages) {
+            return Err(DecodeError::Inconsistent);
+        }
+        Ok(())
+    }
+}
+
+wire_struct!(
+    /// `Munmap` request.
+    pub struct MunmapReq {
+        /// mmap offset of the region.
+        pub offset: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+    }
+);
+
+wire_struct!(
+    /// Completion event (event ring).
+    pub struct CompEvent {
+        /// Guest `user_handle` of the CQ.
+        pub user_handle: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// CQ.
+        pub cq: CqHandle,
+    }
+);
+
+wire_struct!(
+    /// Asynchronous event (event ring).
+    pub struct AsyncEvent {
+        /// Guest `user_handle` of the object (0 for port/device).
+        pub user_handle: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// Object handle (or port number, or 0).
+        pub handle: u32,
+        /// `enum ib_event_type`.
+        pub event_type: u32,
+        /// Object kind.
+        pub kind: AsyncObj,
+    }
+);
+
+#[cfg(test)]
+impl Layout for Empty {
+    const FIELDS: &'static [(&'static str, &'static str, usize)] = &[];
+}
+
+#[cfg(test)]
+impl Gen for Empty {
+    fn gen(_src: &mut GenSrc<'_>) -> Self {
+        Empty
+    }
+}
+
+#[cfg(test)]
+impl Gen for Option<SrqHandle> {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        if bool::gen(src) {
+            Some(SrqHandle::gen(src))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+impl Gen for Udata {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        let n = src.below(MAX_UDATA as u64 + 1) as usize;
+        let mut b = [0u8; MAX_UDATA];
+        for x in b.iter_mut().take(n) {
+            *x = src.byte();
+        }
+        Udata::new(&b[..n]).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl<const N: usize> Gen for RefList<N> {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        let n = src.below(N as u64 + 1) as usize;
+        let mut b = [GrantRef(0); N];
+        for x in b.iter_mut().take(n) {
+            *x = GrantRef::gen(src);
+        }
+        RefList::new(&b[..n]).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl Gen for AhAttr {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        AhAttr {
+            dgid: Gen::gen(src),
+            flow_label: Gen::gen(src),
+            dlid: Gen::gen(src),
+            sgid_index: Gen::gen(src),
+            hop_limit: Gen::gen(src),
+            traffic_class: Gen::gen(src),
+            sl: Gen::gen(src),
+            src_path_bits: Gen::gen(src),
+            static_rate: Gen::gen(src),
+            is_global: Gen::gen(src),
+            port_num: Gen::gen(src),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    #[test]
+    fn page_span_rules() {
+        assert_eq!(page_span(0, 0), None);
+        assert_eq!(page_span(0, 1), Some(1));
+        assert_eq!(page_span(0, 4096), Some(1));
+        assert_eq!(page_span(0, 4097), Some(2));
+        assert_eq!(page_span(4095, 2), Some(2));
+        assert_eq!(page_span(u64::MAX, 1), Some(1));
+        assert_eq!(page_span(u64::MAX, 2), None);
+        assert_eq!(page_span(0, u64::MAX), None); // > u32 pages
+        assert_eq!(indirect_pages_for(0), 0);
+        assert_eq!(indirect_pages_for(1), 1);
+        assert_eq!(indirect_pages_for(1024), 1);
+        assert_eq!(indirect_pages_for(1025), 2);
+        assert_eq!(indirect_pages_for(MAX_MR_PAGES), MAX_INDIRECT as u32);
+    }
+
+    fn reg(start: u64, length: u64, nr_pages: u32, nind: usize) -> RegMrReq {
+        RegMrReq {
+            start,
+            length,
+            iova: start,
+            ctx: CtxHandle(1),
+            pd: PdHandle(2),
+            access: 7,
+            nr_pages,
+            indirect: RefList::new(&[GrantRef(9); MAX_INDIRECT][..nind]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn regmr_checks() {
+        assert_eq!(reg(0x1000, 0x1000, 1, 1).check(), Ok(()));
+        assert_eq!(reg(0x1800, 0x1000, 2, 1).check(), Ok(()));
+        assert_eq!(
+            reg(0x1800, 0x1000, 1, 1).check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(reg(0, 0, 0, 0).check(), Err(DecodeError::Inconsistent));
+        assert_eq!(
+            reg(0, 4096 * 1025, 1025, 1).check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(reg(0, 4096 * 1025, 1025, 2).check(), Ok(()));
+        let max = u64::from(MAX_MR_PAGES) * PAGE_SIZE;
+        assert_eq!(reg(0, max, MAX_MR_PAGES, MAX_INDIRECT).check(), Ok(()));
+        assert!(matches!(
+            reg(0, max + 1, MAX_MR_PAGES + 1, MAX_INDIRECT).check(),
+            Err(DecodeError::TooBig(_))
+        ));
+        let mut r = reg(0, 4096, 1, 1);
+        r.iova = u64::MAX - 4095;
+        assert_eq!(r.check(), Ok(()));
+        r.iova = u64::MAX;
+        assert_eq!(r.check(), Err(DecodeError::Inconsistent));
+        r.iova = 0;
+        r.length = 2;
+        r.nr_pages = 2;
+        assert_eq!(r.check(), Err(DecodeError::Inconsistent));
+    }
+
+    #[test]
+    fn rereg_checks() {
+        let base = ReregMrReq {
+            start: 0,
+            length: 0,
+            iova: 0,
+            ctx: CtxHandle(1),
+            mr: MrHandle(2),
+            flags: REREG_ACCESS,
+            pd: PdHandle(0),
+            access: 1,
+            nr_pages: 0,
+            indirect: RefList::default(),
+        };
+        assert_eq!(base.check(), Ok(()));
+        assert_eq!(
+            ReregMrReq { flags: 0, ..base }.check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(
+            ReregMrReq { flags: 8, ..base }.check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(
+            ReregMrReq {
+                nr_pages: 1,
+                ..base
+            }
+            .check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(
+            ReregMrReq {
+                flags: REREG_TRANS,
+                ..base
+            }
+            .check(),
+            Err(DecodeError::Inconsistent)
+        );
+        let t = ReregMrReq {
+            flags: REREG_TRANS | REREG_PD,
+            start: 10,
+            length: 5000,
+            nr_pages: 2,
+            indirect: RefList::new(&[GrantRef(3)]).unwrap(),
+            ..base
+        };
+        assert_eq!(t.check(), Ok(()));
+    }
+
+    #[test]
+    fn mmap_checks() {
+        let m = MmapReq {
+            offset: 4096,
+            length: 8192,
+            ctx: CtxHandle(1),
+            first_page: 1,
+        };
+        assert_eq!(m.check(), Ok(()));
+        assert!(MmapReq { first_page: 2, ..m }.check().is_err());
+        assert!(MmapReq { offset: 1, ..m }.check().is_err());
+        assert!(MmapReq { length: 0, ..m }.check().is_err());
+        assert!(MmapReq { length: 100, ..m }.check().is_err());
+        assert!(MmapReq { offset: !4095, ..m }.check().is_err());
+        let r = MmapRsp {
+            total_pages: 1,
+            refs: RefList::new(&[GrantRef(1), GrantRef(2)]).unwrap(),
+        };
+        assert_eq!(r.check(), Err(DecodeError::Inconsistent));
+    }
+
+    #[test]
+    fn udata_and_reflist() {
+        assert!(Udata::new(&[0u8; MAX_UDATA + 1]).is_none());
+        let u = Udata::new(b"abc").unwrap();
+        assert_eq!(u.as_slice(), b"abc");
+        assert_eq!(u.len(), 3);
+        assert!(!u.is_empty());
+        assert!(Udata::default().is_empty());
+        assert!(RefList::<2>::new(&[GrantRef(1); 3]).is_none());
+        let l = RefList::<4>::new(&[GrantRef(5)]).unwrap();
+        assert_eq!(l.as_slice(), &[GrantRef(5)]);
+        assert_eq!(RefList::<4>::CAPACITY, 4);
+        // nonzero udata tail / too-long len rejected
+        let mut buf = [0u8; Udata::SIZE];
+        buf[0] = 1;
+        buf[10] = 1;
+        assert_eq!(
+            Udata::get(&mut Reader::new(&buf, 0)),
+            Err(DecodeError::ReservedNonZero(10))
+        );
+        let mut buf = [0u8; Udata::SIZE];
+        buf[0] = 0x01;
+        buf[1] = 0x01; // 257
+        assert_eq!(
+            Udata::get(&mut Reader::new(&buf, 0)),
+            Err(DecodeError::TooBig(0))
+        );
+        let mut buf = [0u8; Udata::SIZE];
+        buf[2] = 1;
+        assert_eq!(
+            Udata::get(&mut Reader::new(&buf, 0)),
+            Err(DecodeError::ReservedNonZero(2))
+        );
+        let mut buf = [0u8; 12];
+        buf[0] = 3;
+        assert_eq!(
+            RefList::<2>::get(&mut Reader::new(&buf, 0)),
+            Err(DecodeError::TooBig(0))
+        );
+        buf[0] = 1;
+        buf[8] = 1;
+        assert_eq!(
+            RefList::<2>::get(&mut Reader::new(&buf, 0)),
+            Err(DecodeError::ReservedNonZero(8))
+        );
+    }
+
+    #[test]
+    fn enums_and_options_strict() {
+        assert_eq!(QpType::from_raw(2), Some(QpType::Rc));
+        assert_eq!(QpType::from_raw(5), None);
+        assert_eq!(QpState::from_raw(7), None);
+        assert_eq!(AsyncObj::from_raw(0), None);
+        assert_eq!(QpType::Ud.raw(), 4);
+        let b = [2u8, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            <Option<SrqHandle>>::get(&mut Reader::new(&b, 0)),
+            Err(DecodeError::InvalidValue(0))
+        );
+        let b = [0u8, 0, 0, 0, 1, 0, 0, 0];
+        assert_eq!(
+            <Option<SrqHandle>>::get(&mut Reader::new(&b, 0)),
+            Err(DecodeError::ReservedNonZero(4))
+        );
+        let b = [1u8, 0, 0, 0, 1, 0, 0, 0];
+        assert_eq!(
+            <Option<SrqHandle>>::get(&mut Reader::new(&b, 0)),
+            Ok(Some(SrqHandle(1)))
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(AhAttr::SIZE, 32);
+        assert_eq!(QpCaps::SIZE, 20);
+        assert_eq!(Udata::SIZE, 260);
+        assert!(core::mem::size_of::<DeviceAttr>() <= 600);
+        assert!(core::mem::size_of::<CreateQpReq>() <= 600);
+    }
+}
