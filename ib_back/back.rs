@@ -1,11 +1,67 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! xenib backend (driver domain): executes the RDMA verbs forwarded by
-//! `ib_front` instances on a real RDMA device.
+//! xenib backend (driver domain).
+//!
+//! Executes the RDMA verbs that `ib_front` instances forward, on a real
+//! RDMA device (`dev=`, e.g. `rxe0`), through uverbs files opened in the
+//! context of the `xenib-backd` service process. Returns handles, grants
+//! the pages behind the driver's queues, and maps guest memory for memory
+//! registration. Nothing here knows which driver it runs on.
+//!
+//! Lock order: `Frontend::state`, then `Backend::state`.
 
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar, Mutex};
 
+mod ah;
+mod context;
+mod cq;
+mod device;
+mod frontend;
+mod loopback;
+mod mmap;
+mod mr;
+mod pd;
+mod qp;
+mod service;
+mod srq;
+mod stats;
 mod sys;
+mod uverbs;
+
+#[path = "../sys/errno.rs"]
+mod errno;
+/// Shared with the other module, which may use more of it.
+#[allow(dead_code)]
+#[path = "../sys/table.rs"]
+mod table;
+#[allow(dead_code)]
+#[path = "../sys/loop_grants.rs"]
+mod loop_grants;
+
+/// The shared protocol, compiled from the same sources as in `ib_front`.
+#[path = "../xen_ring/src"]
+#[allow(unreachable_pub, dead_code, missing_docs)]
+mod xen_ring {
+    pub mod codec;
+    pub mod msg;
+    pub mod ring;
+    pub mod shmem;
+    pub mod wire;
+}
+use xen_ring::shmem;
+/// Everything on the wire, under one name.
+mod wire {
+    pub(crate) use crate::xen_ring::msg::*;
+    pub(crate) use crate::xen_ring::ring::*;
+    pub(crate) use crate::xen_ring::wire::*;
+}
+
+use device::Device;
+use frontend::Frontend;
+use stats::{Obj, Stats};
+use uverbs::Service;
 
 module! {
     type: IbBack,
@@ -15,14 +71,179 @@ module! {
     license: "GPL",
 }
 
-struct IbBack;
+/// Frontends served at once.
+const MAX_FRONTENDS: usize = 64;
+
+struct State {
+    frontends: table::Table<Arc<Frontend>>,
+    /// Frontends that disconnected while the service holds their contexts.
+    closing: table::Table<Arc<Frontend>>,
+    serving: bool,
+}
+
+/// What the service thread should do next.
+pub(crate) enum Work {
+    Serve(Arc<Frontend>),
+    Close(Arc<Frontend>),
+}
+
+#[pin_data]
+pub(crate) struct Backend {
+    pub(crate) device: Device,
+    pub(crate) stats: Stats,
+    #[pin]
+    state: Mutex<State>,
+    /// Signalled when a frontend has work or goes away.
+    #[pin]
+    work: CondVar,
+    /// Signalled when the service has closed a frontend's contexts.
+    #[pin]
+    closed: CondVar,
+}
+
+/// The backend of this module instance, for C callbacks; set while the
+/// module is loaded.
+static BACKEND: AtomicPtr<Backend> = AtomicPtr::new(core::ptr::null_mut());
+
+impl Backend {
+    /// The backend, if the module is initialised.
+    pub(crate) fn get() -> Option<&'static Backend> {
+        let p = BACKEND.load(Ordering::Acquire);
+        // SAFETY: Set in `init` from an `Arc` the module keeps until after
+        // every entry point (misc device, loopback symbols) is gone.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    pub(crate) fn wake(&self) {
+        let _g = self.state.lock();
+        self.work.notify_all();
+    }
+
+    pub(crate) fn add_frontend(&self, fe: Arc<Frontend>) -> Result {
+        self.state.lock().frontends.insert(fe)?;
+        Ok(())
+    }
+
+    /// Forgets a frontend, after the service has released its contexts.
+    pub(crate) fn remove_frontend(&self, fe: &Arc<Frontend>) {
+        let mut g = self.state.lock();
+        if let Some(i) = g.frontends.position(|f| Arc::ptr_eq(f, fe)) {
+            g.frontends.remove(i);
+        }
+        if g.serving && g.closing.insert(fe.clone()).is_ok() {
+            self.work.notify_all();
+            while g.serving && g.closing.position(|f| Arc::ptr_eq(f, fe)).is_some() {
+                self.closed.wait(&mut g);
+            }
+        }
+        self.stats.add(Obj::Frontend, -1);
+    }
+
+    pub(crate) fn start_service(&self) -> Result {
+        let mut g = self.state.lock();
+        if g.serving {
+            return Err(EBUSY);
+        }
+        g.serving = true;
+        Ok(())
+    }
+
+    /// Blocks until there is work; `Err(EINTR)` when the service process
+    /// is signalled.
+    pub(crate) fn next_work(&self) -> Result<Work> {
+        let mut g = self.state.lock();
+        loop {
+            if let Some(i) = g.closing.position(|_| true) {
+                if let Some(fe) = g.closing.get(i) {
+                    return Ok(Work::Close(fe.clone()));
+                }
+            }
+            if let Some(i) = g.frontends.position(|f| f.take_pending()) {
+                if let Some(fe) = g.frontends.get(i) {
+                    return Ok(Work::Serve(fe.clone()));
+                }
+            }
+            if self.work.wait_interruptible(&mut g) {
+                return Err(EINTR);
+            }
+        }
+    }
+
+    /// The service has closed `fe`'s contexts.
+    pub(crate) fn closed(&self, fe: &Arc<Frontend>) {
+        let mut g = self.state.lock();
+        if let Some(i) = g.closing.position(|f| Arc::ptr_eq(f, fe)) {
+            g.closing.remove(i);
+        }
+        self.closed.notify_all();
+    }
+
+    /// The service is leaving: release every context (they live in its
+    /// process) and let waiters go.
+    pub(crate) fn stop_service(&self, svc: &Service) {
+        let mut all = KVec::new();
+        {
+            let g = self.state.lock();
+            for i in 0..MAX_FRONTENDS {
+                for t in [&g.frontends, &g.closing] {
+                    if let Some(fe) = t.get(i) {
+                        let _ = all.push(fe.clone(), GFP_KERNEL);
+                    }
+                }
+            }
+        }
+        for fe in all.iter() {
+            fe.close_all(svc, self);
+        }
+        let mut g = self.state.lock();
+        for _ in g.closing.drain() {}
+        g.serving = false;
+        self.closed.notify_all();
+    }
+}
+
+struct IbBack {
+    backend: Arc<Backend>,
+}
 
 impl kernel::Module for IbBack {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: The helper returns a pointer to the module parameter,
-        // a NUL-terminated string that lives as long as the module.
-        let dev = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_back_param_dev()) };
-        pr_info!("backend for {} loaded\n", dev);
-        Ok(IbBack)
+        // SAFETY: The helper returns the module parameter, a NUL-terminated
+        // string that lives as long as the module.
+        let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_back_param_dev()) };
+        let device = Device::get(name).inspect_err(|_| pr_err!("no RDMA device named {}\n", name))?;
+        let backend = Arc::pin_init(
+            pin_init!(Backend {
+                device,
+                stats: Stats::new(),
+                state <- kernel::new_mutex!(State {
+                    frontends: table::Table::new(MAX_FRONTENDS),
+                    closing: table::Table::new(MAX_FRONTENDS),
+                    serving: false,
+                }),
+                work <- kernel::new_condvar!(),
+                closed <- kernel::new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )?;
+        BACKEND.store(&*backend as *const Backend as *mut Backend, Ordering::Release);
+        // SAFETY: Plain registration; undone in `drop`.
+        let ret = unsafe { sys::xenib_back_misc_register() };
+        if ret != 0 {
+            BACKEND.store(core::ptr::null_mut(), Ordering::Release);
+            return Err(Error::from_errno(ret));
+        }
+        pr_info!("backend for {} ready; start xenib-backd to serve\n", name);
+        Ok(IbBack { backend })
+    }
+}
+
+impl Drop for IbBack {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `init`. The misc device's owner is this
+        // module, so no service can be running (it holds the device open).
+        unsafe { sys::xenib_back_misc_deregister() };
+        BACKEND.store(core::ptr::null_mut(), Ordering::Release);
+        let _ = &self.backend;
     }
 }

@@ -1,10 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ib_back's C helpers: module parameters (6.12's Rust has none) and
- * wrappers for static inline functions and macros.
+ * ib_back's C helpers: the module parameter, /dev/xenib_back, and the
+ * small pieces of mm and VFS plumbing that 6.12's Rust cannot reach
+ * (static inline functions and operation tables). No policy lives here.
  */
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/pfn_t.h>
 #include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <rdma/ib_verbs.h>
 #include "xenib_helpers.h"
+#include "xenib_callbacks.h"
+#include "uapi.h"
 
 static char *dev = "rxe0";
 module_param(dev, charp, 0444);
@@ -14,3 +27,219 @@ const char *xenib_back_param_dev(void)
 {
 	return dev;
 }
+
+/* ---- /dev/xenib_back ---- */
+
+static long xenib_back_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct xenib_back_serve req;
+
+	if (cmd != XENIB_BACK_SERVE)
+		return -ENOTTY;
+	if (copy_from_user(&req, (void __user *)arg, sizeof(req)))
+		return -EFAULT;
+	req.uverbs_path[sizeof(req.uverbs_path) - 1] = 0;
+	return xenib_back_serve(file, req.uverbs_path);
+}
+
+static ssize_t xenib_back_read(struct file *file, char __user *ubuf, size_t len,
+			       loff_t *pos)
+{
+	char *buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	ssize_t ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = simple_read_from_buffer(ubuf, len, pos, buf,
+				      xenib_back_stats(buf, PAGE_SIZE));
+	kfree(buf);
+	return ret;
+}
+
+/*
+ * Guest pages mapped into the service process, so that the real driver's
+ * reg_user_mr can pin them as if they were the service's own memory.
+ *
+ * They are installed as special PTEs in a VM_MIXEDMAP mapping and handed
+ * to GUP through find_special_page, as drivers/xen/gntdev.c does for
+ * grant mappings: the pages belong to another address space (a guest
+ * process, or a foreign domain), so this mapping must not take part in
+ * their rmap or refcount accounting. The page array outlives the mapping
+ * (the caller unmaps before freeing it).
+ */
+static DEFINE_MUTEX(xenib_map_lock);
+static struct page **xenib_map_pages_pending;
+static unsigned long xenib_map_nr_pending;
+
+/*
+ * GUP (the driver pinning an MR) must see the pages; unmapping must not,
+ * or it would take them out of an rmap they were never added to. So the
+ * pages are hidden once xenib_back_unmap_pages() starts tearing the
+ * mapping down, and from an exiting process.
+ */
+static struct page *xenib_region_find_special_page(struct vm_area_struct *vma,
+						   unsigned long addr)
+{
+	struct page **pages = vma->vm_private_data;
+
+	if (!pages || (current->flags & PF_EXITING))
+		return NULL;
+	return pages[(addr - vma->vm_start) >> PAGE_SHIFT];
+}
+
+static int xenib_region_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	return -EINVAL;
+}
+
+static const struct vm_operations_struct xenib_region_vm_ops = {
+	.find_special_page = xenib_region_find_special_page,
+	.may_split = xenib_region_may_split,
+};
+
+static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	unsigned long i, nr = vma_pages(vma);
+	vm_fault_t vmf;
+
+	/* Only xenib_back_map_pages() maps this file, from the kernel. */
+	if (!mutex_is_locked(&xenib_map_lock) || !xenib_map_pages_pending ||
+	    nr != xenib_map_nr_pending || vma->vm_pgoff)
+		return -EINVAL;
+	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
+	vma->vm_ops = &xenib_region_vm_ops;
+	vma->vm_private_data = xenib_map_pages_pending;
+	for (i = 0; i < nr; i++) {
+		vmf = vmf_insert_mixed(vma, vma->vm_start + (i << PAGE_SHIFT),
+				       __pfn_to_pfn_t(page_to_pfn(xenib_map_pages_pending[i]), 0));
+		if (vmf & VM_FAULT_ERROR)
+			return vm_fault_to_errno(vmf, 0) ?: -EFAULT;
+	}
+	return 0;
+}
+
+static const struct file_operations xenib_back_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = xenib_back_ioctl,
+	.read = xenib_back_read,
+	.mmap = xenib_back_mmap,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice xenib_back_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "xenib_back",
+	.fops = &xenib_back_fops,
+	.mode = 0600,
+};
+
+int xenib_back_misc_register(void)
+{
+	return misc_register(&xenib_back_misc);
+}
+
+void xenib_back_misc_deregister(void)
+{
+	misc_deregister(&xenib_back_misc);
+}
+
+unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
+				   unsigned long nr)
+{
+	unsigned long addr;
+
+	mutex_lock(&xenib_map_lock);
+	xenib_map_pages_pending = pages;
+	xenib_map_nr_pending = nr;
+	addr = vm_mmap(service, 0, nr << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, 0);
+	xenib_map_pages_pending = NULL;
+	mutex_unlock(&xenib_map_lock);
+	return addr;
+}
+
+int xenib_back_unmap_pages(unsigned long addr, unsigned long nr)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+
+	mmap_write_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (vma && vma->vm_ops == &xenib_region_vm_ops)
+		vma->vm_private_data = NULL;
+	mmap_write_unlock(mm);
+	return vm_munmap(addr, nr << PAGE_SHIFT);
+}
+
+/* ---- the real device's uverbs file ---- */
+
+struct file *xenib_back_file_open(const char *path)
+{
+	return filp_open(path, O_RDWR | O_CLOEXEC, 0);
+}
+
+/*
+ * Release now: fput() from a task defers the release to its return to
+ * user space, which the service thread does not reach while it serves.
+ */
+void xenib_back_file_close(struct file *file)
+{
+	__fput_sync(file);
+}
+
+ssize_t xenib_back_file_write(struct file *file, unsigned long ubuf, size_t len)
+{
+	loff_t pos = 0;
+
+	if (!file->f_op->write)
+		return -EINVAL;
+	return file->f_op->write(file, (const char __user *)ubuf, len, &pos);
+}
+
+/* ---- the service process's address space ---- */
+
+unsigned long xenib_back_vm_mmap(struct file *file, unsigned long len, u64 offset)
+{
+	return vm_mmap(file, 0, len, PROT_READ | PROT_WRITE,
+		       file ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS, offset);
+}
+
+int xenib_back_vm_munmap(unsigned long addr, unsigned long len)
+{
+	return vm_munmap(addr, len);
+}
+
+long xenib_back_pin_pages(unsigned long addr, unsigned long nr, struct page **pages)
+{
+	return pin_user_pages_fast(addr, nr, FOLL_WRITE, pages);
+}
+
+void xenib_back_unpin_pages(struct page **pages, unsigned long nr)
+{
+	unpin_user_pages(pages, nr);
+}
+
+int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len)
+{
+	return copy_to_user((void __user *)uaddr, src, len) ? -EFAULT : 0;
+}
+
+int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len)
+{
+	return copy_from_user(dst, (const void __user *)uaddr, len) ? -EFAULT : 0;
+}
+
+int xenib_get_driver_id(struct ib_device *ibdev)
+{
+	return ibdev->ops.driver_id;
+}
+
+u32 xenib_get_uverbs_abi_ver(struct ib_device *ibdev)
+{
+	return ibdev->ops.uverbs_abi_ver;
+}
+/* The loopback transport's rendezvous, implemented in loopback.rs. */
+EXPORT_SYMBOL_GPL(xenib_loop_connect);
+EXPORT_SYMBOL_GPL(xenib_loop_disconnect);
+
+#include "common_helpers.c"

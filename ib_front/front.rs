@@ -1,11 +1,60 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! xenib frontend (guest): an `ib_device` whose privileged verbs are
-//! forwarded to `ib_back` in the driver domain.
+//! xenib frontend (guest).
+//!
+//! Registers `xib0`, an `ib_device` that presents the backend's real
+//! device (driver id, attributes, ports) so that the guest's unmodified
+//! libibverbs provider loads and works on it. Every privileged verb is
+//! forwarded to `ib_back` over the shared ring; the pages behind the
+//! driver's queues come back as grants and are mapped into the guest
+//! process, so posting and polling never leave it. Guest memory is
+//! pinned and granted for memory registration.
 
 use kernel::prelude::*;
 
+mod ah;
+mod channel;
+mod context;
+mod cq;
+mod device;
+mod loopback;
+mod mmap;
+mod mr;
+mod pd;
+mod qp;
+mod srq;
 mod sys;
+
+#[path = "../sys/errno.rs"]
+mod errno;
+/// Shared with the other module, which may use more of it.
+#[allow(dead_code)]
+#[path = "../sys/table.rs"]
+mod table;
+#[allow(dead_code)]
+#[path = "../sys/loop_grants.rs"]
+mod loop_grants;
+
+/// The shared protocol, compiled from the same sources as in `ib_back`.
+#[path = "../xen_ring/src"]
+#[allow(unreachable_pub, dead_code, missing_docs)]
+mod xen_ring {
+    pub mod codec;
+    pub mod msg;
+    pub mod ring;
+    pub mod shmem;
+    pub mod wire;
+}
+use xen_ring::shmem;
+/// Everything on the wire, under one name.
+mod wire {
+    pub(crate) use crate::xen_ring::msg::*;
+    pub(crate) use crate::xen_ring::ring::*;
+    pub(crate) use crate::xen_ring::wire::*;
+}
+
+use channel::Channel;
+use device::IbDevice;
 
 module! {
     type: IbFront,
@@ -15,11 +64,30 @@ module! {
     license: "GPL",
 }
 
-struct IbFront;
+struct IbFront {
+    // Field order is drop order: the device goes before the channel it
+    // forwards to.
+    device: IbDevice,
+    channel: Pin<KBox<Channel>>,
+}
 
 impl kernel::Module for IbFront {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("frontend loaded\n");
-        Ok(IbFront)
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let channel = KBox::try_pin_init(Channel::new()?, GFP_KERNEL)?;
+        channel.connect().inspect_err(|e| pr_err!("cannot connect to ib_back: {:?}\n", e))?;
+        let device = IbDevice::register(module, &channel).inspect_err(|e| {
+            pr_err!("cannot register the device: {:?}\n", e);
+            channel.disconnect();
+        })?;
+        Ok(IbFront { device, channel })
+    }
+}
+
+impl Drop for IbFront {
+    fn drop(&mut self) {
+        // Unregistering destroys every guest object through our verbs,
+        // which still reach the backend; then the connection goes.
+        self.device.unregister();
+        self.channel.disconnect();
     }
 }

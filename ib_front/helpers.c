@@ -1,6 +1,150 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ib_front's C helpers: wrappers for static inline functions and macros.
+ * ib_front's C helpers: module parameters, the loopback transport's
+ * rendezvous with ib_back (resolved at run time, so ib_front does not
+ * depend on ib_back when it runs over Xen), and wrappers for static
+ * inline functions and macros of the RDMA core and mm.
  */
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/netdevice.h>
+#include <rdma/ib_umem.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/uverbs_ioctl.h>
 #include "xenib_helpers.h"
+
+static char *netdev = "eth0";
+module_param(netdev, charp, 0444);
+MODULE_PARM_DESC(netdev, "guest network device whose addresses form xib0's RoCE GIDs (default eth0)");
+
+const char *xenib_front_param_netdev(void)
+{
+	return netdev;
+}
+
+struct net_device *xenib_front_netdev_get(const char *name)
+{
+	return dev_get_by_name(&init_net, name);
+}
+
+void xenib_front_netdev_put(struct net_device *dev)
+{
+	dev_put(dev);
+}
+
+/* A C function because it returns a C enum (kCFI-safe). */
+enum rdma_link_layer xenib_front_get_link_layer(struct ib_device *dev, u32 port)
+{
+	return container_of(dev, struct xenib_front_dev, ibdev)->link_layer;
+}
+
+void *xenib_err_ptr(long err)
+{
+	return ERR_PTR(err);
+}
+
+struct ib_device *xenib_front_alloc_device(size_t size)
+{
+	return _ib_alloc_device(size);
+}
+
+/*
+ * The loopback transport connects through ib_back's exported
+ * xenib_loop_connect(), looked up at run time so that ib_front does not
+ * need ib_back when it runs over Xen. The module reference symbol_get()
+ * takes is held until disconnect: ib_back cannot be unloaded while a
+ * frontend is connected (rmmod says it is in use).
+ */
+int xenib_front_loop_connect(struct xenib_loop_conn *conn)
+{
+	typeof(xenib_loop_connect) *connect = symbol_get(xenib_loop_connect);
+	int ret;
+
+	if (!connect)
+		return -ENODEV;
+	ret = connect(conn);
+	if (ret)
+		symbol_put(xenib_loop_connect);
+	return ret;
+}
+
+void xenib_front_loop_disconnect(struct xenib_loop_conn *conn)
+{
+	typeof(xenib_loop_disconnect) *disconnect = symbol_get(xenib_loop_disconnect);
+
+	if (disconnect) {
+		disconnect(conn);
+		symbol_put(xenib_loop_disconnect);
+	}
+	symbol_put(xenib_loop_connect);
+}
+
+unsigned long xenib_front_umem_page_count(struct ib_umem *umem)
+{
+	return ib_umem_num_pages(umem);
+}
+
+/* The pages behind a pinned user memory region, in address order. */
+int xenib_front_umem_pages(struct ib_umem *umem, struct page **pages,
+			   unsigned long nr)
+{
+	struct sg_page_iter it;
+	unsigned long i = 0;
+
+	for_each_sgtable_page(&umem->sgt_append.sgt, &it, 0) {
+		if (i == nr)
+			return -EINVAL;
+		pages[i++] = sg_page_iter_page(&it);
+	}
+	return i == nr ? 0 : -EINVAL;
+}
+
+/* Map the backend's queue pages into the guest process (the VMA of an
+ * mmap() on the uverbs file). */
+int xenib_front_insert_pages(struct vm_area_struct *vma, struct page **pages,
+			     unsigned long nr)
+{
+	if (vma_pages(vma) != nr)
+		return -EINVAL;
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
+	return vm_insert_pages(vma, vma->vm_start, pages, &nr) ?: (nr ? -EFAULT : 0);
+}
+
+struct ib_ucontext *xenib_udata_context(struct ib_udata *udata)
+{
+	return udata ? container_of(udata, struct uverbs_attr_bundle, driver_udata)->context : NULL;
+}
+
+struct ib_udata *xenib_bundle_udata(struct uverbs_attr_bundle *attrs)
+{
+	return &attrs->driver_udata;
+}
+
+size_t xenib_udata_inlen(struct ib_udata *udata)
+{
+	return udata ? udata->inlen : 0;
+}
+
+size_t xenib_udata_outlen(struct ib_udata *udata)
+{
+	return udata ? udata->outlen : 0;
+}
+
+struct ib_umem *xenib_front_umem_get(struct ib_device *dev, u64 start, u64 length, int access)
+{
+	return ib_umem_get(dev, start, length, access);
+}
+
+int xenib_udata_copy_in(void *dst, struct ib_udata *udata, size_t len)
+{
+	return ib_copy_from_udata(dst, udata, len);
+}
+
+int xenib_udata_copy_out(struct ib_udata *udata, const void *src, size_t len)
+{
+	/* ib_copy_to_udata() copies all of len: bound it by what the provider
+	 * made room for. */
+	return ib_copy_to_udata(udata, (void *)src, min(len, udata->outlen));
+}
+
+#include "common_helpers.c"

@@ -23,3 +23,15 @@ mod generated {
 }
 
 pub(crate) use generated::*;
+
+/// `pr_warn!` at most ten times per five seconds (module-wide): for what
+/// a misbehaving peer can make us log.
+macro_rules! warn_ratelimited {
+    ($($arg:tt)*) => {
+        // SAFETY: `__ratelimit` on a static state, callable anywhere.
+        if unsafe { $crate::sys::xenib_ratelimit() } {
+            kernel::pr_warn!($($arg)*);
+        }
+    };
+}
+pub(crate) use warn_ratelimited;

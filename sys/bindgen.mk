@@ -25,27 +25,27 @@ bindgen_skip_c_flags := -mno-fp-ret-in-387 -mpreferred-stack-boundary=% \
 	-fsanitize=bounds-strict -fstrict-flex-arrays=% \
 	-fmin-function-alignment=% --param=% --param asan-%
 
-# Types that rdma/xen headers use but kernel::bindings does not provide.
-xenib_extra_types := sg_append_table xarray rdma_restrack_entry \
-	ib_port_cache ib_gid_table kref hw_stats_device_data \
-	rdma_link_ops rdma_counter rdma_hw_stats ib_port_data \
-	ib_port_immutable rdma_stat_desc iw_cm_verbs uverbs_api_object \
-	xenbus_watch xenbus_device_id grant_entry_v1 grant_entry_v2 \
-	sockaddr_ib rdma_cm_id scatterlist kmem_cache rdma_netdev_alloc_params
+# Types the rdma/xen headers use that kernel::bindings lacks. We never look
+# inside them, so they are opaque (right size and alignment, no fields):
+# that keeps them from dragging in their own dependencies.
+xenib_opaque_types := dim irq_poll rdma_cgroup rdmacg_device netdevice_tracker \
+	possible_net_t iphdr ifla_vf_guid ifla_vf_info ifla_vf_stats msi_desc \
+	ipi_vector pvclock_vcpu_time_info pvclock_wall_clock pci_msi_desc \
+	msi_desc_data
 
 quiet_cmd_xenib_bindgen = BINDGEN $@
       cmd_xenib_bindgen = \
 	$(BINDGEN) $< $(shell grep -Ev '^\#|^$$' $(srctree)/rust/bindgen_parameters) \
 		--rust-target 1.68 --use-core --with-derive-default \
-		--ctypes-prefix core::ffi --no-layout-tests --no-debug '.*' \
+		--ctypes-prefix kernel::ffi --no-layout-tests --no-debug '.*' \
 		--enable-function-attribute-detection --no-recursive-allowlist \
 		--allowlist-file '.*/include/rdma/.*' \
 		--allowlist-file '.*/include/uapi/rdma/.*' \
 		--allowlist-file '.*/include/xen/.*' \
-		--allowlist-file '.*/sys/xenib_helpers\.h' \
-		$(addprefix --allowlist-type ,$(xenib_extra_types)) \
-		--opaque-type 'ib_port_cache' --opaque-type 'rdma_restrack_entry' \
-		--opaque-type 'xarray' --opaque-type 'kref' \
+		--allowlist-file '.*/sys/xenib_.*\.h' \
+		--allowlist-file '.*/asm/xen/.*' \
+		$(addprefix --allowlist-type ,$(xenib_opaque_types)) \
+		$(addprefix --opaque-type ,$(xenib_opaque_types)) \
 		-o $@ -- $(filter-out $(bindgen_skip_c_flags),$(c_flags)) \
 		-I$(xenib_sys) -fno-builtin -D__BINDGEN__ -DMODULE
 

@@ -1,17 +1,83 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C helpers for what bindgen cannot bind: static inline functions, macros
- * and module parameters. Each module defines the ones it uses in its own
+ * C helpers for what bindgen cannot bind or Rust cannot express on 6.12:
+ * static inline functions, macros, module parameters, file and VMA
+ * operation tables. Each module defines the ones it uses in its own
  * helpers.c; this header is also bindgen's view of them.
  */
 #ifndef XENIB_HELPERS_H
 #define XENIB_HELPERS_H
 
 #include <linux/types.h>
+#include "xenib_loopback.h"
 
 struct ib_device;
+struct ib_umem;
+struct ib_udata;
+struct uverbs_attr_bundle;
+struct file;
+struct page;
+struct vm_area_struct;
 
-/* ib_back */
+/* ---- ib_back ---- */
 const char *xenib_back_param_dev(void);
+int xenib_back_misc_register(void);
+void xenib_back_misc_deregister(void);
+/* The uverbs file of the real device, driven from the service process. */
+struct file *xenib_back_file_open(const char *path);
+void xenib_back_file_close(struct file *file);
+ssize_t xenib_back_file_write(struct file *file, unsigned long ubuf, size_t len);
+/* The service process's address space. */
+unsigned long xenib_back_vm_mmap(struct file *file, unsigned long len, u64 offset);
+int xenib_back_vm_munmap(unsigned long addr, unsigned long len);
+long xenib_back_pin_pages(unsigned long addr, unsigned long nr, struct page **pages);
+void xenib_back_unpin_pages(struct page **pages, unsigned long nr);
+unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
+				   unsigned long nr);
+int xenib_back_unmap_pages(unsigned long addr, unsigned long nr);
+int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);
+int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
+bool xenib_signal_pending(void);
+int xenib_close_fd(unsigned int fd);
+bool xenib_ratelimit(void);
+long xenib_ptr_err(const void *ptr);
+void xenib_get_page(struct page *page);
+void xenib_put_page(struct page *page);
+void *xenib_page_address(struct page *page);
+struct page *xenib_alloc_zeroed_page(void);
+void *xenib_alloc_pages(unsigned int order);
+void xenib_free_pages(void *addr, unsigned int order);
+int xenib_get_driver_id(struct ib_device *dev);
+u32 xenib_get_uverbs_abi_ver(struct ib_device *dev);
+
+/* ---- ib_front ---- */
+#include <rdma/ib_verbs.h>
+
+/* The front's ib_device: the core allocates it with our private part. */
+struct xenib_front_dev {
+	struct ib_device ibdev;
+	u8 link_layer;		/* enum rdma_link_layer of port 1 */
+	const void *front;	/* the Rust `Front` */
+};
+enum rdma_link_layer xenib_front_get_link_layer(struct ib_device *dev, u32 port);
+void *xenib_err_ptr(long err);
+struct ib_device *xenib_front_alloc_device(size_t size);
+int xenib_front_loop_connect(struct xenib_loop_conn *conn);
+void xenib_front_loop_disconnect(struct xenib_loop_conn *conn);
+int xenib_front_umem_pages(struct ib_umem *umem, struct page **pages,
+			   unsigned long nr);
+unsigned long xenib_front_umem_page_count(struct ib_umem *umem);
+int xenib_front_insert_pages(struct vm_area_struct *vma, struct page **pages,
+			     unsigned long nr);
+int xenib_udata_copy_in(void *dst, struct ib_udata *udata, size_t len);
+int xenib_udata_copy_out(struct ib_udata *udata, const void *src, size_t len);
+const char *xenib_front_param_netdev(void);
+struct net_device *xenib_front_netdev_get(const char *name);
+void xenib_front_netdev_put(struct net_device *dev);
+struct ib_ucontext *xenib_udata_context(struct ib_udata *udata);
+struct ib_udata *xenib_bundle_udata(struct uverbs_attr_bundle *attrs);
+size_t xenib_udata_inlen(struct ib_udata *udata);
+size_t xenib_udata_outlen(struct ib_udata *udata);
+struct ib_umem *xenib_front_umem_get(struct ib_device *dev, u64 start, u64 length, int access);
 
 #endif

@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0
-# Our modules load, show up in sysfs, unload and load again cleanly.
+# Our modules load, show up in sysfs, unload and load again cleanly, and
+# the backend's counters return to zero.
 . ./lib.sh
 for m in ib_back ib_front; do
 	[ -d /sys/module/$m ] || fail "$m not loaded by init"
 done
-rmmod ib_front || fail "rmmod ib_front"
-rmmod ib_back || fail "rmmod ib_back"
+[ -d /sys/class/infiniband/xib0 ] || fail "xib0 not registered"
+xenib_down || fail "unloading"
 for m in ib_back ib_front; do
 	[ -d /sys/module/$m ] && fail "$m still present after rmmod"
 done
-insmod /lib/modules/xenib/ib_back.ko dev=rxe0 || fail "reload ib_back"
-insmod /lib/modules/xenib/ib_front.ko || fail "reload ib_front"
+[ -d /sys/class/infiniband/xib0 ] && fail "xib0 still registered"
+xenib_up || fail "reloading"
 grep -q rxe0 /sys/module/ib_back/parameters/dev || fail "dev parameter not rxe0"
-echo "modules load, unload and reload"
+[ "$(back_counter objects.frontends)" = 1 ] || fail "backend does not count one frontend"
+[ "$(back_counter objects.contexts)" = 0 ] || fail "backend has contexts with no user"
+echo "modules load, unload and reload; xib0 comes and goes with them"

@@ -26,3 +26,32 @@ pair() {
 	echo "--- client"; cat /tmp/client.out
 	[ $crc -eq 0 ] && [ $src -eq 0 ]
 }
+
+# Load the backend (serving rxe0, with its service daemon) and the
+# frontend, which registers xib0.
+xenib_up() {
+	insmod /lib/modules/xenib/ib_back.ko dev=rxe0 || return 1
+	xenib-backd >/tmp/xenib-backd.log 2>&1 &
+	echo $! >/run/xenib-backd.pid
+	insmod /lib/modules/xenib/ib_front.ko || return 1
+	[ -d /sys/class/infiniband/xib0 ] || { echo "xib0 did not appear"; return 1; }
+}
+# Unload both, in the only order that works: front, daemon, back.
+xenib_down() {
+	rmmod ib_front || return 1
+	if [ -f /run/xenib-backd.pid ]; then
+		kill "$(cat /run/xenib-backd.pid)"
+		wait "$(cat /run/xenib-backd.pid)" 2>/dev/null
+		rm -f /run/xenib-backd.pid
+	fi
+	# The daemon's file keeps ib_back busy until it is really gone.
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		rmmod ib_back 2>/dev/null && return 0
+		sleep 0.2
+	done
+	rmmod ib_back
+}
+# The backend's counter NAME (see /dev/xenib_back).
+back_counter() {
+	awk -v k="$1" '$1 == k { print $2 }' /dev/xenib_back
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Address handles and multicast attachment.
+
+use kernel::prelude::*;
+
+use crate::context::Context;
+use crate::sys;
+use crate::uverbs::{bytes_of_mut, Command, Service};
+use crate::wire::{AhHandle, AhReq, CreateAhReq, CreateAhRsp, McastReq, Udata, MAX_UDATA};
+
+pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateAhReq) -> Result<CreateAhRsp> {
+    let a = &req.attr;
+    let mut cmd = sys::ib_uverbs_create_ah {
+        user_handle: req.user_handle,
+        pd_handle: req.pd.0,
+        attr: sys::ib_uverbs_ah_attr {
+            grh: sys::ib_uverbs_global_route {
+                dgid: a.dgid,
+                flow_label: a.flow_label,
+                sgid_index: a.sgid_index,
+                hop_limit: a.hop_limit,
+                traffic_class: a.traffic_class,
+                ..Default::default()
+            },
+            dlid: a.dlid,
+            sl: a.sl,
+            src_path_bits: a.src_path_bits,
+            static_rate: a.static_rate,
+            is_global: a.is_global as u8,
+            port_num: a.port_num,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut resp = sys::ib_uverbs_create_ah_resp::default();
+    let mut out = [0u8; MAX_UDATA];
+    ctx.file.exec(
+        svc,
+        Command {
+            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_AH,
+            req: bytes_of_mut(&mut cmd),
+            driver_in: req.udata.as_slice(),
+            resp: bytes_of_mut(&mut resp),
+            driver_out: &mut out,
+        },
+    )?;
+    Ok(CreateAhRsp { ah: AhHandle(resp.ah_handle), udata: Udata::new(&out).ok_or(EINVAL)? })
+}
+
+pub(crate) fn destroy(ctx: &mut Context, svc: &Service, req: &AhReq) -> Result {
+    let mut cmd = sys::ib_uverbs_destroy_ah { ah_handle: req.ah.0 };
+    ctx.file.exec(
+        svc,
+        Command {
+            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_AH,
+            req: bytes_of_mut(&mut cmd),
+            driver_in: &[],
+            resp: &mut [],
+            driver_out: &mut [],
+        },
+    )
+}
+
+pub(crate) fn mcast(ctx: &mut Context, svc: &Service, req: &McastReq, attach: bool) -> Result {
+    let mut cmd = sys::ib_uverbs_attach_mcast { gid: req.gid, qp_handle: req.qp.0, mlid: req.lid, ..Default::default() };
+    ctx.file.exec(
+        svc,
+        Command {
+            command: if attach {
+                sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_ATTACH_MCAST
+            } else {
+                sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DETACH_MCAST
+            },
+            req: bytes_of_mut(&mut cmd),
+            driver_in: &[],
+            resp: &mut [],
+            driver_out: &mut [],
+        },
+    )
+}

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device and port queries, answered from the real device's attributes.
+//! They need no user context, so they go through the kernel API.
+
+use core::ptr::NonNull;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+use crate::sys;
+use crate::wire::{DeviceAttr, GidRsp, PkeyRsp, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq};
+
+/// The real RDMA device `ib_back` serves.
+///
+/// # Invariants
+///
+/// `ibdev` is a registered device we hold a reference on
+/// (`ib_device_get_by_name`), released on drop.
+pub(crate) struct Device {
+    ibdev: NonNull<sys::ib_device>,
+}
+
+// SAFETY: `struct ib_device` is used from any thread by design.
+unsafe impl Send for Device {}
+// SAFETY: As above; we only read immutable attributes or call the core.
+unsafe impl Sync for Device {}
+
+fn copy_name(dst: &mut [u8; 64], src: &[kernel::ffi::c_char]) {
+    for (d, s) in dst.iter_mut().zip(src.iter().take_while(|c| **c != 0)) {
+        *d = *s;
+    }
+}
+
+impl Device {
+    /// Finds the device named `name` (e.g. `rxe0`).
+    pub(crate) fn get(name: &kernel::str::CStr) -> Result<Self> {
+        // SAFETY: `name` is NUL-terminated.
+        let p = unsafe { sys::ib_device_get_by_name(name.as_char_ptr(), sys::rdma_driver_id_RDMA_DRIVER_UNKNOWN) };
+        // INVARIANT: a non-null result carries a reference.
+        Ok(Self { ibdev: NonNull::new(p).ok_or(ENODEV)? })
+    }
+
+    fn raw(&self) -> *mut sys::ib_device {
+        self.ibdev.as_ptr()
+    }
+
+    fn port_ok(&self, port: u8) -> bool {
+        // SAFETY: `phys_port_cnt` is set before registration and constant.
+        port >= 1 && u32::from(port) <= unsafe { (*self.raw()).phys_port_cnt }
+    }
+
+    pub(crate) fn query_device(&self) -> DeviceAttr {
+        // SAFETY: The device is registered (type invariant); `attrs` is
+        // filled before registration and not changed afterwards.
+        let (d, a) = unsafe { (&*self.raw(), &(*self.raw()).attrs) };
+        let mut attr = DeviceAttr {
+            fw_ver: a.fw_ver,
+            node_guid: d.node_guid,
+            sys_image_guid: a.sys_image_guid,
+            max_mr_size: a.max_mr_size,
+            page_size_cap: a.page_size_cap,
+            device_cap_flags: a.device_cap_flags,
+            vendor_id: a.vendor_id,
+            vendor_part_id: a.vendor_part_id,
+            hw_ver: a.hw_ver,
+            max_qp: a.max_qp as u32,
+            max_qp_wr: a.max_qp_wr as u32,
+            max_send_sge: a.max_send_sge as u32,
+            max_recv_sge: a.max_recv_sge as u32,
+            max_sge_rd: a.max_sge_rd as u32,
+            max_cq: a.max_cq as u32,
+            max_cqe: a.max_cqe as u32,
+            max_mr: a.max_mr as u32,
+            max_pd: a.max_pd as u32,
+            max_qp_rd_atom: a.max_qp_rd_atom as u32,
+            max_ee_rd_atom: a.max_ee_rd_atom as u32,
+            max_res_rd_atom: a.max_res_rd_atom as u32,
+            max_qp_init_rd_atom: a.max_qp_init_rd_atom as u32,
+            max_ee_init_rd_atom: a.max_ee_init_rd_atom as u32,
+            atomic_cap: a.atomic_cap as u32,
+            max_ee: a.max_ee as u32,
+            max_rdd: a.max_rdd as u32,
+            max_mw: a.max_mw as u32,
+            max_raw_ipv6_qp: a.max_raw_ipv6_qp as u32,
+            max_raw_ethy_qp: a.max_raw_ethy_qp as u32,
+            max_mcast_grp: a.max_mcast_grp as u32,
+            max_mcast_qp_attach: a.max_mcast_qp_attach as u32,
+            max_total_mcast_qp_attach: a.max_total_mcast_qp_attach as u32,
+            max_ah: a.max_ah as u32,
+            max_srq: a.max_srq as u32,
+            max_srq_wr: a.max_srq_wr as u32,
+            max_srq_sge: a.max_srq_sge as u32,
+            // SAFETY: `ops` is constant once registered.
+            driver_id: unsafe { sys::xenib_get_driver_id(self.raw()) } as u32,
+            // SAFETY: As above.
+            uverbs_abi_ver: unsafe { sys::xenib_get_uverbs_abi_ver(self.raw()) },
+            max_pkeys: a.max_pkeys,
+            local_ca_ack_delay: a.local_ca_ack_delay,
+            phys_port_cnt: d.phys_port_cnt as u8,
+            node_type: d.node_type,
+            node_desc: [0; 64],
+            name: [0; 64],
+        };
+        copy_name(&mut attr.node_desc, &d.node_desc);
+        copy_name(&mut attr.name, &d.name);
+        attr
+    }
+
+    pub(crate) fn query_port(&self, req: &QueryPortReq) -> Result<PortAttr> {
+        if !self.port_ok(req.port) {
+            return Err(EINVAL);
+        }
+        let mut a = sys::ib_port_attr::default();
+        // SAFETY: The device is registered and the port number checked.
+        to_result(unsafe { sys::ib_query_port(self.raw(), req.port.into(), &mut a) })?;
+        // SAFETY: As above.
+        let link_layer = unsafe { sys::rdma_port_get_link_layer(self.raw(), req.port.into()) };
+        Ok(PortAttr {
+            port_cap_flags: a.port_cap_flags,
+            max_msg_sz: a.max_msg_sz,
+            bad_pkey_cntr: a.bad_pkey_cntr,
+            qkey_viol_cntr: a.qkey_viol_cntr,
+            gid_tbl_len: a.gid_tbl_len as u32,
+            pkey_tbl_len: a.pkey_tbl_len,
+            lid: a.lid as u16,
+            sm_lid: a.sm_lid as u16,
+            port_cap_flags2: a.port_cap_flags2,
+            active_speed: a.active_speed,
+            state: a.state as u8,
+            max_mtu: a.max_mtu as u8,
+            active_mtu: a.active_mtu as u8,
+            lmc: a.lmc,
+            max_vl_num: a.max_vl_num,
+            sm_sl: a.sm_sl,
+            subnet_timeout: a.subnet_timeout,
+            init_type_reply: a.init_type_reply,
+            active_width: a.active_width,
+            phys_state: a.phys_state,
+            link_layer: link_layer as u8,
+        })
+    }
+
+    pub(crate) fn query_gid(&self, req: &QueryGidReq) -> Result<GidRsp> {
+        if !self.port_ok(req.port) {
+            return Err(EINVAL);
+        }
+        let mut gid = sys::ib_gid::default();
+        // SAFETY: Port checked; the core bounds the index.
+        let ret = unsafe { sys::rdma_query_gid(self.raw(), req.port.into(), req.index as i32, &mut gid) };
+        // SAFETY: `raw` is the plain 16-byte view of the union.
+        let raw = unsafe { *gid.raw.as_ref() };
+        Ok(GidRsp { gid: raw, gid_type: 0, valid: ret == 0 })
+    }
+
+    pub(crate) fn query_pkey(&self, req: &QueryPkeyReq) -> Result<PkeyRsp> {
+        if !self.port_ok(req.port) {
+            return Err(EINVAL);
+        }
+        let mut pkey = 0u16;
+        // SAFETY: Port checked; the driver bounds the index.
+        to_result(unsafe { sys::ib_query_pkey(self.raw(), req.port.into(), req.index, &mut pkey) })?;
+        Ok(PkeyRsp { pkey })
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // SAFETY: We hold the reference taken in `get` (type invariant).
+        unsafe { sys::ib_device_put(self.raw()) };
+    }
+}

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One connected frontend: its rings, its contexts, and the dispatch of
+//! its requests.
+//!
+//! Every request is copied out of the shared ring once
+//! (`BackRing::take_request`), decoded and validated into a typed
+//! `Request`, and only then acted on. A frontend can name only its own
+//! contexts (this table) and, within a context, only the objects of its
+//! own uverbs file (uverbs' per-file handle table).
+//!
+//! Lock order: `Frontend::state`, then `Loopback::grants`.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::prelude::*;
+use crate::errno::{eproto, eopnotsupp};
+use crate::sys::warn_ratelimited;
+use kernel::sync::{Arc, Mutex};
+
+use crate::context::{self, Context};
+use crate::loopback::Loopback;
+use crate::shmem::RawMem;
+use crate::stats::{Obj, Stats};
+use crate::table::Table;
+use crate::uverbs::Service;
+use crate::wire::{hello_response, BackRing, CtxHandle, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES};
+use crate::wire::{ring_area_bytes, MAX_RING_ORDER};
+use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
+
+/// Contexts (guest processes using the device) per frontend.
+const MAX_CONTEXTS: usize = 256;
+/// Requests handled per turn before other frontends get theirs.
+const BUDGET: usize = 64;
+
+struct State {
+    cmd: BackRing<RawMem>,
+    /// Completion and asynchronous events will be produced here; they
+    /// are not forwarded yet (see Documentation/design.rst).
+    #[allow(dead_code)]
+    evt: FrontRing<RawMem>,
+    contexts: Table<Context>,
+    /// Hello negotiated.
+    connected: bool,
+    /// The frontend broke the ring protocol: stop serving it.
+    broken: bool,
+}
+
+#[pin_data]
+pub(crate) struct Frontend {
+    #[pin]
+    pub(crate) transport: Loopback,
+    pending: AtomicBool,
+    #[pin]
+    state: Mutex<State>,
+}
+
+fn ring_mem(p: *mut core::ffi::c_void, order: u32) -> Result<RawMem> {
+    let base = NonNull::new(p.cast::<u8>()).ok_or(EINVAL)?;
+    // SAFETY: The front allocated `ring_area_bytes(order)` bytes for the
+    // ring and keeps them until disconnect, which drops this frontend
+    // first. Both sides only access it through volatile `RawMem` calls.
+    Ok(unsafe { RawMem::new(base, ring_area_bytes(order)) })
+}
+
+impl Frontend {
+    pub(crate) fn new(backend: &Backend, conn: NonNull<sys::xenib_loop_conn>) -> Result<Arc<Self>> {
+        // SAFETY: The front filled its half of `conn` before connecting.
+        let (cmd, evt, order) = unsafe {
+            let c = conn.as_ptr();
+            ((*c).cmd_ring, (*c).evt_ring, (*c).ring_order)
+        };
+        if order > MAX_RING_ORDER {
+            return Err(EINVAL);
+        }
+        let cmd = BackRing::attach(ring_mem(cmd, order)?).map_err(|_| EINVAL)?;
+        // The front initialised the event ring; we produce on it.
+        let evt = FrontRing::attach(ring_mem(evt, order)?).map_err(|_| EINVAL)?;
+        let fe = Arc::pin_init(
+            pin_init!(Self {
+                transport <- Loopback::new(conn),
+                pending: AtomicBool::new(false),
+                state <- kernel::new_mutex!(State {
+                    cmd,
+                    evt,
+                    contexts: Table::new(MAX_CONTEXTS),
+                    connected: false,
+                    broken: false,
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        backend.stats.add(Obj::Frontend, 1);
+        Ok(fe)
+    }
+
+    /// The frontend notified us: have a service thread look at it.
+    pub(crate) fn kick(&self) {
+        self.pending.store(true, Ordering::Release);
+        if let Some(b) = Backend::get() {
+            b.wake();
+        }
+    }
+
+    /// Claims the pending work, if any.
+    pub(crate) fn take_pending(&self) -> bool {
+        self.pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Serves up to `BUDGET` requests. Returns whether more may be queued.
+    pub(crate) fn serve(&self, svc: &Service, backend: &Backend) -> bool {
+        let mut st = self.state.lock();
+        if st.broken {
+            return false;
+        }
+        let mut more = false;
+        let mut slot: Slot = [0; SLOT_SIZE];
+        for _ in 0..BUDGET {
+            match st.cmd.take_request(&mut slot) {
+                Ok(Some(())) => {}
+                Ok(None) => {
+                    if st.cmd.final_check_for_requests() {
+                        continue;
+                    }
+                    break;
+                }
+                Err(_) => {
+                    backend.stats.bad_request();
+                    warn_ratelimited!("frontend broke the ring protocol; disconnecting it\n");
+                    st.broken = true;
+                    break;
+                }
+            }
+            let reply = self.handle(&mut st, svc, backend, &slot);
+            if let Some((id, rsp)) = reply {
+                let mut out: Slot = [0; SLOT_SIZE];
+                rsp.encode(id, &mut out);
+                if st.cmd.push_response(&out).is_err() {
+                    st.broken = true;
+                    break;
+                }
+            }
+            more = true;
+        }
+        if st.cmd.push_responses_and_check_notify() {
+            self.transport.notify();
+        }
+        more && !st.broken
+    }
+
+    /// Decodes and executes one request; returns its response, if the
+    /// request was well-formed enough to say which one it answers.
+    fn handle(&self, st: &mut State, svc: &Service, backend: &Backend, slot: &Slot) -> Option<(u64, Response)> {
+        let (id, req) = match Request::decode(slot) {
+            Ok(r) => r,
+            Err(e) => {
+                backend.stats.bad_request();
+                warn_ratelimited!("bad request from frontend: {:?}\n", e);
+                // Answer if the header says which request this was.
+                let (id, op, _) = Request::peek(slot)?;
+                return Some((id, Response::error(op, e.to_errno())));
+            }
+        };
+        let op = req.op();
+        let result = if !st.connected && !matches!(req, Request::Hello(_)) {
+            Err(eproto())
+        } else {
+            self.execute(st, svc, backend, &req)
+        };
+        backend.stats.request(op, result.is_ok());
+        let rsp = match result {
+            Ok(r) => r,
+            Err(e) => Response::error(op, e.to_errno()),
+        };
+        // A NO_REPLY request (the kick) still gets a response: in ring.h
+        // only a response frees a request slot. Nobody waits for it.
+        Some((id, rsp))
+    }
+
+    fn execute(&self, st: &mut State, svc: &Service, backend: &Backend, req: &Request) -> Result<Response> {
+        let dev = &backend.device;
+        let stats = &backend.stats;
+        let tr = &self.transport;
+        let ok = |b: RspBody| Ok(Response::Ok(b));
+        // Context-scoped requests: find the context first.
+        let ctx_of = |st: &mut State, h: CtxHandle| -> Result<*mut Context> {
+            st.contexts.get_mut(h.0 as usize).map(|c| c as *mut Context).ok_or(EBADF)
+        };
+        macro_rules! ctx {
+            ($h:expr) => {{
+                let p = ctx_of(st, $h)?;
+                // SAFETY: `p` points into `st.contexts`, which is not
+                // touched again while this borrow lives.
+                unsafe { &mut *p }
+            }};
+        }
+        match req {
+            Request::Hello(h) => {
+                let rsp = hello_response(h, PROTOCOL_VERSION, PROTOCOL_VERSION, SUPPORTED_FEATURES);
+                st.connected = rsp.status() == 0;
+                Ok(rsp)
+            }
+            Request::QueryDevice(_) => ok(RspBody::QueryDevice(dev.query_device())),
+            Request::QueryPort(r) => ok(RspBody::QueryPort(dev.query_port(r)?)),
+            Request::QueryGid(r) => ok(RspBody::QueryGid(dev.query_gid(r)?)),
+            Request::QueryPkey(r) => ok(RspBody::QueryPkey(dev.query_pkey(r)?)),
+            Request::OpenContext(r) => {
+                st.contexts.reserve()?;
+                let (c, mut rsp) = context::open(svc, svc.uverbs_path(), r)?;
+                rsp.ctx = CtxHandle(st.contexts.insert(c)? as u32);
+                stats.add(Obj::Context, 1);
+                ok(RspBody::OpenContext(rsp))
+            }
+            Request::CloseContext(r) => {
+                let c = st.contexts.remove(r.ctx.0 as usize).ok_or(EBADF)?;
+                close_context(c, svc, tr, stats);
+                ok(RspBody::CloseContext(Default::default()))
+            }
+            Request::AllocPd(r) => ok(RspBody::AllocPd(pd::alloc(ctx!(r.ctx), svc, r)?)),
+            Request::DeallocPd(r) => ok(RspBody::DeallocPd(pd::dealloc(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::RegMr(r) => ok(RspBody::RegMr(mr::reg(ctx!(r.ctx), svc, tr, stats, r)?)),
+            Request::ReregMr(r) => ok(RspBody::ReregMr(mr::rereg(ctx!(r.ctx), svc, tr, r)?)),
+            Request::DeregMr(r) => ok(RspBody::DeregMr(mr::dereg(ctx!(r.ctx), svc, stats, r).map(|_| Default::default())?)),
+            Request::CreateCq(r) => ok(RspBody::CreateCq(cq::create(ctx!(r.ctx), svc, r)?)),
+            Request::ResizeCq(r) => ok(RspBody::ResizeCq(cq::resize(ctx!(r.ctx), svc, r)?)),
+            Request::DestroyCq(r) => ok(RspBody::DestroyCq(cq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::ReqNotifyCq(r) => ok(RspBody::ReqNotifyCq(cq::req_notify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::CreateQp(r) => ok(RspBody::CreateQp(qp::create(ctx!(r.ctx), svc, r)?)),
+            Request::ModifyQp(r) => ok(RspBody::ModifyQp(qp::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::QueryQp(_) => Err(eopnotsupp()),
+            Request::DestroyQp(r) => ok(RspBody::DestroyQp(qp::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::Kick(r) => ok(RspBody::Kick(qp::kick(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::CreateSrq(r) => ok(RspBody::CreateSrq(srq::create(ctx!(r.ctx), svc, r)?)),
+            Request::ModifySrq(r) => ok(RspBody::ModifySrq(srq::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::QuerySrq(r) => ok(RspBody::QuerySrq(srq::query(ctx!(r.ctx), svc, r)?)),
+            Request::DestroySrq(r) => ok(RspBody::DestroySrq(srq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::CreateAh(r) => ok(RspBody::CreateAh(ah::create(ctx!(r.ctx), svc, r)?)),
+            Request::DestroyAh(r) => ok(RspBody::DestroyAh(ah::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::AttachMcast(r) => ok(RspBody::AttachMcast(ah::mcast(ctx!(r.ctx), svc, r, true).map(|_| Default::default())?)),
+            Request::DetachMcast(r) => ok(RspBody::DetachMcast(ah::mcast(ctx!(r.ctx), svc, r, false).map(|_| Default::default())?)),
+            Request::Mmap(r) => ok(RspBody::Mmap(mmap::mmap(ctx!(r.ctx), svc, tr, stats, r)?)),
+            Request::Munmap(r) => ok(RspBody::Munmap(mmap::munmap(ctx!(r.ctx), svc, tr, stats, r).map(|_| Default::default())?)),
+        }
+    }
+
+    /// Releases every context; runs in the service process.
+    pub(crate) fn close_all(&self, svc: &Service, backend: &Backend) {
+        let mut st = self.state.lock();
+        for c in st.contexts.drain() {
+            close_context(c, svc, &self.transport, &backend.stats);
+        }
+    }
+}
+
+/// Closes a context: unmaps what the guest shared and closes the uverbs
+/// file, which destroys every object in it.
+fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
+    let Context { file, mrs, mut mmaps } = c;
+    // The driver's objects go first: that unpins the guest's pages, which
+    // can then be unmapped, and then the queues the guest mapped.
+    drop(file);
+    stats.add(Obj::Mr, -(mrs.len() as i64));
+    drop(mrs);
+    for region in mmaps.drain() {
+        region.release(svc, tr, stats);
+    }
+    stats.add(Obj::Context, -1);
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Queue pairs, and the send doorbell ("kick").
+
+use kernel::prelude::*;
+
+use crate::context::Context;
+use crate::sys;
+use crate::uverbs::{bytes_of_mut, Command, Service};
+use crate::wire::{AhAttr, CreateQpReq, CreateQpRsp, ModifyQpReq, QpCaps, QpHandle, QpReq, Udata, MAX_UDATA};
+
+pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Result<CreateQpRsp> {
+    let mut cmd = sys::ib_uverbs_create_qp {
+        user_handle: req.user_handle,
+        pd_handle: req.pd.0,
+        send_cq_handle: req.send_cq.0,
+        recv_cq_handle: req.recv_cq.0,
+        srq_handle: req.srq.map_or(0, |s| s.0),
+        max_send_wr: req.caps.max_send_wr,
+        max_recv_wr: req.caps.max_recv_wr,
+        max_send_sge: req.caps.max_send_sge,
+        max_recv_sge: req.caps.max_recv_sge,
+        max_inline_data: req.caps.max_inline_data,
+        sq_sig_all: req.sq_sig_all as u8,
+        qp_type: req.qp_type.raw(),
+        is_srq: req.srq.is_some() as u8,
+        ..Default::default()
+    };
+    let mut resp = sys::ib_uverbs_create_qp_resp::default();
+    let mut out = [0u8; MAX_UDATA];
+    ctx.file.exec(
+        svc,
+        Command {
+            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_QP,
+            req: bytes_of_mut(&mut cmd),
+            driver_in: req.udata.as_slice(),
+            resp: bytes_of_mut(&mut resp),
+            driver_out: &mut out,
+        },
+    )?;
+    Ok(CreateQpRsp {
+        qp: QpHandle(resp.qp_handle),
+        qpn: resp.qpn,
+        caps: QpCaps {
+            max_send_wr: resp.max_send_wr,
+            max_recv_wr: resp.max_recv_wr,
+            max_send_sge: resp.max_send_sge,
+            max_recv_sge: resp.max_recv_sge,
+            max_inline_data: resp.max_inline_data,
+        },
+        udata: Udata::new(&out).ok_or(EINVAL)?,
+    })
+}
+
+fn qp_dest(a: &AhAttr) -> sys::ib_uverbs_qp_dest {
+    sys::ib_uverbs_qp_dest {
+        dgid: a.dgid,
+        flow_label: a.flow_label,
+        dlid: a.dlid,
+        sgid_index: a.sgid_index,
+        hop_limit: a.hop_limit,
+        traffic_class: a.traffic_class,
+        sl: a.sl,
+        src_path_bits: a.src_path_bits,
+        static_rate: a.static_rate,
+        is_global: a.is_global as u8,
+        port_num: a.port_num,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn modify(ctx: &mut Context, svc: &Service, req: &ModifyQpReq) -> Result {
+    let a = &req.attr;
+    let mut cmd = sys::ib_uverbs_modify_qp {
+        dest: qp_dest(&a.dest),
+        alt_dest: qp_dest(&a.alt_dest),
+        qp_handle: req.qp.0,
+        attr_mask: req.attr_mask,
+        qkey: a.qkey,
+        rq_psn: a.rq_psn,
+        sq_psn: a.sq_psn,
+        dest_qp_num: a.dest_qp_num,
+        qp_access_flags: a.qp_access_flags,
+        pkey_index: a.pkey_index,
+        alt_pkey_index: a.alt_pkey_index,
+        qp_state: a.qp_state.raw(),
+        cur_qp_state: a.cur_qp_state.raw(),
+        path_mtu: a.path_mtu,
+        path_mig_state: a.path_mig_state,
+        en_sqd_async_notify: a.en_sqd_async_notify,
+        max_rd_atomic: a.max_rd_atomic,
+        max_dest_rd_atomic: a.max_dest_rd_atomic,
+        min_rnr_timer: a.min_rnr_timer,
+        port_num: a.port_num,
+        timeout: a.timeout,
+        retry_cnt: a.retry_cnt,
+        rnr_retry: a.rnr_retry,
+        alt_port_num: a.alt_port_num,
+        alt_timeout: a.alt_timeout,
+        ..Default::default()
+    };
+    ctx.file.exec(
+        svc,
+        Command {
+            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_MODIFY_QP,
+            req: bytes_of_mut(&mut cmd),
+            driver_in: req.udata.as_slice(),
+            resp: &mut [],
+            driver_out: &mut [],
+        },
+    )
+}
+
+pub(crate) fn destroy(ctx: &mut Context, svc: &Service, req: &QpReq) -> Result {
+    let mut cmd = sys::ib_uverbs_destroy_qp { qp_handle: req.qp.0, ..Default::default() };
+    let mut resp = sys::ib_uverbs_destroy_qp_resp::default();
+    ctx.file.exec(
+        svc,
+        Command {
+            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_QP,
+            req: bytes_of_mut(&mut cmd),
+            driver_in: &[],
+            resp: bytes_of_mut(&mut resp),
+            driver_out: &mut [],
+        },
+    )
+}
+
+/// The send doorbell: a `POST_SEND` with no work requests, exactly what an
+/// rxe provider writes after putting WQEs in the mapped send queue.
+pub(crate) fn kick(ctx: &mut Context, svc: &Service, req: &QpReq) -> Result {
+    let mut cmd = sys::ib_uverbs_post_send {
+        qp_handle: req.qp.0,
+        wr_count: 0,
+        sge_count: 0,
+        wqe_size: core::mem::size_of::<sys::ib_uverbs_send_wr>() as u32,
+        ..Default::default()
+    };
+    let mut resp = sys::ib_uverbs_post_send_resp::default();
+    ctx.file.exec(
+        svc,
+        Command {
+            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND,
+            req: bytes_of_mut(&mut cmd),
+            driver_in: &[],
+            resp: bytes_of_mut(&mut resp),
+            driver_out: &mut [],
+        },
+    )
+}

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The service loop: `xenib-backd`'s `XENIB_BACK_SERVE` call, in which
+//! the backend serves every frontend from the daemon's process context.
+
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+use crate::uverbs::Service;
+use crate::{sys, Backend, Work};
+
+/// Called by `/dev/xenib_back`'s ioctl handler.
+#[no_mangle]
+pub(crate) extern "C" fn xenib_back_serve(file: *mut sys::file, path: *const kernel::ffi::c_char) -> core::ffi::c_long {
+    let Some(backend) = Backend::get() else { return ENODEV.to_errno() as _ };
+    let Some(file) = NonNull::new(file) else { return EINVAL.to_errno() as _ };
+    // SAFETY: The ioctl handler passes a NUL-terminated copy of the path.
+    let path = unsafe { kernel::str::CStr::from_char_ptr(path) };
+    match serve(backend, file, path) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as _,
+    }
+}
+
+fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) -> Result {
+    // SAFETY: We are in the ioctl, in the calling process, with its file;
+    // `svc` lives only for this call.
+    let svc = unsafe { Service::new(file, path)? };
+    backend.start_service()?;
+    pr_info!("serving through {}\n", path);
+    let result = loop {
+        match backend.next_work() {
+            Ok(Work::Serve(fe)) => {
+                if fe.serve(&svc, backend) {
+                    // More queued than one turn's budget: come back later.
+                    fe.kick();
+                }
+            }
+            Ok(Work::Close(fe)) => {
+                fe.close_all(&svc, backend);
+                backend.closed(&fe);
+            }
+            Err(e) => break e,
+        }
+    };
+    // Contexts live in this process: release them while we still can.
+    backend.stop_service(&svc);
+    pr_info!("service stopped\n");
+    Err(result)
+}

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Counters: requests served per operation, and live objects, for tests
+//! and for operators (`cat /dev/xenib_back`).
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::wire::Op;
+
+/// Kinds of backend objects counted while alive.
+#[derive(Clone, Copy)]
+///
+/// The driver's objects (PDs, CQs, QPs, ...) are not counted here: each
+/// belongs to a context's uverbs file and goes with it.
+pub(crate) enum Obj {
+    Frontend,
+    Context,
+    Mr,
+    Mmap,
+    Grant,
+}
+
+const OBJ_NAMES: [&str; 5] = ["frontends", "contexts", "mrs", "mmaps", "grants"];
+const MAX_OPS: usize = 64;
+
+pub(crate) struct Stats {
+    requests: [AtomicU64; MAX_OPS],
+    errors: AtomicU64,
+    bad_requests: AtomicU64,
+    objects: [AtomicI64; OBJ_NAMES.len()],
+}
+
+impl Stats {
+    pub(crate) const fn new() -> Self {
+        Self {
+            requests: [const { AtomicU64::new(0) }; MAX_OPS],
+            errors: AtomicU64::new(0),
+            bad_requests: AtomicU64::new(0),
+            objects: [const { AtomicI64::new(0) }; OBJ_NAMES.len()],
+        }
+    }
+
+    pub(crate) fn request(&self, op: Op, ok: bool) {
+        if let Some(i) = Op::ALL.iter().position(|o| *o == op) {
+            if let Some(c) = self.requests.get(i) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !ok {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn bad_request(&self) {
+        self.bad_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add(&self, obj: Obj, n: i64) {
+        self.objects[obj as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Formats every counter as "name value" lines; returns the length.
+    pub(crate) fn format(&self, buf: &mut [u8]) -> usize {
+        let mut w = SliceWriter { buf, len: 0 };
+        for (i, op) in Op::ALL.iter().enumerate() {
+            if let Some(c) = self.requests.get(i) {
+                let _ = writeln!(w, "requests.{:?} {}", op, c.load(Ordering::Relaxed));
+            }
+        }
+        let _ = writeln!(w, "errors {}", self.errors.load(Ordering::Relaxed));
+        let _ = writeln!(w, "bad_requests {}", self.bad_requests.load(Ordering::Relaxed));
+        for (name, c) in OBJ_NAMES.iter().zip(self.objects.iter()) {
+            let _ = writeln!(w, "objects.{} {}", name, c.load(Ordering::Relaxed));
+        }
+        w.len
+    }
+}
+
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let dst = self.buf.get_mut(self.len..self.len + s.len()).ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
+    }
+}
+
+/// Reading `/dev/xenib_back`: the counters as text.
+#[no_mangle]
+pub(crate) extern "C" fn xenib_back_stats(buf: *mut kernel::ffi::c_char, len: usize) -> usize {
+    let Some(backend) = crate::Backend::get() else { return 0 };
+    // SAFETY: The read handler passes a zeroed buffer of `len` bytes.
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+    backend.stats.format(buf)
+}

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Requests to the backend and their responses, over the command ring;
+//! unsolicited events from the backend, over the event ring.
+//!
+//! Any number of verbs may be in flight: each waits for the response that
+//! carries its request id. Responses are read in `on_notify`, which the
+//! transport calls when the backend signals us.
+//!
+//! Lock order: `Channel::state` is never held while calling into the
+//! backend (`Loopback::notify`), which may call back into `on_notify`.
+
+use kernel::prelude::*;
+use crate::errno::eproto;
+use crate::sys::warn_ratelimited;
+use kernel::sync::{CondVar, Mutex};
+
+use crate::loopback::{Loopback, RingPages};
+use crate::shmem::RawMem;
+use crate::table::Table;
+use crate::wire::{init_shared, BackRing, Event, FrontRing, Request, Response, RspBody, Slot, SLOT_SIZE};
+
+/// Requests awaiting a response at once.
+const MAX_OUTSTANDING: usize = 64;
+
+struct Waiter {
+    id: u64,
+    rsp: Option<Response>,
+}
+
+struct State {
+    cmd: FrontRing<RawMem>,
+    evt: BackRing<RawMem>,
+    next_id: u64,
+    waiting: Table<Waiter>,
+    /// The backend is gone or broke the protocol: fail every request.
+    dead: bool,
+}
+
+#[pin_data]
+pub(crate) struct Channel {
+    #[pin]
+    transport: Loopback,
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    changed: CondVar,
+}
+
+impl Channel {
+    /// Sets up the rings; `connect` attaches them to the backend.
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        let rings = RingPages::alloc()?;
+        let cmd = FrontRing::init(rings.cmd_mem()).map_err(|_| EINVAL)?;
+        // We initialise both rings; the backend produces on the event ring.
+        init_shared(&rings.evt_mem(), 0).map_err(|_| EINVAL)?;
+        let evt = BackRing::attach(rings.evt_mem()).map_err(|_| EINVAL)?;
+        let transport = Loopback::new(rings)?;
+        Ok(try_pin_init!(Self {
+            transport <- transport,
+            state <- kernel::new_mutex!(State {
+                cmd,
+                evt,
+                next_id: 1,
+                waiting: Table::new(MAX_OUTSTANDING),
+                dead: false,
+            }),
+            changed <- kernel::new_condvar!(),
+        }? Error))
+    }
+
+    pub(crate) fn transport(&self) -> &Loopback {
+        &self.transport
+    }
+
+    /// Connects to the backend. `self` must stay where it is until
+    /// `disconnect` (it is pinned).
+    pub(crate) fn connect(&self) -> Result {
+        self.transport.connect(self as *const Channel)
+    }
+
+    /// Fails every request from now on and disconnects.
+    pub(crate) fn disconnect(&self) {
+        self.state.lock().dead = true;
+        self.changed.notify_all();
+        self.transport.disconnect();
+    }
+
+    /// Sends `req` and waits for its response.
+    pub(crate) fn call(&self, req: &Request) -> Result<RspBody> {
+        let op = req.op();
+        let no_reply = op.no_reply();
+        let mut slot: Slot = [0; SLOT_SIZE];
+        let (idx, notify) = {
+            let mut st = self.state.lock();
+            loop {
+                if st.dead {
+                    return Err(ENODEV);
+                }
+                if !st.cmd.is_full() && (no_reply || st.waiting.len() < MAX_OUTSTANDING) {
+                    break;
+                }
+                if self.changed.wait_interruptible(&mut st) {
+                    return Err(EINTR);
+                }
+            }
+            let id = st.next_id;
+            st.next_id = st.next_id.wrapping_add(1);
+            req.encode(id, &mut slot);
+            st.cmd.push_request(&slot).map_err(|_| EAGAIN)?;
+            let idx = if no_reply { None } else { Some(st.waiting.insert(Waiter { id, rsp: None })?) };
+            (idx, st.cmd.push_requests_and_check_notify())
+        };
+        if notify {
+            self.transport.notify();
+        }
+        let Some(idx) = idx else {
+            return Ok(RspBody::Kick(Default::default()));
+        };
+        let mut st = self.state.lock();
+        loop {
+            if let Some(rsp) = st.waiting.get_mut(idx).and_then(|w| w.rsp.take()) {
+                st.waiting.remove(idx);
+                drop(st);
+                self.changed.notify_all();
+                return match rsp {
+                    Response::Ok(body) if body.op() == op => Ok(body),
+                    Response::Ok(_) => Err(eproto()),
+                    Response::Err { status, .. } => Err(Error::from_errno(status)),
+                };
+            }
+            if st.dead {
+                st.waiting.remove(idx);
+                return Err(ENODEV);
+            }
+            // A signal abandons the wait, not the request: its response
+            // is dropped when it comes, and whatever it created is
+            // released with its context.
+            if self.changed.wait_interruptible(&mut st) {
+                st.waiting.remove(idx);
+                return Err(EINTR);
+            }
+        }
+    }
+
+    /// The backend signalled: collect responses and events.
+    pub(crate) fn on_notify(&self) {
+        let mut ack = false;
+        {
+            let mut st = self.state.lock();
+            let mut slot: Slot = [0; SLOT_SIZE];
+            loop {
+                match st.cmd.take_response(&mut slot) {
+                    Ok(Some(())) => match Response::decode(&slot) {
+                        Ok((id, rsp)) => {
+                            if let Some(i) = st.waiting.position(|w| w.id == id) {
+                                if let Some(w) = st.waiting.get_mut(i) {
+                                    w.rsp = Some(rsp);
+                                }
+                            }
+                        }
+                        Err(_) => warn_ratelimited!("undecodable response from backend\n"),
+                    },
+                    Ok(None) => {
+                        if !st.cmd.final_check_for_responses() {
+                            break;
+                        }
+                    }
+                    Err(_) => {
+                        pr_err!("backend broke the ring protocol\n");
+                        st.dead = true;
+                        break;
+                    }
+                }
+            }
+            loop {
+                match st.evt.take_request(&mut slot) {
+                    Ok(Some(())) => {
+                        if let Ok((_, Event::DeviceRemoved)) = Event::decode(&slot) {
+                            pr_warn!("backend device removed\n");
+                            st.dead = true;
+                        }
+                        ack |= st.evt.push_ack().is_ok();
+                    }
+                    Ok(None) => {
+                        if !st.evt.final_check_for_requests() {
+                            break;
+                        }
+                    }
+                    Err(_) => {
+                        st.dead = true;
+                        break;
+                    }
+                }
+            }
+            if ack {
+                ack = st.evt.push_responses_and_check_notify();
+            }
+        }
+        self.changed.notify_all();
+        if ack {
+            self.transport.notify();
+        }
+    }
+}

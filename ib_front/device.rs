@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xib%d`: the `ib_device` the guest sees, and its verbs table.
+//!
+//! The `extern "C"` functions below are the only place that turns the RDMA
+//! core's raw pointers into references; each calls the safe handler of its
+//! object's file (`pd.rs`, `cq.rs`, ...). Objects the core allocates for
+//! us embed the core's struct first and add the backend's handle.
+
+use core::ffi::c_int;
+use core::ptr::NonNull;
+use kernel::error::{from_result, to_result};
+use kernel::prelude::*;
+use crate::errno::{eproto, eopnotsupp};
+
+use crate::channel::Channel;
+use crate::sys;
+use crate::wire::{DeviceAttr, Empty, HelloReq, PortAttr, QueryPkeyReq, QueryPortReq, Request, RspBody, PROTOCOL_VERSION, SUPPORTED_FEATURES};
+use crate::{ah, context, cq, mmap, mr, pd, qp, srq};
+
+/// Declares a core object with the backend's handle (and the context it
+/// lives in) after it, and checks the layout the core relies on.
+macro_rules! xib_object {
+    ($(#[$m:meta])* $name:ident, $core:ident, $field:ident) => {
+        $(#[$m])*
+        #[repr(C)]
+        pub(crate) struct $name {
+            pub(crate) $field: sys::$core,
+            /// The backend's handle for this object.
+            pub(crate) handle: u32,
+            /// The backend context it belongs to.
+            pub(crate) ctx: u32,
+        }
+        const _: () = assert!(core::mem::offset_of!($name, $field) == 0);
+    };
+}
+xib_object!(/// A guest user context.
+    XibUcontext, ib_ucontext, ibuc);
+xib_object!(/// A protection domain.
+    XibPd, ib_pd, ibpd);
+xib_object!(/// A completion queue.
+    XibCq, ib_cq, ibcq);
+xib_object!(/// A queue pair.
+    XibQp, ib_qp, ibqp);
+xib_object!(/// A shared receive queue.
+    XibSrq, ib_srq, ibsrq);
+xib_object!(/// An address handle.
+    XibAh, ib_ah, ibah);
+
+/// The registered device.
+///
+/// # Invariants
+///
+/// `dev` was allocated by `_ib_alloc_device` and registered; its `front`
+/// points to the `Channel`, which outlives the registration.
+pub(crate) struct IbDevice {
+    dev: NonNull<sys::xenib_front_dev>,
+    registered: bool,
+}
+
+// SAFETY: `struct ib_device` is used from any thread by design.
+unsafe impl Send for IbDevice {}
+// SAFETY: As above.
+unsafe impl Sync for IbDevice {}
+
+/// The channel of the device a verb was called on.
+///
+/// # Safety
+///
+/// `ibdev` must be a device registered by `IbDevice::register`.
+pub(crate) unsafe fn channel<'a>(ibdev: *mut sys::ib_device) -> &'a Channel {
+    // SAFETY: Our devices are `xenib_front_dev`s whose `front` is set
+    // before registration to a `Channel` that outlives it.
+    unsafe { &*((*ibdev.cast::<sys::xenib_front_dev>()).front as *const Channel) }
+}
+
+fn hello(ch: &Channel) -> Result {
+    let req = HelloReq { features: SUPPORTED_FEATURES, min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION };
+    match ch.call(&Request::Hello(req))? {
+        RspBody::Hello(r) if r.version == PROTOCOL_VERSION => Ok(()),
+        _ => Err(eproto()),
+    }
+}
+
+pub(crate) fn query_port_attr(ch: &Channel, port: u8) -> Result<PortAttr> {
+    match ch.call(&Request::QueryPort(QueryPortReq { port }))? {
+        RspBody::QueryPort(a) => Ok(a),
+        _ => Err(eproto()),
+    }
+}
+
+impl IbDevice {
+    pub(crate) fn register(module: &'static ThisModule, ch: &Pin<KBox<Channel>>) -> Result<Self> {
+        hello(ch)?;
+        let attr = match ch.call(&Request::QueryDevice(Empty))? {
+            RspBody::QueryDevice(a) => a,
+            _ => return Err(eproto()),
+        };
+        if attr.phys_port_cnt != 1 {
+            // The GID table comes from one guest netdev: one port.
+            pr_err!("backend device has {} ports; only 1 is supported\n", attr.phys_port_cnt);
+            return Err(eopnotsupp());
+        }
+        let port = query_port_attr(ch, 1)?;
+        // SAFETY: Allocates a zeroed device with room for our part.
+        let raw = unsafe { sys::xenib_front_alloc_device(core::mem::size_of::<sys::xenib_front_dev>()) };
+        let dev = NonNull::new(raw.cast::<sys::xenib_front_dev>()).ok_or(ENOMEM)?;
+        let mut this = IbDevice { dev, registered: false };
+        // SAFETY: Freshly allocated and not yet visible to anyone.
+        unsafe { this.setup(module, ch, &attr, &port)? };
+        Ok(this)
+    }
+
+    /// # Safety
+    ///
+    /// `self.dev` is allocated and not registered yet.
+    unsafe fn setup(&mut self, module: &'static ThisModule, ch: &Channel, attr: &DeviceAttr, port: &PortAttr) -> Result {
+        let d = self.dev.as_ptr();
+        // SAFETY: Per the function contract we own the device.
+        unsafe {
+            (*d).front = ch as *const Channel as *const core::ffi::c_void;
+            (*d).link_layer = port.link_layer;
+            let ib = &mut (*d).ibdev;
+            ib.node_type = attr.node_type;
+            ib.phys_port_cnt = 1;
+            ib.num_comp_vectors = 1;
+            ib.node_guid = attr.node_guid;
+            ib.local_dma_lkey = 0;
+            for (d, s) in ib.node_desc.iter_mut().zip(b"xenib paravirtual RDMA\0".iter()) {
+                *d = *s as _;
+            }
+            ib.uverbs_cmd_mask |= (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND) | (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
+            let ops = ops(module, attr);
+            sys::ib_set_device_ops(&mut (*d).ibdev, &ops);
+            self.set_netdev()?;
+            to_result(sys::ib_register_device(&mut (*d).ibdev, kernel::c_str!("xib%d").as_char_ptr(), core::ptr::null_mut()))?;
+        }
+        self.registered = true;
+        Ok(())
+    }
+
+    /// RoCE GIDs are derived from a netdev's addresses: use the guest's.
+    fn set_netdev(&self) -> Result {
+        // SAFETY: The helper returns the module parameter (NUL-terminated).
+        let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_front_param_netdev()) };
+        // SAFETY: `init_net` is the initial namespace; a found device comes
+        // with a reference that we drop once the core holds its own.
+        unsafe {
+            let nd = sys::xenib_front_netdev_get(name.as_char_ptr());
+            if nd.is_null() {
+                pr_err!("no network device {} for the GID table\n", name);
+                return Err(ENODEV);
+            }
+            let ret = sys::ib_device_set_netdev(&mut (*self.dev.as_ptr()).ibdev, nd, 1);
+            sys::xenib_front_netdev_put(nd);
+            to_result(ret)
+        }
+    }
+
+    /// Unregisters the device: the core destroys every object first.
+    pub(crate) fn unregister(&mut self) {
+        if core::mem::take(&mut self.registered) {
+            // SAFETY: Registered (type invariant).
+            unsafe { sys::ib_unregister_device(&mut (*self.dev.as_ptr()).ibdev) };
+        }
+    }
+}
+
+impl Drop for IbDevice {
+    fn drop(&mut self) {
+        self.unregister();
+        // SAFETY: Allocated by `_ib_alloc_device`, no longer registered.
+        unsafe { sys::ib_dealloc_device(&mut (*self.dev.as_ptr()).ibdev) };
+    }
+}
+
+fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
+    use core::mem::size_of;
+    sys::ib_device_ops {
+        owner: module.as_ptr(),
+        driver_id: attr.driver_id,
+        uverbs_abi_ver: attr.uverbs_abi_ver,
+        query_device: Some(query_device),
+        query_port: Some(query_port),
+        query_pkey: Some(query_pkey),
+        get_port_immutable: Some(get_port_immutable),
+        get_link_layer: Some(sys::xenib_front_get_link_layer),
+        alloc_ucontext: Some(context::alloc_ucontext),
+        dealloc_ucontext: Some(context::dealloc_ucontext),
+        mmap: Some(mmap::mmap),
+        alloc_pd: Some(pd::alloc_pd),
+        dealloc_pd: Some(pd::dealloc_pd),
+        reg_user_mr: Some(mr::reg_user_mr),
+        dereg_mr: Some(mr::dereg_mr),
+        get_dma_mr: Some(mr::get_dma_mr),
+        create_cq: Some(cq::create_cq),
+        destroy_cq: Some(cq::destroy_cq),
+        resize_cq: Some(cq::resize_cq),
+        req_notify_cq: Some(cq::req_notify_cq),
+        poll_cq: Some(cq::poll_cq),
+        create_qp: Some(qp::create_qp),
+        modify_qp: Some(qp::modify_qp),
+        destroy_qp: Some(qp::destroy_qp),
+        post_send: Some(qp::post_send),
+        post_recv: Some(qp::post_recv),
+        create_srq: Some(srq::create_srq),
+        modify_srq: Some(srq::modify_srq),
+        query_srq: Some(srq::query_srq),
+        destroy_srq: Some(srq::destroy_srq),
+        post_srq_recv: Some(srq::post_srq_recv),
+        create_user_ah: Some(ah::create_user_ah),
+        destroy_ah: Some(ah::destroy_ah),
+        attach_mcast: Some(ah::attach_mcast),
+        detach_mcast: Some(ah::detach_mcast),
+        size_ib_ucontext: size_of::<XibUcontext>() as _,
+        size_ib_pd: size_of::<XibPd>() as _,
+        size_ib_cq: size_of::<XibCq>() as _,
+        size_ib_qp: size_of::<XibQp>() as _,
+        size_ib_srq: size_of::<XibSrq>() as _,
+        size_ib_ah: size_of::<XibAh>() as _,
+        ..Default::default()
+    }
+}
+
+/// Fills the core's cache of device attributes (called once, at
+/// registration, as the core does for every driver).
+unsafe extern "C" fn query_device(ibdev: *mut sys::ib_device, out: *mut sys::ib_device_attr, udata: *mut sys::ib_udata) -> c_int {
+    from_result(|| {
+        // SAFETY: The core passes its registered device and attribute
+        // buffer; `udata` may be null.
+        let (ch, out) = unsafe { (channel(ibdev), &mut *out) };
+        // SAFETY: As above.
+        if unsafe { sys::xenib_udata_inlen(udata) } != 0 {
+            return Err(EINVAL);
+        }
+        let a = match ch.call(&Request::QueryDevice(Empty))? {
+            RspBody::QueryDevice(a) => a,
+            _ => return Err(eproto()),
+        };
+        out.fw_ver = a.fw_ver;
+        out.sys_image_guid = a.sys_image_guid;
+        out.max_mr_size = a.max_mr_size;
+        out.page_size_cap = a.page_size_cap;
+        out.vendor_id = a.vendor_id;
+        out.vendor_part_id = a.vendor_part_id;
+        out.hw_ver = a.hw_ver;
+        out.max_qp = a.max_qp as _;
+        out.max_qp_wr = a.max_qp_wr as _;
+        out.device_cap_flags = a.device_cap_flags;
+        out.max_send_sge = a.max_send_sge as _;
+        out.max_recv_sge = a.max_recv_sge as _;
+        out.max_sge_rd = a.max_sge_rd as _;
+        out.max_cq = a.max_cq as _;
+        out.max_cqe = a.max_cqe as _;
+        out.max_mr = a.max_mr as _;
+        out.max_pd = a.max_pd as _;
+        out.max_qp_rd_atom = a.max_qp_rd_atom as _;
+        out.max_ee_rd_atom = a.max_ee_rd_atom as _;
+        out.max_res_rd_atom = a.max_res_rd_atom as _;
+        out.max_qp_init_rd_atom = a.max_qp_init_rd_atom as _;
+        out.max_ee_init_rd_atom = a.max_ee_init_rd_atom as _;
+        out.atomic_cap = a.atomic_cap as _;
+        out.max_ee = a.max_ee as _;
+        out.max_rdd = a.max_rdd as _;
+        out.max_mw = a.max_mw as _;
+        out.max_raw_ipv6_qp = a.max_raw_ipv6_qp as _;
+        out.max_raw_ethy_qp = a.max_raw_ethy_qp as _;
+        out.max_mcast_grp = a.max_mcast_grp as _;
+        out.max_mcast_qp_attach = a.max_mcast_qp_attach as _;
+        out.max_total_mcast_qp_attach = a.max_total_mcast_qp_attach as _;
+        out.max_ah = a.max_ah as _;
+        out.max_srq = a.max_srq as _;
+        out.max_srq_wr = a.max_srq_wr as _;
+        out.max_srq_sge = a.max_srq_sge as _;
+        out.max_pkeys = a.max_pkeys;
+        out.local_ca_ack_delay = a.local_ca_ack_delay;
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn query_port(ibdev: *mut sys::ib_device, port: u32, out: *mut sys::ib_port_attr) -> c_int {
+    from_result(|| {
+        // SAFETY: The core passes its registered device and a buffer.
+        let (ch, out) = unsafe { (channel(ibdev), &mut *out) };
+        let a = query_port_attr(ch, u8::try_from(port).map_err(|_| EINVAL)?)?;
+        out.port_cap_flags = a.port_cap_flags;
+        out.max_msg_sz = a.max_msg_sz;
+        out.bad_pkey_cntr = a.bad_pkey_cntr;
+        out.qkey_viol_cntr = a.qkey_viol_cntr;
+        out.gid_tbl_len = a.gid_tbl_len as _;
+        out.pkey_tbl_len = a.pkey_tbl_len;
+        out.lid = a.lid.into();
+        out.sm_lid = a.sm_lid.into();
+        out.port_cap_flags2 = a.port_cap_flags2;
+        out.active_speed = a.active_speed;
+        out.state = a.state.into();
+        out.max_mtu = a.max_mtu.into();
+        out.active_mtu = a.active_mtu.into();
+        out.phys_mtu = a.max_mtu.into();
+        out.lmc = a.lmc;
+        out.max_vl_num = a.max_vl_num;
+        out.sm_sl = a.sm_sl;
+        out.subnet_timeout = a.subnet_timeout;
+        out.init_type_reply = a.init_type_reply;
+        out.active_width = a.active_width;
+        out.phys_state = a.phys_state;
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn query_pkey(ibdev: *mut sys::ib_device, port: u32, index: u16, pkey: *mut u16) -> c_int {
+    from_result(|| {
+        // SAFETY: The core passes its registered device and a buffer.
+        let ch = unsafe { channel(ibdev) };
+        let req = QueryPkeyReq { index, port: u8::try_from(port).map_err(|_| EINVAL)? };
+        match ch.call(&Request::QueryPkey(req))? {
+            // SAFETY: As above.
+            RspBody::QueryPkey(r) => unsafe { *pkey = r.pkey },
+            _ => return Err(eproto()),
+        }
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn get_port_immutable(ibdev: *mut sys::ib_device, port: u32, out: *mut sys::ib_port_immutable) -> c_int {
+    from_result(|| {
+        // SAFETY: The core passes its device (being registered) and a buffer.
+        let (ch, out) = unsafe { (channel(ibdev), &mut *out) };
+        let a = query_port_attr(ch, u8::try_from(port).map_err(|_| EINVAL)?)?;
+        out.pkey_tbl_len = a.pkey_tbl_len.into();
+        out.gid_tbl_len = a.gid_tbl_len as _;
+        if a.link_layer == sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8 {
+            // No MAD or CM capability (and so no MAD size): the kernel's
+            // MAD and CM agents would need kernel verbs, which this device
+            // does not offer (it serves user space only).
+            out.core_cap_flags = sys::RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP;
+            out.max_mad_size = 0;
+        } else {
+            out.core_cap_flags = sys::RDMA_CORE_PORT_IBA_IB;
+            // IB_MGMT_MAD_SIZE (rdma/ib_mad.h, which bindgen cannot take).
+            out.max_mad_size = 256;
+        }
+        Ok(0)
+    })
+}

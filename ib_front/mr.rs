@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory regions over guest memory.
+//!
+//! The guest's pages are pinned here (`ib_umem_get`, with the usual
+//! RLIMIT_MEMLOCK accounting) and granted to the backend; the grant
+//! references travel in granted indirect pages, 1024 to a page, as
+//! blkif's indirect segments do. The backend registers those very pages
+//! with the real device, so RDMA reads and writes guest memory in place.
+
+use core::ptr::NonNull;
+use kernel::prelude::*;
+use crate::errno::{eproto, eopnotsupp};
+
+use crate::channel::Channel;
+use crate::context::ctx_of;
+use crate::device::{channel, XibPd};
+use crate::loopback::Loopback;
+use crate::sys;
+use crate::wire::{indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq, Request, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE};
+
+/// An MR: the core's `ib_mr` first, then what we hold for it.
+#[repr(C)]
+struct XibMr {
+    ibmr: sys::ib_mr,
+    handle: u32,
+    ctx: u32,
+    shared: SharedPages,
+}
+const _: () = assert!(core::mem::offset_of!(XibMr, ibmr) == 0);
+
+/// Pinned guest pages, granted to the backend with their indirect pages.
+///
+/// # Invariants
+///
+/// `umem` is a pinned region; each of `grants` is outstanding; each of
+/// `indirect` is a page we allocated, granted under the matching ref.
+struct SharedPages {
+    umem: NonNull<sys::ib_umem>,
+    grants: KVec<GrantRef>,
+    indirect: KVec<(NonNull<sys::page>, GrantRef)>,
+}
+
+// SAFETY: The umem and pages may be released from any thread.
+unsafe impl Send for SharedPages {}
+
+impl SharedPages {
+    /// Pins `[start, start + length)` of the calling process and grants it.
+    fn new(ch: &Channel, ibdev: *mut sys::ib_device, start: u64, length: u64, access: i32) -> Result<Self> {
+        // SAFETY: We are in the verb's process context, as ib_umem_get needs.
+        let umem = unsafe { sys::xenib_front_umem_get(ibdev, start, length, access) };
+        // SAFETY: Any pointer may be tested.
+        let err = unsafe { sys::xenib_ptr_err(umem.cast()) };
+        if err != 0 {
+            return Err(Error::from_errno(err as i32));
+        }
+        let mut this = SharedPages { umem: NonNull::new(umem).ok_or(EFAULT)?, grants: KVec::new(), indirect: KVec::new() };
+        this.grant_all(ch.transport())?;
+        Ok(this)
+    }
+
+    fn grant_all(&mut self, tr: &Loopback) -> Result {
+        // SAFETY: `umem` is pinned (type invariant).
+        let n = unsafe { sys::xenib_front_umem_page_count(self.umem.as_ptr()) } as usize;
+        if n == 0 || n > MAX_MR_PAGES as usize {
+            return Err(E2BIG);
+        }
+        let mut pages = KVec::from_elem(core::ptr::null_mut(), n, GFP_KERNEL)?;
+        // SAFETY: `pages` has room for `n` entries.
+        kernel::error::to_result(unsafe { sys::xenib_front_umem_pages(self.umem.as_ptr(), pages.as_mut_ptr(), n as _) })?;
+        self.grants.reserve(n, GFP_KERNEL)?;
+        for p in pages.iter() {
+            let g = tr.grant(NonNull::new(*p).ok_or(EFAULT)?)?;
+            self.grants.push(g, GFP_KERNEL)?;
+        }
+        for chunk in self.grants.chunks(REFS_PER_INDIRECT_PAGE as usize) {
+            // SAFETY: Plain page allocation, freed in `release`.
+            let page = NonNull::new(unsafe { sys::xenib_alloc_zeroed_page() }).ok_or(ENOMEM)?;
+            // SAFETY: A page of ours, in the direct map, 1024 refs long.
+            let list = unsafe {
+                core::slice::from_raw_parts_mut(sys::xenib_page_address(page.as_ptr()).cast::<u8>(), 4096)
+            };
+            for (dst, g) in list.chunks_exact_mut(4).zip(chunk) {
+                dst.copy_from_slice(&g.0.to_le_bytes());
+            }
+            let g = match tr.grant(page) {
+                Ok(g) => g,
+                Err(e) => {
+                    // SAFETY: Allocated above, never shared.
+                    unsafe { sys::xenib_put_page(page.as_ptr()) };
+                    return Err(e);
+                }
+            };
+            if let Err(e) = self.indirect.push((page, g), GFP_KERNEL) {
+                tr.revoke(g);
+                // SAFETY: As above.
+                unsafe { sys::xenib_put_page(page.as_ptr()) };
+                return Err(e.into());
+            }
+        }
+        debug_assert_eq!(self.indirect.len() as u32, indirect_pages_for(n as u32));
+        Ok(())
+    }
+
+    fn indirect_refs(&self) -> Result<RefList<{ crate::wire::MAX_INDIRECT }>> {
+        let mut refs = KVec::with_capacity(self.indirect.len(), GFP_KERNEL)?;
+        for (_, g) in self.indirect.iter() {
+            refs.push(*g, GFP_KERNEL)?;
+        }
+        RefList::new(&refs).ok_or(E2BIG)
+    }
+
+    /// Ends every grant and unpins. The backend must no longer use the
+    /// pages (deregistered, or never registered).
+    fn release(self, tr: &Loopback) {
+        for g in self.grants.iter() {
+            tr.revoke(*g);
+        }
+        for (page, g) in self.indirect.iter() {
+            tr.revoke(*g);
+            // SAFETY: Allocated in `grant_all`, no longer granted.
+            unsafe { sys::xenib_put_page(page.as_ptr()) };
+        }
+        // SAFETY: Pinned in `new` (type invariant).
+        unsafe { sys::ib_umem_release(self.umem.as_ptr()) };
+    }
+}
+
+fn reg(pd: *mut sys::ib_pd, start: u64, length: u64, iova: u64, access: i32, udata: *mut sys::ib_udata) -> Result<*mut sys::ib_mr> {
+    // SAFETY: The core passes one of our PDs and this verb's udata.
+    let (ch, xpd, ctx) = unsafe { (channel((*pd).device), &*pd.cast::<XibPd>(), ctx_of(udata)?) };
+    // SAFETY: As above.
+    let shared = SharedPages::new(ch, unsafe { (*pd).device }, start, length, access)?;
+    let req = RegMrReq {
+        start,
+        length,
+        iova,
+        ctx: CtxHandle(ctx),
+        pd: PdHandle(xpd.handle),
+        access: access as u32,
+        nr_pages: shared.grants.len() as u32,
+        indirect: match shared.indirect_refs() {
+            Ok(r) => r,
+            Err(e) => {
+                shared.release(ch.transport());
+                return Err(e);
+            }
+        },
+    };
+    let rsp = match ch.call(&Request::RegMr(req)) {
+        Ok(RspBody::RegMr(r)) => r,
+        other => {
+            shared.release(ch.transport());
+            return Err(other.err().unwrap_or(eproto()));
+        }
+    };
+    let mr = KBox::new(
+        XibMr { ibmr: sys::ib_mr { lkey: rsp.lkey, rkey: rsp.rkey, ..Default::default() }, handle: rsp.mr.0, ctx, shared },
+        GFP_KERNEL,
+    );
+    match mr {
+        Ok(mr) => Ok(KBox::into_raw(mr).cast::<sys::ib_mr>()),
+        Err(e) => {
+            let _ = ch.call(&Request::DeregMr(DeregMrReq { ctx: CtxHandle(ctx), mr: rsp.mr }));
+            Err(e.into())
+        }
+    }
+}
+
+pub(crate) unsafe extern "C" fn reg_user_mr(
+    pd: *mut sys::ib_pd,
+    start: u64,
+    length: u64,
+    iova: u64,
+    access: core::ffi::c_int,
+    udata: *mut sys::ib_udata,
+) -> *mut sys::ib_mr {
+    match reg(pd, start, length, iova, access, udata) {
+        Ok(mr) => mr,
+        // SAFETY: Encodes an errno as the core expects.
+        Err(e) => unsafe { sys::xenib_err_ptr(e.to_errno() as _) }.cast(),
+    }
+}
+
+pub(crate) unsafe extern "C" fn dereg_mr(ibmr: *mut sys::ib_mr, _udata: *mut sys::ib_udata) -> core::ffi::c_int {
+    // SAFETY: Our MRs are `XibMr`s boxed in `reg`.
+    let (ch, xmr) = unsafe { (channel((*ibmr).device), &*ibmr.cast::<XibMr>()) };
+    let req = DeregMrReq { ctx: CtxHandle(xmr.ctx), mr: MrHandle(xmr.handle) };
+    match ch.call(&Request::DeregMr(req)) {
+        // The backend is gone, and its context with it: nothing uses the
+        // pages any more either.
+        Ok(_) | Err(ENODEV) => {}
+        Err(e) => return e.to_errno(),
+    }
+    // SAFETY: Boxed in `reg`; the core forgets the MR after this.
+    let mr = unsafe { KBox::from_raw(ibmr.cast::<XibMr>()) };
+    let XibMr { shared, .. } = KBox::into_inner(mr);
+    shared.release(ch.transport());
+    0
+}
+
+/// Kernel consumers only.
+pub(crate) unsafe extern "C" fn get_dma_mr(_pd: *mut sys::ib_pd, _access: core::ffi::c_int) -> *mut sys::ib_mr {
+    // SAFETY: Encodes an errno as the core expects.
+    unsafe { sys::xenib_err_ptr(eopnotsupp().to_errno() as _) }.cast()
+}

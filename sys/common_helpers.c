@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Helpers both modules use: static inline functions wrapped for Rust.
+ * Each module's helpers.c includes this file, so each .ko has its own copy.
+ */
+#include <linux/err.h>
+#include <linux/fdtable.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/ratelimit.h>
+#include "xenib_helpers.h"
+
+bool xenib_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+int xenib_close_fd(unsigned int fd)
+{
+	return close_fd(fd);
+}
+
+long xenib_ptr_err(const void *ptr)
+{
+	return IS_ERR(ptr) ? PTR_ERR(ptr) : 0;
+}
+
+void xenib_get_page(struct page *page)
+{
+	get_page(page);
+}
+
+void xenib_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+void *xenib_page_address(struct page *page)
+{
+	return page_address(page);
+}
+
+struct page *xenib_alloc_zeroed_page(void)
+{
+	return alloc_page(GFP_KERNEL | __GFP_ZERO);
+}
+
+void *xenib_alloc_pages(unsigned int order)
+{
+	struct page *page = alloc_pages(GFP_KERNEL | __GFP_ZERO, order);
+
+	return page ? page_address(page) : NULL;
+}
+
+void xenib_free_pages(void *addr, unsigned int order)
+{
+	free_pages((unsigned long)addr, order);
+}
+
+/* One rate limit for all of a module's logs of peer misbehaviour. */
+static DEFINE_RATELIMIT_STATE(xenib_rs, 5 * HZ, 10);
+
+bool xenib_ratelimit(void)
+{
+	return __ratelimit(&xenib_rs);
+}

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Error codes 6.12's `kernel::error::code` does not declare.
+
+use kernel::error::Error;
+
+use crate::sys;
+
+/// `-EPROTO`: the peer broke the protocol.
+pub(crate) fn eproto() -> Error {
+    Error::from_errno(-(sys::EPROTO as i32))
+}
+
+/// `-EOPNOTSUPP`: the operation is not supported.
+pub(crate) fn eopnotsupp() -> Error {
+    Error::from_errno(-(sys::EOPNOTSUPP as i32))
+}
+
+/// `-ENOTCONN`: not connected to the peer.
+#[allow(dead_code)] // not every module needs it
+pub(crate) fn enotconn() -> Error {
+    Error::from_errno(-(sys::ENOTCONN as i32))
+}

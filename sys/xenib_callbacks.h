@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Functions implemented in Rust and called from the modules' C helpers
+ * (file and VMA operation tables). Not seen by bindgen: the Rust side
+ * defines them with #[no_mangle].
+ */
+#ifndef XENIB_CALLBACKS_H
+#define XENIB_CALLBACKS_H
+
+#include <linux/types.h>
+
+struct file;
+
+/* ib_back: XENIB_BACK_SERVE, in the service process. */
+long xenib_back_serve(struct file *service, const char *uverbs_path);
+/* ib_back: format the counters into buf, return the length. */
+size_t xenib_back_stats(char *buf, size_t len);
+
+#endif

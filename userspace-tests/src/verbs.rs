@@ -1,0 +1,1237 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Thin safe wrapper over the raw libibverbs bindings of `rdma-sys`.
+//!
+//! This is the only module of the crate that contains `unsafe`. Every verbs
+//! object is an RAII type that frees its object on drop and keeps the objects
+//! it depends on alive through reference counting (a `Qp` holds its `Pd` and
+//! `Cq`s, a `Pd` holds its `Context`, ...), so the C objects are always
+//! destroyed children-first. Fallible calls return `Result<_, Errno>` with the
+//! errno libibverbs reported.
+//!
+//! Memory that the device may read or write (`Buf`) is never handed out as a
+//! Rust reference: it is only accessed by copying through raw pointers, so the
+//! device writing into it behind the compiler's back cannot violate aliasing
+//! rules.
+
+use std::alloc::{self, Layout};
+use std::cell::Cell;
+use std::ffi::CStr;
+use std::mem::{self, MaybeUninit};
+use std::os::fd::BorrowedFd;
+use std::ptr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use rdma_sys as sys;
+
+pub use sys::ibv_mtu;
+pub use sys::ibv_qp_state;
+pub use sys::ibv_wc_opcode;
+pub use sys::ibv_wc_status;
+
+// The structures rdma-sys defines by hand (unions bindgen cannot express)
+// must match rdma-core 44's layout exactly; sizes checked against gcc.
+const _: () = assert!(mem::size_of::<sys::ibv_send_wr>() == 128);
+const _: () = assert!(mem::size_of::<sys::ibv_recv_wr>() == 32);
+const _: () = assert!(mem::size_of::<sys::ibv_wc>() == 48);
+const _: () = assert!(mem::size_of::<sys::ibv_ah_attr>() == 32);
+const _: () = assert!(mem::size_of::<sys::ibv_global_route>() == 24);
+const _: () = assert!(mem::size_of::<sys::ibv_qp_attr>() == 144);
+const _: () = assert!(mem::size_of::<sys::ibv_qp_init_attr>() == 64);
+const _: () = assert!(mem::size_of::<sys::ibv_port_attr>() == 52);
+const _: () = assert!(mem::size_of::<sys::ibv_device_attr>() == 232);
+const _: () = assert!(mem::size_of::<sys::ibv_srq_init_attr>() == 24);
+const _: () = assert!(mem::size_of::<sys::ibv_gid>() == 16);
+const _: () = assert!(mem::size_of::<sys::ibv_sge>() == 16);
+
+/// Access flags (`IBV_ACCESS_*`).
+pub mod access {
+    pub const LOCAL_WRITE: u32 = 1;
+    pub const REMOTE_WRITE: u32 = 2;
+    pub const REMOTE_READ: u32 = 4;
+    pub const REMOTE_ATOMIC: u32 = 8;
+    pub const ALL: u32 = LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ | REMOTE_ATOMIC;
+}
+
+/// `IBV_WC_WITH_IMM` / `IBV_WC_GRH` bits of `Wc::wc_flags`.
+pub const WC_GRH: u32 = 1 << 0;
+pub const WC_WITH_IMM: u32 = 1 << 1;
+
+/// Size of the Global Routing Header a UD receive buffer starts with.
+pub const GRH_LEN: usize = 40;
+
+/// errno after a libibverbs call that reported failure without a return
+/// code (NULL pointer), with EIO if the library forgot to set it.
+fn last_errno() -> Errno {
+    match Errno::last() {
+        Errno::UnknownErrno => Errno::EIO,
+        e => e,
+    }
+}
+
+/// A verbs call returning 0 or an errno value (positive; some providers
+/// return it negated, so take the absolute value).
+fn check_rc(rc: i32) -> Result<(), Errno> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw(rc.abs()))
+    }
+}
+
+/// Human-readable name of a work completion status.
+pub fn wc_status_str(status: u32) -> String {
+    // SAFETY: ibv_wc_status_str returns a pointer to a static NUL-terminated
+    // string for any value (an "unknown" string for out-of-range ones).
+    unsafe { CStr::from_ptr(sys::ibv_wc_status_str(status)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Device and context
+
+struct CtxInner {
+    ctx: *mut sys::ibv_context,
+}
+
+impl Drop for CtxInner {
+    fn drop(&mut self) {
+        // SAFETY: ctx came from ibv_open_device and every child object holds
+        // an Rc of this, so none is left when it is closed.
+        unsafe { sys::ibv_close_device(self.ctx) };
+    }
+}
+
+/// An open device (`ibv_context`).
+#[derive(Clone)]
+pub struct Context(Rc<CtxInner>);
+
+/// The device attributes a test needs.
+#[derive(Debug, Clone)]
+pub struct DeviceAttr {
+    pub fw_ver: String,
+    pub phys_port_cnt: u8,
+    pub max_qp: i32,
+    pub max_qp_wr: i32,
+    pub max_sge: i32,
+    pub max_cq: i32,
+    pub max_cqe: i32,
+    pub max_mr: i32,
+    pub max_mr_size: u64,
+    pub max_pd: i32,
+    pub max_srq: i32,
+    pub max_srq_wr: i32,
+    pub max_qp_rd_atom: i32,
+    pub atomic_cap: u32,
+}
+
+/// `IBV_ATOMIC_NONE`.
+pub const ATOMIC_NONE: u32 = sys::ibv_atomic_cap::IBV_ATOMIC_NONE;
+
+#[derive(Debug, Clone)]
+pub struct PortAttr {
+    pub state: u32,
+    pub active_mtu: u32,
+    pub gid_tbl_len: i32,
+    pub link_layer: u8,
+}
+
+/// `IBV_PORT_ACTIVE`.
+pub const PORT_ACTIVE: u32 = sys::ibv_port_state::IBV_PORT_ACTIVE;
+/// `IBV_LINK_LAYER_ETHERNET`.
+pub const LINK_LAYER_ETHERNET: u8 = 2;
+
+/// A 16-byte GID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gid(pub [u8; 16]);
+
+impl Gid {
+    /// An IPv4-mapped GID (::ffff:a.b.c.d), as RoCE v2 uses for IPv4.
+    pub fn is_ipv4_mapped(&self) -> bool {
+        self.0[..10].iter().all(|&b| b == 0) && self.0[10] == 0xff && self.0[11] == 0xff
+    }
+}
+
+impl std::fmt::Display for Gid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.0.chunks(2).enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{:02x}{:02x}", c[0], c[1])?;
+        }
+        Ok(())
+    }
+}
+
+impl Context {
+    /// Opens the device called `name` (e.g. "rxe0").
+    pub fn open(name: &str) -> Result<Context, Errno> {
+        let mut n = 0;
+        // SAFETY: ibv_get_device_list writes the count and returns an array
+        // of n device pointers (or NULL), freed below with
+        // ibv_free_device_list after the device is opened (an opened context
+        // stays valid after the list is freed).
+        unsafe {
+            let list = sys::ibv_get_device_list(&mut n);
+            if list.is_null() {
+                return Err(last_errno());
+            }
+            let mut found = ptr::null_mut();
+            for i in 0..n.max(0) as usize {
+                let dev = *list.add(i);
+                let dname = CStr::from_ptr(sys::ibv_get_device_name(dev));
+                if dname.to_bytes() == name.as_bytes() {
+                    found = dev;
+                    break;
+                }
+            }
+            let res = if found.is_null() {
+                Err(Errno::ENODEV)
+            } else {
+                let ctx = sys::ibv_open_device(found);
+                if ctx.is_null() {
+                    Err(last_errno())
+                } else {
+                    Ok(Context(Rc::new(CtxInner { ctx })))
+                }
+            };
+            sys::ibv_free_device_list(list);
+            res
+        }
+    }
+
+    /// Names of all RDMA devices libibverbs sees.
+    pub fn device_names() -> Result<Vec<String>, Errno> {
+        let mut n = 0;
+        let mut names = Vec::new();
+        // SAFETY: as in open(); names are copied out before the list is freed.
+        unsafe {
+            let list = sys::ibv_get_device_list(&mut n);
+            if list.is_null() {
+                return Err(last_errno());
+            }
+            for i in 0..n.max(0) as usize {
+                let dev = *list.add(i);
+                names.push(
+                    CStr::from_ptr(sys::ibv_get_device_name(dev))
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+            sys::ibv_free_device_list(list);
+        }
+        Ok(names)
+    }
+
+    pub fn query_device(&self) -> Result<DeviceAttr, Errno> {
+        let mut a = MaybeUninit::<sys::ibv_device_attr>::zeroed();
+        // SAFETY: ctx is open; a is a writable ibv_device_attr.
+        check_rc(unsafe { sys::ibv_query_device(self.0.ctx, a.as_mut_ptr()) })?;
+        // SAFETY: ibv_query_device succeeded and filled it (and zeroed is a
+        // valid bit pattern for this plain C struct anyway).
+        let a = unsafe { a.assume_init() };
+        // SAFETY: fw_ver is a NUL-terminated char array inside `a`.
+        let fw = unsafe { CStr::from_ptr(a.fw_ver.as_ptr()) };
+        Ok(DeviceAttr {
+            fw_ver: fw.to_string_lossy().into_owned(),
+            phys_port_cnt: a.phys_port_cnt,
+            max_qp: a.max_qp,
+            max_qp_wr: a.max_qp_wr,
+            max_sge: a.max_sge,
+            max_cq: a.max_cq,
+            max_cqe: a.max_cqe,
+            max_mr: a.max_mr,
+            max_mr_size: a.max_mr_size,
+            max_pd: a.max_pd,
+            max_srq: a.max_srq,
+            max_srq_wr: a.max_srq_wr,
+            max_qp_rd_atom: a.max_qp_rd_atom,
+            atomic_cap: a.atomic_cap,
+        })
+    }
+
+    pub fn query_port(&self, port: u8) -> Result<PortAttr, Errno> {
+        let mut a = MaybeUninit::<sys::ibv_port_attr>::zeroed();
+        // SAFETY: ctx is open; ___ibv_query_port is what the C macro
+        // ibv_query_port expands to and fills the zeroed struct.
+        check_rc(unsafe { sys::___ibv_query_port(self.0.ctx, port, a.as_mut_ptr()) })?;
+        // SAFETY: filled above; all-zero is valid too.
+        let a = unsafe { a.assume_init() };
+        Ok(PortAttr {
+            state: a.state,
+            active_mtu: a.active_mtu,
+            gid_tbl_len: a.gid_tbl_len,
+            link_layer: a.link_layer,
+        })
+    }
+
+    pub fn query_gid(&self, port: u8, index: i32) -> Result<Gid, Errno> {
+        let mut g = MaybeUninit::<sys::ibv_gid>::zeroed();
+        // SAFETY: ctx is open; g is a writable 16-byte union.
+        let rc = unsafe { sys::ibv_query_gid(self.0.ctx, port, index, g.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: every bit pattern of the raw byte view is valid.
+        Ok(Gid(unsafe { g.assume_init().raw }))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Protection domain
+
+struct PdInner {
+    pd: *mut sys::ibv_pd,
+    _ctx: Context,
+}
+
+impl Drop for PdInner {
+    fn drop(&mut self) {
+        // SAFETY: pd came from ibv_alloc_pd; its children hold an Rc of this.
+        unsafe { sys::ibv_dealloc_pd(self.pd) };
+    }
+}
+
+#[derive(Clone)]
+pub struct Pd(Rc<PdInner>);
+
+impl Pd {
+    pub fn alloc(ctx: &Context) -> Result<Pd, Errno> {
+        // SAFETY: ctx is open.
+        let pd = unsafe { sys::ibv_alloc_pd(ctx.0.ctx) };
+        if pd.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Pd(Rc::new(PdInner {
+            pd,
+            _ctx: ctx.clone(),
+        })))
+    }
+
+    pub fn handle(&self) -> u32 {
+        // SAFETY: pd is valid while self lives.
+        unsafe { (*self.0.pd).handle }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+
+const PAGE: usize = 4096;
+
+/// A page-aligned, zero-initialised heap buffer the device may access.
+pub struct Buf {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl Buf {
+    pub fn new(len: usize) -> Buf {
+        let layout = Layout::from_size_align(len.max(1), PAGE).expect("buffer layout");
+        // SAFETY: layout has non-zero size.
+        let ptr = unsafe { alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            alloc::handle_alloc_error(layout);
+        }
+        Buf { ptr, layout }
+    }
+
+    pub fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.ptr as u64
+    }
+
+    fn check(&self, off: usize, len: usize) {
+        assert!(
+            off.checked_add(len).is_some_and(|e| e <= self.len()),
+            "buffer access {off}+{len} out of {} bytes",
+            self.len()
+        );
+    }
+
+    /// Copies `data` into the buffer at `off`.
+    pub fn write(&self, off: usize, data: &[u8]) {
+        self.check(off, data.len());
+        // SAFETY: the range is inside the allocation (checked); the source is
+        // a distinct Rust slice so they cannot overlap.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(off), data.len()) };
+    }
+
+    /// Copies `len` bytes at `off` out of the buffer.
+    pub fn read(&self, off: usize, len: usize) -> Vec<u8> {
+        self.check(off, len);
+        let mut v = vec![0u8; len];
+        // SAFETY: the range is inside the allocation (checked); v is a fresh
+        // allocation of len bytes.
+        unsafe { ptr::copy_nonoverlapping(self.ptr.add(off), v.as_mut_ptr(), len) };
+        v
+    }
+
+    /// Sets `len` bytes at `off` to `byte`.
+    pub fn fill(&self, off: usize, len: usize, byte: u8) {
+        self.check(off, len);
+        // SAFETY: the range is inside the allocation (checked).
+        unsafe { ptr::write_bytes(self.ptr.add(off), byte, len) };
+    }
+
+    pub fn read_u64(&self, off: usize) -> u64 {
+        u64::from_ne_bytes(self.read(off, 8).try_into().unwrap())
+    }
+
+    pub fn write_u64(&self, off: usize, v: u64) {
+        self.write(off, &v.to_ne_bytes());
+    }
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in new() with this layout. Any Mr over it owns
+        // the Buf, so it is deregistered before the memory is freed.
+        unsafe { alloc::dealloc(self.ptr, self.layout) };
+    }
+}
+
+/// A registered memory region over (part of) a `Buf` it owns.
+pub struct Mr {
+    mr: *mut sys::ibv_mr,
+    buf: Option<Buf>,
+    off: usize,
+    len: usize,
+    _pd: Pd,
+}
+
+impl Mr {
+    /// Registers `len` bytes of `buf` starting at byte `off` (need not be
+    /// page aligned) with the `access` flags.
+    pub fn register(pd: &Pd, buf: Buf, off: usize, len: usize, access: u32) -> Result<Mr, Errno> {
+        buf.check(off, len);
+        // SAFETY: the range lies within buf, which the Mr keeps alive until
+        // after ibv_dereg_mr. ibv_reg_mr is the plain symbol the C macro
+        // uses when no IBV_ACCESS_OPTIONAL_RANGE flag is given.
+        let mr = unsafe { sys::ibv_reg_mr(pd.0.pd, buf.ptr.add(off).cast(), len, access as i32) };
+        if mr.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Mr {
+            mr,
+            buf: Some(buf),
+            off,
+            len,
+            _pd: pd.clone(),
+        })
+    }
+
+    /// A whole new zeroed buffer of `len` bytes, registered.
+    pub fn alloc(pd: &Pd, len: usize, access: u32) -> Result<Mr, Errno> {
+        Mr::register(pd, Buf::new(len), 0, len, access)
+    }
+
+    pub fn lkey(&self) -> u32 {
+        // SAFETY: mr is valid while self lives.
+        unsafe { (*self.mr).lkey }
+    }
+
+    pub fn rkey(&self) -> u32 {
+        // SAFETY: mr is valid while self lives.
+        unsafe { (*self.mr).rkey }
+    }
+
+    /// Start address and length the device reports for the region.
+    pub fn reported_range(&self) -> (u64, usize) {
+        // SAFETY: mr is valid while self lives.
+        unsafe { ((*self.mr).addr as u64, (*self.mr).length) }
+    }
+
+    /// Length of the registered range.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Address of byte `off` of the registered range.
+    pub fn addr(&self, off: usize) -> u64 {
+        self.buf().addr() + (self.off + off) as u64
+    }
+
+    /// The underlying buffer (offsets relative to the buffer start).
+    pub fn buf(&self) -> &Buf {
+        self.buf.as_ref().expect("buffer present until dereg")
+    }
+
+    /// Writes into the registered range at `off`.
+    pub fn write(&self, off: usize, data: &[u8]) {
+        assert!(off + data.len() <= self.len);
+        self.buf().write(self.off + off, data)
+    }
+
+    /// Reads from the registered range at `off`.
+    pub fn read(&self, off: usize, len: usize) -> Vec<u8> {
+        assert!(off + len <= self.len);
+        self.buf().read(self.off + off, len)
+    }
+
+    pub fn read_u64(&self, off: usize) -> u64 {
+        self.buf().read_u64(self.off + off)
+    }
+
+    pub fn write_u64(&self, off: usize, v: u64) {
+        self.buf().write_u64(self.off + off, v)
+    }
+
+    /// A scatter/gather entry for `len` bytes at `off` of this region.
+    pub fn sge(&self, off: usize, len: usize) -> Sge {
+        Sge {
+            addr: self.addr(off),
+            length: len as u32,
+            lkey: self.lkey(),
+        }
+    }
+
+    /// Deregisters explicitly, returning the error ibv_dereg_mr gives, and
+    /// the buffer (which stays allocated).
+    pub fn dereg(mut self) -> Result<Buf, Errno> {
+        // SAFETY: mr is valid; it is nulled so Drop does not free it again.
+        let rc = unsafe { sys::ibv_dereg_mr(self.mr) };
+        self.mr = ptr::null_mut();
+        check_rc(rc)?;
+        Ok(self.buf.take().unwrap())
+    }
+}
+
+impl Drop for Mr {
+    fn drop(&mut self) {
+        if !self.mr.is_null() {
+            // SAFETY: mr came from ibv_reg_mr and was not deregistered yet;
+            // buf is dropped (freed) only after this, being a field.
+            unsafe { sys::ibv_dereg_mr(self.mr) };
+        }
+    }
+}
+
+/// A scatter/gather element (raw address, length, lkey). Wrong values are
+/// the device's business: it must reject them with an error completion.
+#[derive(Debug, Clone, Copy)]
+pub struct Sge {
+    pub addr: u64,
+    pub length: u32,
+    pub lkey: u32,
+}
+
+impl Sge {
+    fn raw(&self) -> sys::ibv_sge {
+        sys::ibv_sge {
+            addr: self.addr,
+            length: self.length,
+            lkey: self.lkey,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Completion channel and completion queue
+
+struct ChanInner {
+    ch: *mut sys::ibv_comp_channel,
+    _ctx: Context,
+}
+
+impl Drop for ChanInner {
+    fn drop(&mut self) {
+        // SAFETY: ch came from ibv_create_comp_channel; CQs using it hold an
+        // Rc of this, so none is left.
+        unsafe { sys::ibv_destroy_comp_channel(self.ch) };
+    }
+}
+
+#[derive(Clone)]
+pub struct CompChannel(Rc<ChanInner>);
+
+impl CompChannel {
+    pub fn new(ctx: &Context) -> Result<CompChannel, Errno> {
+        // SAFETY: ctx is open.
+        let ch = unsafe { sys::ibv_create_comp_channel(ctx.0.ctx) };
+        if ch.is_null() {
+            return Err(last_errno());
+        }
+        Ok(CompChannel(Rc::new(ChanInner {
+            ch,
+            _ctx: ctx.clone(),
+        })))
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the channel's fd stays open until the channel is destroyed,
+        // which cannot happen while &self is borrowed.
+        unsafe { BorrowedFd::borrow_raw((*self.0.ch).fd) }
+    }
+
+    /// Whether an event is pending, waiting at most `timeout`.
+    pub fn readable(&self, timeout: Duration) -> Result<bool, Errno> {
+        let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32)
+            .map_err(|_| Errno::EINVAL)?;
+        let n = poll(&mut fds, ms)?;
+        Ok(n > 0
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN)))
+    }
+}
+
+/// A work completion.
+#[derive(Debug, Clone, Copy)]
+pub struct Wc {
+    pub wr_id: u64,
+    pub status: u32,
+    pub opcode: u32,
+    pub vendor_err: u32,
+    pub byte_len: u32,
+    /// Immediate data in host order, if `WC_WITH_IMM` is set.
+    pub imm: Option<u32>,
+    pub qp_num: u32,
+    pub src_qp: u32,
+    pub wc_flags: u32,
+}
+
+pub struct Cq {
+    cq: *mut sys::ibv_cq,
+    unacked: Cell<u32>,
+    chan: Option<CompChannel>,
+    _ctx: Context,
+}
+
+impl Cq {
+    pub fn new(ctx: &Context, cqe: i32, chan: Option<&CompChannel>) -> Result<Rc<Cq>, Errno> {
+        let ch = chan.map_or(ptr::null_mut(), |c| c.0.ch);
+        // SAFETY: ctx is open, ch is NULL or a live channel of this context
+        // that the Cq keeps alive.
+        let cq = unsafe { sys::ibv_create_cq(ctx.0.ctx, cqe, ptr::null_mut(), ch, 0) };
+        if cq.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Rc::new(Cq {
+            cq,
+            unacked: Cell::new(0),
+            chan: chan.cloned(),
+            _ctx: ctx.clone(),
+        }))
+    }
+
+    /// Polls at most `max` completions without blocking.
+    pub fn poll(&self, max: usize) -> Result<Vec<Wc>, Errno> {
+        let mut raw: Vec<MaybeUninit<sys::ibv_wc>> = Vec::with_capacity(max);
+        // SAFETY: raw has room for max entries; ibv_poll_cq writes at most
+        // that many and returns how many (or a negative error).
+        let n = unsafe {
+            raw.set_len(max);
+            sys::ibv_poll_cq(self.cq, max as i32, raw.as_mut_ptr().cast())
+        };
+        if n < 0 {
+            return Err(Errno::from_raw(-n));
+        }
+        Ok(raw[..n as usize]
+            .iter()
+            .map(|w| {
+                // SAFETY: the first n entries were written by ibv_poll_cq.
+                let w = unsafe { w.assume_init_ref() };
+                // SAFETY: imm_data is a plain u32 view of the union.
+                let imm = unsafe { w.imm_data_invalidated_rkey_union.imm_data };
+                Wc {
+                    wr_id: w.wr_id,
+                    status: w.status,
+                    opcode: w.opcode,
+                    vendor_err: w.vendor_err,
+                    byte_len: w.byte_len,
+                    imm: (w.wc_flags & WC_WITH_IMM != 0).then(|| u32::from_be(imm)),
+                    qp_num: w.qp_num,
+                    src_qp: w.src_qp,
+                    wc_flags: w.wc_flags,
+                }
+            })
+            .collect())
+    }
+
+    /// Polls until `n` completions arrived or `timeout` passed; returns
+    /// those that arrived (fewer than n on timeout).
+    pub fn poll_n(&self, n: usize, timeout: Duration) -> Result<Vec<Wc>, Errno> {
+        let end = Instant::now() + timeout;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let got = self.poll(n - out.len())?;
+            if got.is_empty() {
+                if Instant::now() > end {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            out.extend(got);
+        }
+        Ok(out)
+    }
+
+    /// Arms the CQ: the next completion generates an event on its channel.
+    pub fn req_notify(&self, solicited_only: bool) -> Result<(), Errno> {
+        // SAFETY: cq is valid.
+        check_rc(unsafe { sys::ibv_req_notify_cq(self.cq, solicited_only as i32) })
+    }
+
+    /// Waits up to `timeout` for an event on the CQ's channel and reads it
+    /// with ibv_get_cq_event. Ok(false) on timeout. Fails with EINVAL if the
+    /// event is for another CQ (it is acknowledged in that case).
+    pub fn get_event(&self, timeout: Duration) -> Result<bool, Errno> {
+        let chan = self.chan.as_ref().ok_or(Errno::EINVAL)?;
+        if !chan.readable(timeout)? {
+            return Ok(false);
+        }
+        let mut cq = ptr::null_mut();
+        let mut cq_ctx = ptr::null_mut();
+        // SAFETY: the channel is live; poll() said its fd is readable, so
+        // this does not block.
+        let rc = unsafe { sys::ibv_get_cq_event(chan.0.ch, &mut cq, &mut cq_ctx) };
+        if rc != 0 {
+            return Err(last_errno());
+        }
+        if cq != self.cq {
+            // SAFETY: every CQ on the channel is a live Cq (it holds the
+            // channel); acknowledge the foreign event at once.
+            unsafe { sys::ibv_ack_cq_events(cq, 1) };
+            return Err(Errno::EINVAL);
+        }
+        self.unacked.set(self.unacked.get() + 1);
+        Ok(true)
+    }
+
+    /// Acknowledges the events received so far (ibv_ack_cq_events).
+    pub fn ack_events(&self) -> u32 {
+        let n = self.unacked.replace(0);
+        if n > 0 {
+            // SAFETY: cq is valid and n events were received for it.
+            unsafe { sys::ibv_ack_cq_events(self.cq, n) };
+        }
+        n
+    }
+}
+
+impl Drop for Cq {
+    fn drop(&mut self) {
+        // ibv_destroy_cq waits for all its events to be acknowledged.
+        self.ack_events();
+        // SAFETY: cq came from ibv_create_cq; QPs using it hold an Rc of it.
+        unsafe { sys::ibv_destroy_cq(self.cq) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared receive queue
+
+pub struct Srq {
+    srq: *mut sys::ibv_srq,
+    _pd: Pd,
+}
+
+impl Srq {
+    pub fn new(pd: &Pd, max_wr: u32, max_sge: u32) -> Result<Rc<Srq>, Errno> {
+        // SAFETY: all-zero is a valid ibv_srq_init_attr.
+        let mut a: sys::ibv_srq_init_attr = unsafe { mem::zeroed() };
+        a.attr.max_wr = max_wr;
+        a.attr.max_sge = max_sge;
+        // SAFETY: pd is live; a is a valid init attr.
+        let srq = unsafe { sys::ibv_create_srq(pd.0.pd, &mut a) };
+        if srq.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Rc::new(Srq {
+            srq,
+            _pd: pd.clone(),
+        }))
+    }
+
+    pub fn post_recv(&self, wrs: &[RecvWr]) -> Result<(), (Errno, usize)> {
+        post_recv_chain(wrs, |wr, bad| {
+            // SAFETY: srq is live; wr is a well-formed chain (see
+            // post_recv_chain).
+            unsafe { sys::ibv_post_srq_recv(self.srq, wr, bad) }
+        })
+    }
+}
+
+impl Drop for Srq {
+    fn drop(&mut self) {
+        // SAFETY: srq came from ibv_create_srq; QPs using it hold an Rc of it.
+        unsafe { sys::ibv_destroy_srq(self.srq) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Address handle
+
+pub struct Ah {
+    ah: *mut sys::ibv_ah,
+    _pd: Pd,
+}
+
+/// The addressing a QP or AH needs to reach a port over RoCE (GRH).
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub dgid: Gid,
+    pub sgid_index: u8,
+    pub port: u8,
+    pub hop_limit: u8,
+}
+
+impl Route {
+    fn ah_attr(&self) -> sys::ibv_ah_attr {
+        // SAFETY: all-zero is a valid ibv_ah_attr.
+        let mut a: sys::ibv_ah_attr = unsafe { mem::zeroed() };
+        a.is_global = 1;
+        a.port_num = self.port;
+        a.grh.dgid = sys::ibv_gid { raw: self.dgid.0 };
+        a.grh.sgid_index = self.sgid_index;
+        a.grh.hop_limit = self.hop_limit;
+        a
+    }
+}
+
+impl Ah {
+    pub fn new(pd: &Pd, route: &Route) -> Result<Ah, Errno> {
+        let mut a = route.ah_attr();
+        // SAFETY: pd is live; a is a valid attr.
+        let ah = unsafe { sys::ibv_create_ah(pd.0.pd, &mut a) };
+        if ah.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Ah {
+            ah,
+            _pd: pd.clone(),
+        })
+    }
+}
+
+impl Drop for Ah {
+    fn drop(&mut self) {
+        // SAFETY: ah came from ibv_create_ah. A UD WR naming it is only
+        // referenced during post_send (the SendWr borrows the Ah).
+        unsafe { sys::ibv_destroy_ah(self.ah) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Queue pair
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QpType {
+    Rc,
+    Ud,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct QpCaps {
+    pub max_send_wr: u32,
+    pub max_recv_wr: u32,
+    pub max_send_sge: u32,
+    pub max_recv_sge: u32,
+    pub max_inline_data: u32,
+}
+
+pub struct Qp {
+    qp: *mut sys::ibv_qp,
+    caps: QpCaps,
+    _pd: Pd,
+    _send_cq: Rc<Cq>,
+    _recv_cq: Rc<Cq>,
+    _srq: Option<Rc<Srq>>,
+}
+
+/// An RDMA operation of a send work request.
+#[derive(Clone, Copy)]
+pub enum SendOp<'a> {
+    Send,
+    SendImm(u32),
+    Write {
+        raddr: u64,
+        rkey: u32,
+    },
+    WriteImm {
+        raddr: u64,
+        rkey: u32,
+        imm: u32,
+    },
+    Read {
+        raddr: u64,
+        rkey: u32,
+    },
+    FetchAdd {
+        raddr: u64,
+        rkey: u32,
+        add: u64,
+    },
+    CmpSwap {
+        raddr: u64,
+        rkey: u32,
+        compare: u64,
+        swap: u64,
+    },
+    UdSend {
+        ah: &'a Ah,
+        qpn: u32,
+        qkey: u32,
+    },
+}
+
+#[derive(Clone)]
+pub struct SendWr<'a> {
+    pub wr_id: u64,
+    pub op: SendOp<'a>,
+    pub sges: Vec<Sge>,
+    pub signaled: bool,
+    pub inline: bool,
+}
+
+#[derive(Clone)]
+pub struct RecvWr {
+    pub wr_id: u64,
+    pub sges: Vec<Sge>,
+}
+
+/// Builds an ibv_recv_wr chain for `wrs` and calls `post` on it; on failure
+/// returns the errno and the index of the bad WR.
+fn post_recv_chain(
+    wrs: &[RecvWr],
+    post: impl FnOnce(*mut sys::ibv_recv_wr, *mut *mut sys::ibv_recv_wr) -> i32,
+) -> Result<(), (Errno, usize)> {
+    if wrs.is_empty() {
+        return Ok(());
+    }
+    let mut sges: Vec<Vec<sys::ibv_sge>> = wrs
+        .iter()
+        .map(|w| w.sges.iter().map(Sge::raw).collect())
+        .collect();
+    let mut raw: Vec<sys::ibv_recv_wr> = wrs
+        .iter()
+        .zip(sges.iter_mut())
+        .map(|(w, s)| sys::ibv_recv_wr {
+            wr_id: w.wr_id,
+            next: ptr::null_mut(),
+            sg_list: s.as_mut_ptr(),
+            num_sge: s.len() as i32,
+        })
+        .collect();
+    let base = raw.as_mut_ptr();
+    for i in 0..raw.len() - 1 {
+        // SAFETY: i + 1 < raw.len(); raw is not reallocated after this.
+        raw[i].next = unsafe { base.add(i + 1) };
+    }
+    let mut bad = ptr::null_mut();
+    // The chain (raw, sges) lives until after post returns; the provider
+    // copies the WRs into its queue and keeps no pointer to them.
+    let rc = post(base, &mut bad);
+    if rc == 0 {
+        return Ok(());
+    }
+    // SAFETY: bad is NULL or points into raw (same allocation as base).
+    let idx = if bad.is_null() {
+        0
+    } else {
+        (unsafe { bad.offset_from(base) }) as usize
+    };
+    Err((Errno::from_raw(rc.abs()), idx))
+}
+
+/// Attributes to move a QP through its states (only those the mask names
+/// are used by the device).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QpTransition {
+    pub path_mtu: u32,
+    pub dest_qp_num: u32,
+    pub rq_psn: u32,
+    pub sq_psn: u32,
+    pub qkey: u32,
+    pub access: u32,
+    pub port: u8,
+    pub max_rd_atomic: u8,
+    pub max_dest_rd_atomic: u8,
+}
+
+impl Qp {
+    /// Creates a QP of `qtype` with the given capabilities; with `srq` its
+    /// receives come from that SRQ (max_recv_* are then ignored).
+    pub fn new(
+        pd: &Pd,
+        qtype: QpType,
+        send_cq: &Rc<Cq>,
+        recv_cq: &Rc<Cq>,
+        srq: Option<&Rc<Srq>>,
+        caps: QpCaps,
+    ) -> Result<Qp, Errno> {
+        // SAFETY: all-zero is a valid ibv_qp_init_attr.
+        let mut a: sys::ibv_qp_init_attr = unsafe { mem::zeroed() };
+        a.send_cq = send_cq.cq;
+        a.recv_cq = recv_cq.cq;
+        a.srq = srq.map_or(ptr::null_mut(), |s| s.srq);
+        a.qp_type = match qtype {
+            QpType::Rc => sys::ibv_qp_type::IBV_QPT_RC,
+            QpType::Ud => sys::ibv_qp_type::IBV_QPT_UD,
+        };
+        a.cap.max_send_wr = caps.max_send_wr;
+        a.cap.max_recv_wr = if srq.is_some() { 0 } else { caps.max_recv_wr };
+        a.cap.max_send_sge = caps.max_send_sge;
+        a.cap.max_recv_sge = if srq.is_some() { 0 } else { caps.max_recv_sge };
+        a.cap.max_inline_data = caps.max_inline_data;
+        a.sq_sig_all = 0;
+        // SAFETY: pd, the CQs and the SRQ are live objects of one context and
+        // are kept alive by the Qp.
+        let qp = unsafe { sys::ibv_create_qp(pd.0.pd, &mut a) };
+        if qp.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Qp {
+            qp,
+            caps: QpCaps {
+                max_send_wr: a.cap.max_send_wr,
+                max_recv_wr: a.cap.max_recv_wr,
+                max_send_sge: a.cap.max_send_sge,
+                max_recv_sge: a.cap.max_recv_sge,
+                max_inline_data: a.cap.max_inline_data,
+            },
+            _pd: pd.clone(),
+            _send_cq: send_cq.clone(),
+            _recv_cq: recv_cq.clone(),
+            _srq: srq.cloned(),
+        })
+    }
+
+    pub fn qp_num(&self) -> u32 {
+        // SAFETY: qp is valid while self lives.
+        unsafe { (*self.qp).qp_num }
+    }
+
+    /// The capabilities ibv_create_qp reported (may exceed those asked).
+    pub fn caps(&self) -> QpCaps {
+        self.caps
+    }
+
+    pub fn state(&self) -> Result<u32, Errno> {
+        // SAFETY: all-zero is valid for both structs.
+        let mut attr: sys::ibv_qp_attr = unsafe { mem::zeroed() };
+        let mut init: sys::ibv_qp_init_attr = unsafe { mem::zeroed() };
+        // SAFETY: qp is valid; both out-structs are writable.
+        check_rc(unsafe {
+            sys::ibv_query_qp(
+                self.qp,
+                &mut attr,
+                sys::ibv_qp_attr_mask::IBV_QP_STATE.0 as i32,
+                &mut init,
+            )
+        })?;
+        Ok(attr.qp_state)
+    }
+
+    fn modify(
+        &self,
+        attr: &mut sys::ibv_qp_attr,
+        mask: sys::ibv_qp_attr_mask,
+    ) -> Result<(), Errno> {
+        // SAFETY: qp is valid; attr is a full ibv_qp_attr.
+        check_rc(unsafe { sys::ibv_modify_qp(self.qp, attr, mask.0 as i32) })
+    }
+
+    /// RESET -> INIT. For RC, `t.access` are the remote access rights; for
+    /// UD, `t.qkey` the Q_Key.
+    pub fn to_init(&self, qtype: QpType, t: &QpTransition) -> Result<(), Errno> {
+        use sys::ibv_qp_attr_mask as m;
+        // SAFETY: all-zero is a valid ibv_qp_attr.
+        let mut a: sys::ibv_qp_attr = unsafe { mem::zeroed() };
+        a.qp_state = ibv_qp_state::IBV_QPS_INIT;
+        a.pkey_index = 0;
+        a.port_num = t.port;
+        let mut mask = m::IBV_QP_STATE | m::IBV_QP_PKEY_INDEX | m::IBV_QP_PORT;
+        match qtype {
+            QpType::Rc => {
+                a.qp_access_flags = t.access;
+                mask |= m::IBV_QP_ACCESS_FLAGS;
+            }
+            QpType::Ud => {
+                a.qkey = t.qkey;
+                mask |= m::IBV_QP_QKEY;
+            }
+        }
+        self.modify(&mut a, mask)
+    }
+
+    /// INIT -> RTR. For RC, towards `route` and remote QP `t.dest_qp_num`.
+    pub fn to_rtr(&self, qtype: QpType, t: &QpTransition, route: &Route) -> Result<(), Errno> {
+        use sys::ibv_qp_attr_mask as m;
+        // SAFETY: all-zero is a valid ibv_qp_attr.
+        let mut a: sys::ibv_qp_attr = unsafe { mem::zeroed() };
+        a.qp_state = ibv_qp_state::IBV_QPS_RTR;
+        let mut mask = m::IBV_QP_STATE;
+        if qtype == QpType::Rc {
+            a.path_mtu = t.path_mtu;
+            a.dest_qp_num = t.dest_qp_num;
+            a.rq_psn = t.rq_psn;
+            a.max_dest_rd_atomic = t.max_dest_rd_atomic;
+            a.min_rnr_timer = 12;
+            a.ah_attr = route.ah_attr();
+            mask |= m::IBV_QP_AV
+                | m::IBV_QP_PATH_MTU
+                | m::IBV_QP_DEST_QPN
+                | m::IBV_QP_RQ_PSN
+                | m::IBV_QP_MAX_DEST_RD_ATOMIC
+                | m::IBV_QP_MIN_RNR_TIMER;
+        }
+        self.modify(&mut a, mask)
+    }
+
+    /// RTR -> RTS.
+    pub fn to_rts(&self, qtype: QpType, t: &QpTransition) -> Result<(), Errno> {
+        use sys::ibv_qp_attr_mask as m;
+        // SAFETY: all-zero is a valid ibv_qp_attr.
+        let mut a: sys::ibv_qp_attr = unsafe { mem::zeroed() };
+        a.qp_state = ibv_qp_state::IBV_QPS_RTS;
+        a.sq_psn = t.sq_psn;
+        let mut mask = m::IBV_QP_STATE | m::IBV_QP_SQ_PSN;
+        if qtype == QpType::Rc {
+            a.timeout = 14;
+            a.retry_cnt = 7;
+            a.rnr_retry = 7;
+            a.max_rd_atomic = t.max_rd_atomic;
+            mask |= m::IBV_QP_TIMEOUT
+                | m::IBV_QP_RETRY_CNT
+                | m::IBV_QP_RNR_RETRY
+                | m::IBV_QP_MAX_QP_RD_ATOMIC;
+        }
+        self.modify(&mut a, mask)
+    }
+
+    pub fn post_recv(&self, wrs: &[RecvWr]) -> Result<(), (Errno, usize)> {
+        post_recv_chain(wrs, |wr, bad| {
+            // SAFETY: qp is live; wr is a well-formed chain.
+            unsafe { sys::ibv_post_recv(self.qp, wr, bad) }
+        })
+    }
+
+    /// Posts `wrs` as one chain; on failure returns the errno and the index
+    /// of the WR the provider reported as bad.
+    pub fn post_send(&self, wrs: &[SendWr<'_>]) -> Result<(), (Errno, usize)> {
+        use sys::ibv_wr_opcode as op;
+        if wrs.is_empty() {
+            return Ok(());
+        }
+        let mut sges: Vec<Vec<sys::ibv_sge>> = wrs
+            .iter()
+            .map(|w| w.sges.iter().map(Sge::raw).collect())
+            .collect();
+        let mut raw: Vec<sys::ibv_send_wr> = Vec::with_capacity(wrs.len());
+        for (w, s) in wrs.iter().zip(sges.iter_mut()) {
+            // SAFETY: all-zero is a valid ibv_send_wr (NULL pointers, zero
+            // unions).
+            let mut r: sys::ibv_send_wr = unsafe { mem::zeroed() };
+            r.wr_id = w.wr_id;
+            r.sg_list = s.as_mut_ptr();
+            r.num_sge = s.len() as i32;
+            r.send_flags = (if w.signaled {
+                sys::ibv_send_flags::IBV_SEND_SIGNALED.0
+            } else {
+                0
+            }) | (if w.inline {
+                sys::ibv_send_flags::IBV_SEND_INLINE.0
+            } else {
+                0
+            });
+            match w.op {
+                SendOp::Send => r.opcode = op::IBV_WR_SEND,
+                SendOp::SendImm(imm) => {
+                    r.opcode = op::IBV_WR_SEND_WITH_IMM;
+                    r.imm_data_invalidated_rkey_union.imm_data = imm.to_be();
+                }
+                SendOp::Write { raddr, rkey } => {
+                    r.opcode = op::IBV_WR_RDMA_WRITE;
+                    r.wr.rdma = sys::rdma_t {
+                        remote_addr: raddr,
+                        rkey,
+                    };
+                }
+                SendOp::WriteImm { raddr, rkey, imm } => {
+                    r.opcode = op::IBV_WR_RDMA_WRITE_WITH_IMM;
+                    r.wr.rdma = sys::rdma_t {
+                        remote_addr: raddr,
+                        rkey,
+                    };
+                    r.imm_data_invalidated_rkey_union.imm_data = imm.to_be();
+                }
+                SendOp::Read { raddr, rkey } => {
+                    r.opcode = op::IBV_WR_RDMA_READ;
+                    r.wr.rdma = sys::rdma_t {
+                        remote_addr: raddr,
+                        rkey,
+                    };
+                }
+                SendOp::FetchAdd { raddr, rkey, add } => {
+                    r.opcode = op::IBV_WR_ATOMIC_FETCH_AND_ADD;
+                    r.wr.atomic = sys::atomic_t {
+                        remote_addr: raddr,
+                        compare_add: add,
+                        swap: 0,
+                        rkey,
+                    };
+                }
+                SendOp::CmpSwap {
+                    raddr,
+                    rkey,
+                    compare,
+                    swap,
+                } => {
+                    r.opcode = op::IBV_WR_ATOMIC_CMP_AND_SWP;
+                    r.wr.atomic = sys::atomic_t {
+                        remote_addr: raddr,
+                        compare_add: compare,
+                        swap,
+                        rkey,
+                    };
+                }
+                SendOp::UdSend { ah, qpn, qkey } => {
+                    r.opcode = op::IBV_WR_SEND;
+                    r.wr.ud = sys::ud_t {
+                        ah: ah.ah,
+                        remote_qpn: qpn,
+                        remote_qkey: qkey,
+                    };
+                }
+            }
+            raw.push(r);
+        }
+        let base = raw.as_mut_ptr();
+        for i in 0..raw.len() - 1 {
+            // SAFETY: i + 1 < raw.len(); raw is not reallocated after this.
+            raw[i].next = unsafe { base.add(i + 1) };
+        }
+        let mut bad = ptr::null_mut();
+        // SAFETY: qp is live; the chain, its SGE arrays and any AH (borrowed
+        // by the SendWr) outlive the call; the provider copies the WRs (and
+        // inline data) and keeps no pointer to them.
+        let rc = unsafe { sys::ibv_post_send(self.qp, base, &mut bad) };
+        if rc == 0 {
+            return Ok(());
+        }
+        // SAFETY: bad is NULL or points into raw.
+        let idx = if bad.is_null() {
+            0
+        } else {
+            (unsafe { bad.offset_from(base) }) as usize
+        };
+        Err((Errno::from_raw(rc.abs()), idx))
+    }
+}
+
+impl Drop for Qp {
+    fn drop(&mut self) {
+        // SAFETY: qp came from ibv_create_qp; nothing else references it.
+        unsafe { sys::ibv_destroy_qp(self.qp) };
+    }
+}
