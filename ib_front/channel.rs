@@ -13,12 +13,13 @@
 use kernel::prelude::*;
 use crate::errno::eproto;
 use crate::sys::warn_ratelimited;
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{CondVar, Mutex};
 
 use crate::loopback::{Loopback, RingPages};
 use crate::shmem::RawMem;
 use crate::table::Table;
-use crate::wire::{init_shared, BackRing, Event, FrontRing, Request, Response, RspBody, Slot, SLOT_SIZE};
+use crate::wire::{init_shared, BackRing, Event, FrontRing, Op, Request, Response, RspBody, Slot, SLOT_SIZE};
 
 /// Requests awaiting a response at once.
 const MAX_OUTSTANDING: usize = 64;
@@ -86,10 +87,39 @@ impl Channel {
         self.transport.disconnect();
     }
 
+    /// Waits for a change; `Err(EINTR)` if a signal interrupts an
+    /// interruptible wait.
+    fn wait(&self, st: &mut Guard<'_, State, MutexBackend>, interruptible: bool) -> Result {
+        if interruptible {
+            if self.changed.wait_interruptible(st) {
+                return Err(EINTR);
+            }
+        } else {
+            self.changed.wait(st);
+        }
+        Ok(())
+    }
+
     /// Sends `req` and waits for its response.
+    ///
+    /// Releasing verbs wait even for a process with a fatal signal
+    /// pending: that is exactly when the core tears its objects down, and
+    /// they must reach the backend. Other verbs give up on a signal.
     pub(crate) fn call(&self, req: &Request) -> Result<RspBody> {
         let op = req.op();
         let no_reply = op.no_reply();
+        let interruptible = !matches!(
+            op,
+            Op::CloseContext
+                | Op::DeallocPd
+                | Op::DeregMr
+                | Op::DestroyCq
+                | Op::DestroyQp
+                | Op::DestroySrq
+                | Op::DestroyAh
+                | Op::DetachMcast
+                | Op::Munmap
+        );
         let mut slot: Slot = [0; SLOT_SIZE];
         let (idx, notify) = {
             let mut st = self.state.lock();
@@ -100,9 +130,7 @@ impl Channel {
                 if !st.cmd.is_full() && (no_reply || st.waiting.len() < MAX_OUTSTANDING) {
                     break;
                 }
-                if self.changed.wait_interruptible(&mut st) {
-                    return Err(EINTR);
-                }
+                self.wait(&mut st, interruptible)?;
             }
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1);
@@ -136,9 +164,9 @@ impl Channel {
             // A signal abandons the wait, not the request: its response
             // is dropped when it comes, and whatever it created is
             // released with its context.
-            if self.changed.wait_interruptible(&mut st) {
+            if let Err(e) = self.wait(&mut st, interruptible) {
                 st.waiting.remove(idx);
-                return Err(EINTR);
+                return Err(e);
             }
         }
     }

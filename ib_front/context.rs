@@ -92,3 +92,9 @@ pub(crate) unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
     // backend is gone there is nothing left to release.
     let _ = ch.call(&Request::CloseContext(CtxReq { ctx: CtxHandle(xuc.handle) }));
 }
+
+/// The device is going away while a process still uses it: the core will
+/// destroy the context's objects itself. Pages already mapped into the
+/// process stay allocated (the mapping holds them) but are no longer fed
+/// by the backend, as with a removed hardware device.
+pub(crate) unsafe extern "C" fn disassociate_ucontext(_uc: *mut sys::ib_ucontext) {}

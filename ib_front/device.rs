@@ -187,6 +187,7 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         get_link_layer: Some(sys::xenib_front_get_link_layer),
         alloc_ucontext: Some(context::alloc_ucontext),
         dealloc_ucontext: Some(context::dealloc_ucontext),
+        disassociate_ucontext: Some(context::disassociate_ucontext),
         mmap: Some(mmap::mmap),
         alloc_pd: Some(pd::alloc_pd),
         dealloc_pd: Some(pd::dealloc_pd),

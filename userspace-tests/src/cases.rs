@@ -229,6 +229,26 @@ fn expect_state(qp: &Qp, what: &str, want: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits (up to 1 s) for a QP to reach ERR after an error completion: rxe
+/// posts a remote error's completion before it moves the QP to ERR
+/// (rxe_completer: do_complete() then rxe_qp_error()), so a query right
+/// after polling the completion may still see RTS.
+fn expect_err_state(qp: &Qp, what: &str) -> Result<(), String> {
+    let end = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let s = qp.state().ctx("ibv_query_qp")?;
+        if s == ibv_qp_state::IBV_QPS_ERR {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < end,
+            "{what}: QP state {} 1 s after the error, want ERR",
+            qp_state_name(s)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn send(wr_id: u64, sges: Vec<Sge>) -> SendWr<'static> {
     SendWr {
         wr_id,
@@ -1141,7 +1161,7 @@ fn expect_failed_wc(p: &RcPair, wr: SendWr<'_>, want: u32, what: &str) -> Result
         wc.wr_id
     );
     ensure!(wc.qp_num == p.a.qp_num(), "{what}: qp_num {:#x}", wc.qp_num);
-    expect_state(&p.a, what, ibv_qp_state::IBV_QPS_ERR)?;
+    expect_err_state(&p.a, what)?;
     Ok(wc)
 }
 
@@ -1170,7 +1190,7 @@ fn err_send_bad_lkey(env: &Env) -> CaseResult {
             status_name(RXE_LOCAL_ERR)
         );
     }
-    expect_state(&p.a, "sender", ibv_qp_state::IBV_QPS_ERR)?;
+    expect_err_state(&p.a, "sender")?;
     no_wc(&p.cq_a, "send CQ")?;
     no_wc(&p.cq_b, "receiver of a send that failed locally")?;
     guard_intact("receive buffer", &dst, 0, 4096)?;
@@ -1208,7 +1228,7 @@ fn err_write_bad_rkey(env: &Env) -> CaseResult {
     )?;
     guard_intact("target memory", &dst, 0, 4096)?;
     // The responder also moves to ERR (class C error on an RC QP).
-    expect_state(&p.b, "responder", ibv_qp_state::IBV_QPS_ERR)?;
+    expect_err_state(&p.b, "responder")?;
     Ok(Outcome::Pass(format!(
         "{}; both QPs in ERR",
         status_name(wc.status)
@@ -1297,8 +1317,8 @@ fn err_recv_too_small(env: &Env) -> CaseResult {
         s.wr_id,
         status_name(want_s)
     );
-    expect_state(&p.a, "sender", ibv_qp_state::IBV_QPS_ERR)?;
-    expect_state(&p.b, "receiver", ibv_qp_state::IBV_QPS_ERR)?;
+    expect_err_state(&p.a, "sender")?;
+    expect_err_state(&p.b, "receiver")?;
     guard_intact("beyond the receive buffer", &dst, 16, 4096 - 16)?;
     Ok(Outcome::Pass(format!(
         "receiver {}, sender {}; both QPs in ERR",

@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: GPL-2.0
+# rmmod ib_front while a process holds objects behaves like removing a
+# device: the module goes, the process is cut off, nothing leaks or oopses.
+# And ib_back cannot be removed from under a connected frontend.
+. ./lib.sh
+g=$(ipv4_gid_index xib0) || fail "no IPv4 GID on xib0"
+rmmod ib_back 2>/dev/null && fail "ib_back unloaded under a connected frontend"
+ibv_rc_pingpong -d xib0 -g "$g" >/tmp/held.out 2>&1 &
+pid=$!
+sleep 1
+[ "$(back_counter objects.contexts)" -ge 1 ] || fail "process holds no context"
+timeout 30 rmmod ib_front || fail "rmmod ib_front with a busy device"
+[ -d /sys/class/infiniband/xib0 ] && fail "xib0 still there"
+for c in objects.contexts objects.mrs objects.mmaps objects.grants objects.frontends; do
+	[ "$(back_counter $c)" = 0 ] || fail "after rmmod the backend still holds $c: $(back_counter $c)"
+done
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+insmod /lib/modules/xenib/ib_front.ko || fail "reloading ib_front"
+pair timeout 60 ibv_rc_pingpong -d xib0 -g "$g" -n 10 >/dev/null || fail "xib0 unusable after reload"
