@@ -30,6 +30,7 @@ mod stats;
 mod sys;
 mod uverbs;
 
+#[allow(dead_code)] // shared: each module uses some of them
 #[path = "../sys/errno.rs"]
 mod errno;
 /// Shared with the other module, which may use more of it.

@@ -14,7 +14,7 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Res
         user_handle: req.user_handle,
         cqe: req.cqe,
         comp_vector: req.comp_vector,
-        comp_channel: -1,
+        comp_channel: ctx.comp.fd(),
         ..Default::default()
     };
     let mut resp = sys::ib_uverbs_create_cq_resp::default();

@@ -14,7 +14,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use crate::errno::{eproto, eopnotsupp};
+use crate::errno::eproto;
 use crate::sys::warn_ratelimited;
 use kernel::sync::{Arc, Mutex};
 
@@ -24,7 +24,7 @@ use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
 use crate::uverbs::Service;
-use crate::wire::{hello_response, BackRing, CtxHandle, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES};
+use crate::wire::{hello_response, BackRing, CompEvent, CqHandle, Event, CtxHandle, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES};
 use crate::wire::{ring_area_bytes, MAX_RING_ORDER};
 use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
@@ -35,9 +35,7 @@ const BUDGET: usize = 64;
 
 struct State {
     cmd: BackRing<RawMem>,
-    /// Completion and asynchronous events will be produced here; they
-    /// are not forwarded yet (see Documentation/design.rst).
-    #[allow(dead_code)]
+    /// Completion events for the guest's CQs.
     evt: FrontRing<RawMem>,
     contexts: Table<Context>,
     /// Hello negotiated.
@@ -142,10 +140,35 @@ impl Frontend {
             }
             more = true;
         }
-        if st.cmd.push_responses_and_check_notify() {
+        let mut notify = st.cmd.push_responses_and_check_notify();
+        notify |= Self::pump_events(&mut st, svc);
+        if notify {
             self.transport.notify();
         }
         more && !st.broken
+    }
+
+    /// Moves completion events from the contexts' channels onto the event
+    /// ring, as far as it has room; the rest wait in the channels (the
+    /// frontend's acknowledgement brings us back). Returns whether to
+    /// notify.
+    fn pump_events(st: &mut State, svc: &Service) -> bool {
+        if st.evt.discard_responses().is_err() {
+            st.broken = true;
+            return false;
+        }
+        let State { evt, contexts, .. } = st;
+        let mut pushed = false;
+        for (i, ctx) in contexts.iter_mut_indexed() {
+            while !evt.is_full() {
+                let Ok(Some(user_handle)) = ctx.comp.next(svc) else { break };
+                let mut slot: Slot = [0; SLOT_SIZE];
+                let ev = CompEvent { user_handle, ctx: CtxHandle(i as u32), cq: CqHandle(0) };
+                Event::Comp(ev).encode(0, &mut slot);
+                pushed |= evt.push_request(&slot).is_ok();
+            }
+        }
+        pushed && evt.push_requests_and_check_notify()
     }
 
     /// Decodes and executes one request; returns its response, if the
@@ -206,7 +229,7 @@ impl Frontend {
             Request::QueryPkey(r) => ok(RspBody::QueryPkey(dev.query_pkey(r)?)),
             Request::OpenContext(r) => {
                 st.contexts.reserve()?;
-                let (c, mut rsp) = context::open(svc, svc.uverbs_path(), r)?;
+                let (c, mut rsp) = context::open(svc, svc.uverbs_path(), r, self as *const Frontend)?;
                 rsp.ctx = CtxHandle(st.contexts.insert(c)? as u32);
                 stats.add(Obj::Context, 1);
                 ok(RspBody::OpenContext(rsp))
@@ -227,7 +250,7 @@ impl Frontend {
             Request::ReqNotifyCq(r) => ok(RspBody::ReqNotifyCq(cq::req_notify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
             Request::CreateQp(r) => ok(RspBody::CreateQp(qp::create(ctx!(r.ctx), svc, r)?)),
             Request::ModifyQp(r) => ok(RspBody::ModifyQp(qp::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
-            Request::QueryQp(_) => Err(eopnotsupp()),
+            Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(ctx!(r.ctx), svc, r)?)),
             Request::DestroyQp(r) => ok(RspBody::DestroyQp(qp::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
             Request::Kick(r) => ok(RspBody::Kick(qp::kick(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
             Request::CreateSrq(r) => ok(RspBody::CreateSrq(srq::create(ctx!(r.ctx), svc, r)?)),
@@ -255,10 +278,11 @@ impl Frontend {
 /// Closes a context: unmaps what the guest shared and closes the uverbs
 /// file, which destroys every object in it.
 fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
-    let Context { file, mrs, mut mmaps } = c;
+    let Context { file, comp, mrs, mut mmaps } = c;
     // The driver's objects go first: that unpins the guest's pages, which
     // can then be unmapped, and then the queues the guest mapped.
     drop(file);
+    drop(comp);
     stats.add(Obj::Mr, -(mrs.len() as i64));
     drop(mrs);
     for region in mmaps.drain() {

@@ -10,6 +10,8 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pfn_t.h>
+#include <linux/poll.h>
+#include <linux/workqueue.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -194,6 +196,93 @@ ssize_t xenib_back_file_write(struct file *file, unsigned long ubuf, size_t len)
 	if (!file->f_op->write)
 		return -EINVAL;
 	return file->f_op->write(file, (const char __user *)ubuf, len, &pos);
+}
+
+ssize_t xenib_back_file_read(struct file *file, unsigned long ubuf, size_t len)
+{
+	loff_t pos = 0;
+
+	if (!file->f_op->read)
+		return -EINVAL;
+	return file->f_op->read(file, (char __user *)ubuf, len, &pos);
+}
+
+/*
+ * Takes the event file behind an fd of the service process (a uverbs
+ * completion channel or async event file), non-blocking, with our own
+ * reference. The fd stays: uverbs looks completion channels up by fd.
+ */
+struct file *xenib_back_event_file_get(int fd)
+{
+	struct file *file = fget(fd);
+
+	if (!file)
+		return ERR_PTR(-EBADF);
+	spin_lock(&file->f_lock);
+	file->f_flags |= O_NONBLOCK;
+	spin_unlock(&file->f_lock);
+	return file;
+}
+
+void xenib_back_event_file_put(struct file *file)
+{
+	fput(file);
+}
+
+/*
+ * Watching an event file without a thread: our entry on its wait queue
+ * (as eventfd consumers and vhost do) turns a wake-up into a work item,
+ * which calls back into Rust in process context.
+ */
+struct xenib_evwatch {
+	wait_queue_entry_t wait;
+	wait_queue_head_t *wqh;
+	poll_table pt;
+	struct work_struct work;
+	void *data;
+};
+
+static void xenib_evwatch_work(struct work_struct *work)
+{
+	xenib_back_event_ready(container_of(work, struct xenib_evwatch, work)->data);
+}
+
+static int xenib_evwatch_wake(wait_queue_entry_t *wait, unsigned int mode, int sync, void *key)
+{
+	schedule_work(&container_of(wait, struct xenib_evwatch, wait)->work);
+	return 0;
+}
+
+static void xenib_evwatch_queue(struct file *file, wait_queue_head_t *wqh, poll_table *pt)
+{
+	struct xenib_evwatch *w = container_of(pt, struct xenib_evwatch, pt);
+
+	w->wqh = wqh;
+	add_wait_queue(wqh, &w->wait);
+}
+
+struct xenib_evwatch *xenib_back_evwatch_start(struct file *file, void *data)
+{
+	struct xenib_evwatch *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return NULL;
+	w->data = data;
+	INIT_WORK(&w->work, xenib_evwatch_work);
+	init_waitqueue_func_entry(&w->wait, xenib_evwatch_wake);
+	init_poll_funcptr(&w->pt, xenib_evwatch_queue);
+	/* Events already queued count too. */
+	if (vfs_poll(file, &w->pt) & EPOLLIN)
+		schedule_work(&w->work);
+	return w;
+}
+
+void xenib_back_evwatch_stop(struct xenib_evwatch *w)
+{
+	if (w->wqh)
+		remove_wait_queue(w->wqh, &w->wait);
+	cancel_work_sync(&w->work);
+	kfree(w);
 }
 
 /* ---- the service process's address space ---- */

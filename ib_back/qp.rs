@@ -7,7 +7,7 @@ use kernel::prelude::*;
 use crate::context::Context;
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Command, Service};
-use crate::wire::{AhAttr, CreateQpReq, CreateQpRsp, ModifyQpReq, QpCaps, QpHandle, QpReq, Udata, MAX_UDATA};
+use crate::wire::{AhAttr, CreateQpReq, CreateQpRsp, ModifyQpReq, QpAttr, QpCaps, QpHandle, QpReq, QpState, QueryQpReq, QueryQpRsp, Udata, MAX_UDATA};
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Result<CreateQpRsp> {
     let mut cmd = sys::ib_uverbs_create_qp {
@@ -147,4 +147,72 @@ pub(crate) fn kick(ctx: &mut Context, svc: &Service, req: &QpReq) -> Result {
             driver_out: &mut [],
         },
     )
+}
+
+fn ah_attr(d: &sys::ib_uverbs_qp_dest) -> AhAttr {
+    AhAttr {
+        dgid: d.dgid,
+        flow_label: d.flow_label,
+        dlid: d.dlid,
+        sgid_index: d.sgid_index,
+        hop_limit: d.hop_limit,
+        traffic_class: d.traffic_class,
+        sl: d.sl,
+        src_path_bits: d.src_path_bits,
+        static_rate: d.static_rate,
+        is_global: d.is_global != 0,
+        port_num: d.port_num,
+    }
+}
+
+pub(crate) fn query(ctx: &mut Context, svc: &Service, req: &QueryQpReq) -> Result<QueryQpRsp> {
+    let mut cmd = sys::ib_uverbs_query_qp { qp_handle: req.qp.0, attr_mask: req.attr_mask, ..Default::default() };
+    let mut r = sys::ib_uverbs_query_qp_resp::default();
+    ctx.file.exec(
+        svc,
+        Command {
+            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_QUERY_QP,
+            req: bytes_of_mut(&mut cmd),
+            driver_in: &[],
+            resp: bytes_of_mut(&mut r),
+            driver_out: &mut [],
+        },
+    )?;
+    let state = |s: u8| QpState::from_raw(s).ok_or(EINVAL);
+    Ok(QueryQpRsp {
+        attr: QpAttr {
+            qkey: r.qkey,
+            rq_psn: r.rq_psn,
+            sq_psn: r.sq_psn,
+            dest_qp_num: r.dest_qp_num,
+            qp_access_flags: r.qp_access_flags,
+            rate_limit: 0,
+            pkey_index: r.pkey_index,
+            alt_pkey_index: r.alt_pkey_index,
+            qp_state: state(r.qp_state)?,
+            cur_qp_state: state(r.cur_qp_state)?,
+            path_mtu: r.path_mtu,
+            path_mig_state: r.path_mig_state,
+            en_sqd_async_notify: r.sq_draining,
+            max_rd_atomic: r.max_rd_atomic,
+            max_dest_rd_atomic: r.max_dest_rd_atomic,
+            min_rnr_timer: r.min_rnr_timer,
+            port_num: r.port_num,
+            timeout: r.timeout,
+            retry_cnt: r.retry_cnt,
+            rnr_retry: r.rnr_retry,
+            alt_port_num: r.alt_port_num,
+            alt_timeout: r.alt_timeout,
+            dest: ah_attr(&r.dest),
+            alt_dest: ah_attr(&r.alt_dest),
+        },
+        caps: QpCaps {
+            max_send_wr: r.max_send_wr,
+            max_recv_wr: r.max_recv_wr,
+            max_send_sge: r.max_send_sge,
+            max_recv_sge: r.max_recv_sge,
+            max_inline_data: r.max_inline_data,
+        },
+        sq_sig_all: r.sq_sig_all != 0,
+    })
 }

@@ -92,6 +92,27 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Reads one event (`out.len()` bytes) from a non-blocking uverbs
+    /// event file; `Ok(false)` if none is queued.
+    pub(crate) fn read_event(&self, file: NonNull<sys::file>, out: &mut [u8]) -> Result<bool> {
+        // SAFETY: `file` is an event file we hold a reference to; the
+        // scratch area is ours (type invariant); we are in the service.
+        let ret = unsafe { sys::xenib_back_file_read(file.as_ptr(), self.scratch as _, out.len()) };
+        if ret == -(sys::EAGAIN as isize) {
+            return Ok(false);
+        }
+        if ret < 0 {
+            return Err(Error::from_errno(ret as i32));
+        }
+        if ret as usize != out.len() {
+            return Err(EIO);
+        }
+        self.get(0, out)?;
+        Ok(true)
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         // SAFETY: Still in the service process (type invariant).
@@ -223,6 +244,8 @@ plain!(
     ib_uverbs_create_srq, ib_uverbs_create_srq_resp, ib_uverbs_modify_srq, ib_uverbs_query_srq,
     ib_uverbs_query_srq_resp, ib_uverbs_destroy_srq, ib_uverbs_destroy_srq_resp, ib_uverbs_create_ah,
     ib_uverbs_create_ah_resp, ib_uverbs_destroy_ah, ib_uverbs_attach_mcast,
+    ib_uverbs_create_comp_channel, ib_uverbs_create_comp_channel_resp, ib_uverbs_query_qp,
+    ib_uverbs_query_qp_resp,
 );
 
 /// Views a uAPI command or response structure as bytes.

@@ -10,6 +10,7 @@
 //! Lock order: `Channel::state` is never held while calling into the
 //! backend (`Loopback::notify`), which may call back into `on_notify`.
 
+use core::ptr::NonNull;
 use kernel::prelude::*;
 use crate::errno::eproto;
 use crate::sys::warn_ratelimited;
@@ -18,22 +19,34 @@ use kernel::sync::{CondVar, Mutex};
 
 use crate::loopback::{Loopback, RingPages};
 use crate::shmem::RawMem;
+use crate::sys;
 use crate::table::Table;
 use crate::wire::{init_shared, BackRing, Event, FrontRing, Op, Request, Response, RspBody, Slot, SLOT_SIZE};
 
 /// Requests awaiting a response at once.
 const MAX_OUTSTANDING: usize = 64;
+/// CQs of all processes on this device.
+const MAX_CQS: usize = 1 << 16;
 
 struct Waiter {
     id: u64,
     rsp: Option<Response>,
 }
 
+/// A CQ of the core's, named by completion events.
+struct CqRef(NonNull<sys::ib_cq>);
+
+// SAFETY: The core's CQs may be used from any thread; see `comp_event`
+// for why the pointer stays valid while in the table.
+unsafe impl Send for CqRef {}
+
 struct State {
     cmd: FrontRing<RawMem>,
     evt: BackRing<RawMem>,
     next_id: u64,
     waiting: Table<Waiter>,
+    /// CQs that completion events may name (the index is the cookie).
+    cqs: Table<CqRef>,
     /// The backend is gone or broke the protocol: fail every request.
     dead: bool,
 }
@@ -64,6 +77,7 @@ impl Channel {
                 evt,
                 next_id: 1,
                 waiting: Table::new(MAX_OUTSTANDING),
+                cqs: Table::new(MAX_CQS),
                 dead: false,
             }),
             changed <- kernel::new_condvar!(),
@@ -171,6 +185,33 @@ impl Channel {
         }
     }
 
+    /// Lets completion events reach `cq`; returns its cookie.
+    pub(crate) fn add_cq(&self, cq: NonNull<sys::ib_cq>) -> Result<u64> {
+        Ok(self.state.lock().cqs.insert(CqRef(cq))? as u64)
+    }
+
+    /// No more events for this CQ (it is being destroyed).
+    pub(crate) fn remove_cq(&self, cookie: u64) {
+        self.state.lock().cqs.remove(cookie as usize);
+    }
+
+    /// A completion event: raise the CQ's completion handler (for a user
+    /// CQ, uverbs queues the event on the process's completion channel).
+    fn comp_event(st: &State, cookie: u64) {
+        let Some(CqRef(cq)) = st.cqs.get(cookie as usize) else {
+            // Destroyed meanwhile, or a bogus cookie: nothing to raise.
+            return;
+        };
+        // SAFETY: CQs leave the table (under the lock we hold) before the
+        // core frees them; the core set the handler before creating it.
+        unsafe {
+            let cq = cq.as_ptr();
+            if let Some(handler) = (*cq).comp_handler {
+                handler(cq, (*cq).cq_context);
+            }
+        }
+    }
+
     /// The backend signalled: collect responses and events.
     pub(crate) fn on_notify(&self) {
         let mut ack = false;
@@ -204,9 +245,14 @@ impl Channel {
             loop {
                 match st.evt.take_request(&mut slot) {
                     Ok(Some(())) => {
-                        if let Ok((_, Event::DeviceRemoved)) = Event::decode(&slot) {
-                            pr_warn!("backend device removed\n");
-                            st.dead = true;
+                        match Event::decode(&slot) {
+                            Ok((_, Event::Comp(ev))) => Self::comp_event(&st, ev.user_handle),
+                            Ok((_, Event::DeviceRemoved)) => {
+                                pr_warn!("backend device removed\n");
+                                st.dead = true;
+                            }
+                            Ok((_, Event::Async(_))) => {}
+                            Err(_) => warn_ratelimited!("undecodable event from backend\n"),
                         }
                         ack |= st.evt.push_ack().is_ok();
                     }

@@ -6,7 +6,10 @@
 
 use core::ffi::c_int;
 use kernel::error::from_result;
+use core::ptr::NonNull;
 use kernel::prelude::*;
+
+use crate::channel::Channel;
 use crate::errno::{eproto, eopnotsupp};
 
 use crate::context::{ctx_of, udata_in, udata_out};
@@ -28,33 +31,52 @@ pub(crate) unsafe extern "C" fn create_cq(cq: *mut sys::ib_cq, attr: *const sys:
         }
         // SAFETY: As above.
         let ctx = unsafe { ctx_of(udata)? };
-        let req = CreateCqReq {
-            user_handle: 0,
-            ctx: CtxHandle(ctx),
-            cqe: attr.cqe,
-            comp_vector: 0,
-            // SAFETY: As above.
-            udata: unsafe { udata_in(udata)? },
-        };
-        match ch.call(&Request::CreateCq(req))? {
-            RspBody::CreateCq(r) => {
-                xcq.handle = r.cq.0;
-                xcq.ctx = ctx;
-                xcq.ibcq.cqe = r.cqe as _;
-                // SAFETY: As above.
-                unsafe { udata_out(udata, &r.udata)? };
-                Ok(0)
-            }
-            _ => Err(eproto()),
+        let cookie = ch.add_cq(NonNull::new(cq).ok_or(EINVAL)?)?;
+        let result = create(ch, xcq, attr, udata, ctx, cookie);
+        if result.is_err() {
+            ch.remove_cq(cookie);
         }
+        result
     })
+}
+
+/// Creates the backend CQ for `xcq`, whose completion events carry `cookie`.
+fn create(ch: &Channel, xcq: &mut XibCq, attr: &sys::ib_cq_init_attr, udata: *mut sys::ib_udata, ctx: u32, cookie: u64) -> Result<i32> {
+    let req = CreateCqReq {
+        user_handle: cookie,
+        ctx: CtxHandle(ctx),
+        cqe: attr.cqe,
+        comp_vector: 0,
+        // SAFETY: The core's udata for this verb.
+        udata: unsafe { udata_in(udata)? },
+    };
+    match ch.call(&Request::CreateCq(req))? {
+        RspBody::CreateCq(r) => {
+            xcq.handle = r.cq.0;
+            xcq.ctx = ctx;
+            xcq.cookie = cookie;
+            xcq.ibcq.cqe = r.cqe as _;
+            // SAFETY: As above.
+            if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
+                let _ = ch.call(&Request::DestroyCq(CqReq { ctx: CtxHandle(ctx), cq: r.cq }));
+                return Err(e);
+            }
+            Ok(0)
+        }
+        _ => Err(eproto()),
+    }
 }
 
 pub(crate) unsafe extern "C" fn destroy_cq(cq: *mut sys::ib_cq, _udata: *mut sys::ib_udata) -> c_int {
     from_result(|| {
         // SAFETY: A CQ we set up in `create_cq`.
         let (ch, xcq) = unsafe { (channel((*cq).device), &*cq.cast::<XibCq>()) };
-        ch.call(&Request::DestroyCq(CqReq { ctx: CtxHandle(xcq.ctx), cq: CqHandle(xcq.handle) }))?;
+        match ch.call(&Request::DestroyCq(CqReq { ctx: CtxHandle(xcq.ctx), cq: CqHandle(xcq.handle) })) {
+            // Gone with the backend too: nothing left to release there.
+            Ok(_) | Err(ENODEV) => {}
+            Err(e) => return Err(e),
+        }
+        ch.remove_cq(xcq.cookie);
         Ok(0)
     })
 }

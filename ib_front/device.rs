@@ -30,6 +30,8 @@ macro_rules! xib_object {
             pub(crate) handle: u32,
             /// The backend context it belongs to.
             pub(crate) ctx: u32,
+            /// Our name for it in events from the backend.
+            pub(crate) cookie: u64,
         }
         const _: () = assert!(core::mem::offset_of!($name, $field) == 0);
     };
@@ -40,8 +42,20 @@ xib_object!(/// A protection domain.
     XibPd, ib_pd, ibpd);
 xib_object!(/// A completion queue.
     XibCq, ib_cq, ibcq);
-xib_object!(/// A queue pair.
-    XibQp, ib_qp, ibqp);
+/// A queue pair.
+#[repr(C)]
+pub(crate) struct XibQp {
+    pub(crate) ibqp: sys::ib_qp,
+    /// The backend's handle for this QP.
+    pub(crate) handle: u32,
+    /// The backend context it belongs to.
+    pub(crate) ctx: u32,
+    /// The state its last successful modify set (`enum ib_qp_state`):
+    /// posting sends before RTS fails at once, as the IB spec says and a
+    /// local driver would, though the doorbell itself is not waited for.
+    pub(crate) state: core::sync::atomic::AtomicU32,
+}
+const _: () = assert!(core::mem::offset_of!(XibQp, ibqp) == 0);
 xib_object!(/// A shared receive queue.
     XibSrq, ib_srq, ibsrq);
 xib_object!(/// An address handle.
@@ -201,6 +215,7 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         poll_cq: Some(cq::poll_cq),
         create_qp: Some(qp::create_qp),
         modify_qp: Some(qp::modify_qp),
+        query_qp: Some(qp::query_qp),
         destroy_qp: Some(qp::destroy_qp),
         post_send: Some(qp::post_send),
         post_recv: Some(qp::post_recv),

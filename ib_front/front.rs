@@ -25,6 +25,7 @@ mod qp;
 mod srq;
 mod sys;
 
+#[allow(dead_code)] // shared: each module uses some of them
 #[path = "../sys/errno.rs"]
 mod errno;
 /// Shared with the other module, which may use more of it.

@@ -6,6 +6,7 @@
 
 use core::ffi::c_int;
 use kernel::error::from_result;
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 use crate::errno::{eproto, eopnotsupp};
 
@@ -13,7 +14,7 @@ use crate::ah::ah_attr_to_wire;
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibCq, XibPd, XibQp, XibSrq};
 use crate::sys;
-use crate::wire::{CqHandle, CreateQpReq, CtxHandle, ModifyQpReq, PdHandle, QpAttr, QpCaps, QpHandle, QpReq, QpState, QpType, Request, RspBody, SrqHandle};
+use crate::wire::{AhAttr, CqHandle, CreateQpReq, CtxHandle, ModifyQpReq, PdHandle, QpAttr, QpCaps, QpHandle, QpReq, QpState, QpType, QueryQpReq, Request, RspBody, SrqHandle};
 
 /// The backend handle of a CQ the core hands us (null: none).
 ///
@@ -69,6 +70,7 @@ pub(crate) unsafe extern "C" fn create_qp(qp: *mut sys::ib_qp, init: *mut sys::i
             RspBody::CreateQp(r) => {
                 xqp.handle = r.qp.0;
                 xqp.ctx = ctx;
+                xqp.state.store(sys::ib_qp_state_IB_QPS_RESET, Ordering::Relaxed);
                 xqp.ibqp.qp_num = r.qpn;
                 init.cap.max_send_wr = r.caps.max_send_wr;
                 init.cap.max_recv_wr = r.caps.max_recv_wr;
@@ -133,6 +135,9 @@ pub(crate) unsafe extern "C" fn modify_qp(qp: *mut sys::ib_qp, attr: *mut sys::i
             udata: unsafe { udata_in(udata)? },
         };
         ch.call(&Request::ModifyQp(req))?;
+        if has(sys::ib_qp_attr_mask_IB_QP_STATE) {
+            xqp.state.store(a.qp_state, Ordering::Relaxed);
+        }
         Ok(0)
     })
 }
@@ -156,6 +161,10 @@ pub(crate) unsafe extern "C" fn post_send(qp: *mut sys::ib_qp, wr: *const sys::i
         }
         // SAFETY: A QP we set up.
         let (ch, xqp) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>()) };
+        let state = xqp.state.load(Ordering::Relaxed);
+        if state == sys::ib_qp_state_IB_QPS_RESET || state == sys::ib_qp_state_IB_QPS_INIT || state == sys::ib_qp_state_IB_QPS_RTR {
+            return Err(EINVAL);
+        }
         ch.call(&Request::Kick(QpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle) }))?;
         Ok(0)
     })
@@ -164,4 +173,78 @@ pub(crate) unsafe extern "C" fn post_send(qp: *mut sys::ib_qp, wr: *const sys::i
 /// Kernel consumers only; user space posts to the mapped queue.
 pub(crate) unsafe extern "C" fn post_recv(_qp: *mut sys::ib_qp, _wr: *const sys::ib_recv_wr, _bad: *mut *const sys::ib_recv_wr) -> c_int {
     eopnotsupp().to_errno()
+}
+
+/// Fills the core's address vector from the wire form.
+fn ah_attr_from_wire(out: &mut sys::rdma_ah_attr, a: &AhAttr, link_layer: u8) {
+    *out = sys::rdma_ah_attr::default();
+    out.type_ = if link_layer == sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8 {
+        sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_ROCE
+    } else {
+        sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_IB
+    };
+    out.sl = a.sl;
+    out.static_rate = a.static_rate;
+    out.port_num = a.port_num.into();
+    if a.is_global {
+        out.ah_flags = sys::ib_ah_flags_IB_AH_GRH as u8;
+        // SAFETY: Writing the plain byte view of the GID union.
+        unsafe { *out.grh.dgid.raw.as_mut() = a.dgid };
+        out.grh.flow_label = a.flow_label;
+        out.grh.sgid_index = a.sgid_index;
+        out.grh.hop_limit = a.hop_limit;
+        out.grh.traffic_class = a.traffic_class;
+    }
+}
+
+pub(crate) unsafe extern "C" fn query_qp(qp: *mut sys::ib_qp, attr: *mut sys::ib_qp_attr, mask: c_int, init: *mut sys::ib_qp_init_attr) -> c_int {
+    from_result(|| {
+        // SAFETY: A QP we set up; the core passes buffers to fill.
+        let (ch, xqp, out, init) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>(), &mut *attr, &mut *init) };
+        // SAFETY: As above: our device.
+        let link_layer = unsafe { (*(*qp).device.cast::<sys::xenib_front_dev>()).link_layer };
+        let req = QueryQpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle), attr_mask: mask as u32 };
+        let r = match ch.call(&Request::QueryQp(req))? {
+            RspBody::QueryQp(r) => r,
+            _ => return Err(eproto()),
+        };
+        let a = &r.attr;
+        out.qp_state = a.qp_state.raw().into();
+        out.cur_qp_state = a.cur_qp_state.raw().into();
+        out.path_mtu = a.path_mtu.into();
+        out.path_mig_state = a.path_mig_state.into();
+        out.qkey = a.qkey;
+        out.rq_psn = a.rq_psn;
+        out.sq_psn = a.sq_psn;
+        out.dest_qp_num = a.dest_qp_num;
+        out.qp_access_flags = a.qp_access_flags as _;
+        let cap = || sys::ib_qp_cap {
+            max_send_wr: r.caps.max_send_wr,
+            max_recv_wr: r.caps.max_recv_wr,
+            max_send_sge: r.caps.max_send_sge,
+            max_recv_sge: r.caps.max_recv_sge,
+            max_inline_data: r.caps.max_inline_data,
+            ..Default::default()
+        };
+        out.cap = cap();
+        ah_attr_from_wire(&mut out.ah_attr, &a.dest, link_layer);
+        ah_attr_from_wire(&mut out.alt_ah_attr, &a.alt_dest, link_layer);
+        out.pkey_index = a.pkey_index;
+        out.alt_pkey_index = a.alt_pkey_index;
+        out.en_sqd_async_notify = 0;
+        out.sq_draining = a.en_sqd_async_notify;
+        out.max_rd_atomic = a.max_rd_atomic;
+        out.max_dest_rd_atomic = a.max_dest_rd_atomic;
+        out.min_rnr_timer = a.min_rnr_timer;
+        out.port_num = a.port_num.into();
+        out.timeout = a.timeout;
+        out.retry_cnt = a.retry_cnt;
+        out.rnr_retry = a.rnr_retry;
+        out.alt_port_num = a.alt_port_num.into();
+        out.alt_timeout = a.alt_timeout;
+        out.rate_limit = a.rate_limit;
+        init.cap = cap();
+        init.sq_sig_type = if r.sq_sig_all { sys::ib_sig_type_IB_SIGNAL_ALL_WR } else { sys::ib_sig_type_IB_SIGNAL_REQ_WR };
+        Ok(0)
+    })
 }

@@ -17,7 +17,6 @@ pub(crate) fn eopnotsupp() -> Error {
 }
 
 /// `-ENOTCONN`: not connected to the peer.
-#[allow(dead_code)] // not every module needs it
 pub(crate) fn enotconn() -> Error {
     Error::from_errno(-(sys::ENOTCONN as i32))
 }

@@ -90,6 +90,11 @@ impl<T> Table<T> {
         self.slots.iter().position(|s| s.as_ref().is_some_and(&mut f))
     }
 
+    /// Every object with its index, mutably.
+    pub(crate) fn iter_mut_indexed(&mut self) -> impl Iterator<Item = (usize, &mut T)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| s.as_mut().map(|v| (i, v)))
+    }
+
     /// Takes every object out.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> {
         self.len = 0;

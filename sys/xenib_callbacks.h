@@ -13,6 +13,8 @@ struct file;
 
 /* ib_back: XENIB_BACK_SERVE, in the service process. */
 long xenib_back_serve(struct file *service, const char *uverbs_path);
+/* ib_back: an event file that xenib_back_evwatch_start() watches has events. */
+void xenib_back_event_ready(void *data);
 /* ib_back: format the counters into buf, return the length. */
 size_t xenib_back_stats(char *buf, size_t len);
 

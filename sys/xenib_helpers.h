@@ -27,6 +27,12 @@ void xenib_back_misc_deregister(void);
 struct file *xenib_back_file_open(const char *path);
 void xenib_back_file_close(struct file *file);
 ssize_t xenib_back_file_write(struct file *file, unsigned long ubuf, size_t len);
+ssize_t xenib_back_file_read(struct file *file, unsigned long ubuf, size_t len);
+struct file *xenib_back_event_file_get(int fd);
+void xenib_back_event_file_put(struct file *file);
+struct xenib_evwatch;
+struct xenib_evwatch *xenib_back_evwatch_start(struct file *file, void *data);
+void xenib_back_evwatch_stop(struct xenib_evwatch *w);
 /* The service process's address space. */
 unsigned long xenib_back_vm_mmap(struct file *file, unsigned long len, u64 offset);
 int xenib_back_vm_munmap(unsigned long addr, unsigned long len);
