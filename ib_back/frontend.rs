@@ -129,14 +129,18 @@ impl Frontend {
                     break;
                 }
             }
-            let reply = self.handle(&mut st, svc, backend, &slot);
-            if let Some((id, rsp)) = reply {
-                let mut out: Slot = [0; SLOT_SIZE];
-                rsp.encode(id, &mut out);
-                if st.cmd.push_response(&out).is_err() {
-                    st.broken = true;
-                    break;
-                }
+            let Some((id, rsp)) = self.handle(&mut st, svc, backend, &slot) else {
+                // Not even a header we can answer: every request needs a
+                // response (ring.h), so the ring is out of step for good.
+                warn_ratelimited!("unanswerable request from frontend; disconnecting it\n");
+                st.broken = true;
+                break;
+            };
+            let mut out: Slot = [0; SLOT_SIZE];
+            rsp.encode(id, &mut out);
+            if st.cmd.push_response(&out).is_err() {
+                st.broken = true;
+                break;
             }
             more = true;
         }

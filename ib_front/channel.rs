@@ -12,13 +12,13 @@
 
 use core::ptr::NonNull;
 use kernel::prelude::*;
-use crate::errno::eproto;
+use crate::errno::{eproto, etimedout};
 use crate::sys::warn_ratelimited;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{CondVar, Mutex};
 
 use crate::loopback::{Loopback, RingPages};
-use crate::shmem::RawMem;
+use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
 use crate::table::Table;
 use crate::wire::{init_shared, BackRing, Event, FrontRing, Op, Request, Response, RspBody, Slot, SLOT_SIZE};
@@ -101,15 +101,28 @@ impl Channel {
         self.transport.disconnect();
     }
 
-    /// Waits for a change; `Err(EINTR)` if a signal interrupts an
-    /// interruptible wait.
-    fn wait(&self, st: &mut Guard<'_, State, MutexBackend>, interruptible: bool) -> Result {
-        if interruptible {
-            if self.changed.wait_interruptible(st) {
-                return Err(EINTR);
+    /// Waits for a change: `Err(EINTR)` on a signal if `interruptible`,
+    /// `Err(ETIMEDOUT)` once `deadline` (in jiffies) has passed.
+    fn wait(&self, st: &mut Guard<'_, State, MutexBackend>, interruptible: bool, deadline: Option<u64>) -> Result {
+        use kernel::sync::CondVarTimeoutResult;
+        match deadline {
+            Some(d) => {
+                // SAFETY: Reading the jiffies counter.
+                let now = unsafe { sys::xenib_jiffies() };
+                if now >= d {
+                    return Err(etimedout());
+                }
+                let left = core::cmp::min(d - now, i64::MAX as u64 / 2) as _;
+                if let CondVarTimeoutResult::Signal { .. } = self.changed.wait_interruptible_timeout(st, left) {
+                    return Err(EINTR);
+                }
             }
-        } else {
-            self.changed.wait(st);
+            None if interruptible => {
+                if self.changed.wait_interruptible(st) {
+                    return Err(EINTR);
+                }
+            }
+            None => self.changed.wait(st),
         }
         Ok(())
     }
@@ -121,7 +134,6 @@ impl Channel {
     /// they must reach the backend. Other verbs give up on a signal.
     pub(crate) fn call(&self, req: &Request) -> Result<RspBody> {
         let op = req.op();
-        let no_reply = op.no_reply();
         let interruptible = !matches!(
             op,
             Op::CloseContext
@@ -134,6 +146,23 @@ impl Channel {
                 | Op::DetachMcast
                 | Op::Munmap
         );
+        match self.send(|id, slot| req.encode(id, slot), op.no_reply(), interruptible, None)? {
+            None => Ok(RspBody::Kick(Default::default())),
+            Some(Response::Ok(body)) if body.op() == op => Ok(body),
+            Some(Response::Ok(_)) => Err(eproto()),
+            Some(Response::Err { status, .. }) => Err(Error::from_errno(status)),
+        }
+    }
+
+    /// Puts the slot `fill(id, slot)` writes on the ring and, unless
+    /// `no_reply`, waits for the response to `id`.
+    pub(crate) fn send(
+        &self,
+        fill: impl FnOnce(u64, &mut Slot),
+        no_reply: bool,
+        interruptible: bool,
+        deadline: Option<u64>,
+    ) -> Result<Option<Response>> {
         let mut slot: Slot = [0; SLOT_SIZE];
         let (idx, notify) = {
             let mut st = self.state.lock();
@@ -144,11 +173,11 @@ impl Channel {
                 if !st.cmd.is_full() && (no_reply || st.waiting.len() < MAX_OUTSTANDING) {
                     break;
                 }
-                self.wait(&mut st, interruptible)?;
+                self.wait(&mut st, interruptible, deadline)?;
             }
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1);
-            req.encode(id, &mut slot);
+            fill(id, &mut slot);
             st.cmd.push_request(&slot).map_err(|_| EAGAIN)?;
             let idx = if no_reply { None } else { Some(st.waiting.insert(Waiter { id, rsp: None })?) };
             (idx, st.cmd.push_requests_and_check_notify())
@@ -157,7 +186,7 @@ impl Channel {
             self.transport.notify();
         }
         let Some(idx) = idx else {
-            return Ok(RspBody::Kick(Default::default()));
+            return Ok(None);
         };
         let mut st = self.state.lock();
         loop {
@@ -165,11 +194,7 @@ impl Channel {
                 st.waiting.remove(idx);
                 drop(st);
                 self.changed.notify_all();
-                return match rsp {
-                    Response::Ok(body) if body.op() == op => Ok(body),
-                    Response::Ok(_) => Err(eproto()),
-                    Response::Err { status, .. } => Err(Error::from_errno(status)),
-                };
+                return Ok(Some(rsp));
             }
             if st.dead {
                 st.waiting.remove(idx);
@@ -178,11 +203,23 @@ impl Channel {
             // A signal abandons the wait, not the request: its response
             // is dropped when it comes, and whatever it created is
             // released with its context.
-            if let Err(e) = self.wait(&mut st, interruptible) {
+            if let Err(e) = self.wait(&mut st, interruptible, deadline) {
                 st.waiting.remove(idx);
                 return Err(e);
             }
         }
+    }
+
+    /// Test support (`hostile.rs`): moves the shared request producer
+    /// index as a broken or malicious frontend might.
+    pub(crate) fn corrupt_req_prod(&self, by: u32) {
+        {
+            let st = self.state.lock();
+            let mem = st.cmd.mem();
+            let prod = mem.read_u32(0);
+            mem.write_u32(0, prod.wrapping_add(by));
+        }
+        self.transport.notify();
     }
 
     /// Lets completion events reach `cq`; returns its cookie.

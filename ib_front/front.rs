@@ -17,6 +17,7 @@ mod channel;
 mod context;
 mod cq;
 mod device;
+mod hostile;
 mod loopback;
 mod mmap;
 mod mr;

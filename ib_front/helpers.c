@@ -12,10 +12,33 @@
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
 #include "xenib_helpers.h"
+#include "xenib_callbacks.h"
 
 static char *netdev = "eth0";
 module_param(netdev, charp, 0444);
 MODULE_PARM_DESC(netdev, "guest network device whose addresses form xib0's RoCE GIDs (default eth0)");
+
+/*
+ * Writing to /sys/module/ib_front/parameters/hostile_test runs the
+ * hostile-frontend self-test against ib_back (test support: it opens its
+ * own connections, never touches xib0's); reading it gives the result.
+ */
+static int hostile_set(const char *val, const struct kernel_param *kp)
+{
+	return xenib_front_hostile_run();
+}
+
+static int hostile_get(char *buf, const struct kernel_param *kp)
+{
+	return xenib_front_hostile_result(buf, PAGE_SIZE);
+}
+
+static const struct kernel_param_ops hostile_ops = {
+	.set = hostile_set,
+	.get = hostile_get,
+};
+module_param_cb(hostile_test, &hostile_ops, NULL, 0600);
+MODULE_PARM_DESC(hostile_test, "write: run the hostile-frontend self-test; read: its result");
 
 const char *xenib_front_param_netdev(void)
 {

@@ -6,10 +6,21 @@
 #include <linux/err.h>
 #include <linux/fdtable.h>
 #include <linux/gfp.h>
+#include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/ratelimit.h>
 #include "xenib_helpers.h"
+
+u64 xenib_jiffies(void)
+{
+	return get_jiffies_64();
+}
+
+unsigned long xenib_msecs_to_jiffies(unsigned int ms)
+{
+	return msecs_to_jiffies(ms);
+}
 
 bool xenib_signal_pending(void)
 {

@@ -20,3 +20,8 @@ pub(crate) fn eopnotsupp() -> Error {
 pub(crate) fn enotconn() -> Error {
     Error::from_errno(-(sys::ENOTCONN as i32))
 }
+
+/// `-ETIMEDOUT`: the peer did not answer in time.
+pub(crate) fn etimedout() -> Error {
+    Error::from_errno(-(sys::ETIMEDOUT as i32))
+}

@@ -18,4 +18,8 @@ void xenib_back_event_ready(void *data);
 /* ib_back: format the counters into buf, return the length. */
 size_t xenib_back_stats(char *buf, size_t len);
 
+/* ib_front: the hostile-frontend self-test (hostile.rs). */
+int xenib_front_hostile_run(void);
+int xenib_front_hostile_result(char *buf, size_t len);
+
 #endif

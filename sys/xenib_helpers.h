@@ -44,6 +44,8 @@ int xenib_back_unmap_pages(unsigned long addr, unsigned long nr);
 int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);
 int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
 bool xenib_signal_pending(void);
+u64 xenib_jiffies(void);
+unsigned long xenib_msecs_to_jiffies(unsigned int ms);
 int xenib_close_fd(unsigned int fd);
 bool xenib_ratelimit(void);
 long xenib_ptr_err(const void *ptr);
