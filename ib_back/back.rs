@@ -79,6 +79,9 @@ struct State {
     frontends: table::Table<Arc<Frontend>>,
     /// Frontends that disconnected while the service holds their contexts.
     closing: table::Table<Arc<Frontend>>,
+    /// The real device is going: close every context (uverbs waits for
+    /// its files to be closed before the device can go).
+    purge: bool,
     serving: bool,
 }
 
@@ -86,10 +89,13 @@ struct State {
 pub(crate) enum Work {
     Serve(Arc<Frontend>),
     Close(Arc<Frontend>),
+    /// Close every context of every frontend.
+    Purge,
 }
 
 #[pin_data]
 pub(crate) struct Backend {
+    #[pin]
     pub(crate) device: Device,
     pub(crate) stats: Stats,
     #[pin]
@@ -140,6 +146,51 @@ impl Backend {
         self.stats.add(Obj::Frontend, -1);
     }
 
+    /// Whether the real device has been removed.
+    pub(crate) fn device_gone(&self) -> bool {
+        self.device.query_device().is_err()
+    }
+
+    /// The real device `ibdev` is being unregistered. If it is ours, the
+    /// frontends are told their device is gone, and we let go of it.
+    /// uverbs disassociates our files from it on its own.
+    fn device_removed(&self, ibdev: *mut sys::ib_device) {
+        if !self.device.is(ibdev) {
+            return;
+        }
+        pr_warn!("the RDMA device is being removed; frontends lose their device\n");
+        for fe in self.all_frontends().iter() {
+            fe.send_device_removed();
+        }
+        self.device.release();
+        // Our uverbs files keep the device's unregistration waiting until
+        // they are closed: have the service close them (they live in its
+        // process). Without a service there are none.
+        self.state.lock().purge = true;
+        self.work.notify_all();
+    }
+
+    /// Every frontend, for a walk without the lock held.
+    fn all_frontends(&self) -> KVec<Arc<Frontend>> {
+        let mut all = KVec::new();
+        let g = self.state.lock();
+        for i in 0..MAX_FRONTENDS {
+            for t in [&g.frontends, &g.closing] {
+                if let Some(fe) = t.get(i) {
+                    let _ = all.push(fe.clone(), GFP_KERNEL);
+                }
+            }
+        }
+        all
+    }
+
+    /// Closes every context of every frontend; in the service process.
+    pub(crate) fn close_all(&self, svc: &Service) {
+        for fe in self.all_frontends().iter() {
+            fe.close_all(svc, self);
+        }
+    }
+
     pub(crate) fn start_service(&self) -> Result {
         let mut g = self.state.lock();
         if g.serving {
@@ -154,6 +205,9 @@ impl Backend {
     pub(crate) fn next_work(&self) -> Result<Work> {
         let mut g = self.state.lock();
         loop {
+            if core::mem::take(&mut g.purge) {
+                return Ok(Work::Purge);
+            }
             if let Some(i) = g.closing.position(|_| true) {
                 if let Some(fe) = g.closing.get(i) {
                     return Ok(Work::Close(fe.clone()));
@@ -182,20 +236,7 @@ impl Backend {
     /// The service is leaving: release every context (they live in its
     /// process) and let waiters go.
     pub(crate) fn stop_service(&self, svc: &Service) {
-        let mut all = KVec::new();
-        {
-            let g = self.state.lock();
-            for i in 0..MAX_FRONTENDS {
-                for t in [&g.frontends, &g.closing] {
-                    if let Some(fe) = t.get(i) {
-                        let _ = all.push(fe.clone(), GFP_KERNEL);
-                    }
-                }
-            }
-        }
-        for fe in all.iter() {
-            fe.close_all(svc, self);
-        }
+        self.close_all(svc);
         let mut g = self.state.lock();
         for _ in g.closing.drain() {}
         g.serving = false;
@@ -212,14 +253,15 @@ impl kernel::Module for IbBack {
         // SAFETY: The helper returns the module parameter, a NUL-terminated
         // string that lives as long as the module.
         let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_back_param_dev()) };
-        let device = Device::get(name).inspect_err(|_| pr_err!("no RDMA device named {}\n", name))?;
+        let device = Device::new(name).inspect_err(|_| pr_err!("no RDMA device named {}\n", name))?;
         let backend = Arc::pin_init(
             pin_init!(Backend {
-                device,
+                device <- device,
                 stats: Stats::new(),
                 state <- kernel::new_mutex!(State {
                     frontends: table::Table::new(MAX_FRONTENDS),
                     closing: table::Table::new(MAX_FRONTENDS),
+                    purge: false,
                     serving: false,
                 }),
                 work <- kernel::new_condvar!(),
@@ -228,9 +270,17 @@ impl kernel::Module for IbBack {
             GFP_KERNEL,
         )?;
         BACKEND.store(&*backend as *const Backend as *mut Backend, Ordering::Release);
-        // SAFETY: Plain registration; undone in `drop`.
+        // SAFETY: Plain registrations; undone in `drop`.
+        let ret = unsafe { sys::xenib_back_client_register() };
+        if ret != 0 {
+            BACKEND.store(core::ptr::null_mut(), Ordering::Release);
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: As above.
         let ret = unsafe { sys::xenib_back_misc_register() };
         if ret != 0 {
+            // SAFETY: Registered just above.
+            unsafe { sys::xenib_back_client_unregister() };
             BACKEND.store(core::ptr::null_mut(), Ordering::Release);
             return Err(Error::from_errno(ret));
         }
@@ -244,7 +294,18 @@ impl Drop for IbBack {
         // SAFETY: Registered in `init`. The misc device's owner is this
         // module, so no service can be running (it holds the device open).
         unsafe { sys::xenib_back_misc_deregister() };
+        // SAFETY: Registered in `init`. Its remove callback ignores this
+        // module's own unload (frontends hold us loaded while connected).
+        unsafe { sys::xenib_back_client_unregister() };
         BACKEND.store(core::ptr::null_mut(), Ordering::Release);
         let _ = &self.backend;
+    }
+}
+
+/// The RDMA core is removing `ibdev` (our `ib_client`'s remove callback).
+#[no_mangle]
+pub(crate) extern "C" fn xenib_back_device_removed(ibdev: *mut sys::ib_device) {
+    if let Some(backend) = Backend::get() {
+        backend.device_removed(ibdev);
     }
 }

@@ -6,24 +6,53 @@
 use core::ptr::NonNull;
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
+use kernel::sync::Mutex;
 
 use crate::sys;
 use crate::wire::{DeviceAttr, GidRsp, PkeyRsp, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq};
 
-/// The real RDMA device `ib_back` serves.
+/// Our reference on a registered device.
 ///
 /// # Invariants
 ///
-/// `ibdev` is a registered device we hold a reference on
-/// (`ib_device_get_by_name`), released on drop.
-pub(crate) struct Device {
-    ibdev: NonNull<sys::ib_device>,
-}
+/// `0` is a device we hold a reference on (`ib_device_get_by_name`),
+/// released on drop.
+struct DevRef(NonNull<sys::ib_device>);
 
 // SAFETY: `struct ib_device` is used from any thread by design.
-unsafe impl Send for Device {}
-// SAFETY: As above; we only read immutable attributes or call the core.
-unsafe impl Sync for Device {}
+unsafe impl Send for DevRef {}
+
+impl Drop for DevRef {
+    fn drop(&mut self) {
+        // SAFETY: We hold the reference (type invariant).
+        unsafe { sys::ib_device_put(self.0.as_ptr()) };
+    }
+}
+
+/// The real RDMA device `ib_back` serves. It can go away under us (the
+/// HCA is unplugged, `rdma link delete`): then every query fails with
+/// `ENODEV`.
+#[pin_data]
+pub(crate) struct Device {
+    #[pin]
+    dev: Mutex<Option<DevRef>>,
+}
+
+/// A locked, present device.
+struct Locked<'a>(Guard<'a, Option<DevRef>, MutexBackend>);
+
+impl Locked<'_> {
+    fn raw(&self) -> *mut sys::ib_device {
+        self.0.as_ref().map_or(core::ptr::null_mut(), |d| d.0.as_ptr())
+    }
+
+    fn port_ok(&self, port: u8) -> bool {
+        // SAFETY: `phys_port_cnt` is set before registration and constant;
+        // we hold a reference (the device is present, see `lock`).
+        port >= 1 && u32::from(port) <= unsafe { (*self.raw()).phys_port_cnt }
+    }
+}
 
 fn copy_name(dst: &mut [u8; 64], src: &[kernel::ffi::c_char]) {
     for (d, s) in dst.iter_mut().zip(src.iter().take_while(|c| **c != 0)) {
@@ -33,26 +62,38 @@ fn copy_name(dst: &mut [u8; 64], src: &[kernel::ffi::c_char]) {
 
 impl Device {
     /// Finds the device named `name` (e.g. `rxe0`).
-    pub(crate) fn get(name: &kernel::str::CStr) -> Result<Self> {
+    pub(crate) fn new(name: &kernel::str::CStr) -> Result<impl PinInit<Self>> {
         // SAFETY: `name` is NUL-terminated.
         let p = unsafe { sys::ib_device_get_by_name(name.as_char_ptr(), sys::rdma_driver_id_RDMA_DRIVER_UNKNOWN) };
         // INVARIANT: a non-null result carries a reference.
-        Ok(Self { ibdev: NonNull::new(p).ok_or(ENODEV)? })
+        let dev = DevRef(NonNull::new(p).ok_or(ENODEV)?);
+        Ok(pin_init!(Self { dev <- kernel::new_mutex!(Some(dev)) }))
     }
 
-    fn raw(&self) -> *mut sys::ib_device {
-        self.ibdev.as_ptr()
+    fn lock(&self) -> Result<Locked<'_>> {
+        let g = self.dev.lock();
+        if g.is_none() {
+            return Err(ENODEV);
+        }
+        Ok(Locked(g))
     }
 
-    fn port_ok(&self, port: u8) -> bool {
-        // SAFETY: `phys_port_cnt` is set before registration and constant.
-        port >= 1 && u32::from(port) <= unsafe { (*self.raw()).phys_port_cnt }
+    /// Whether `ibdev` is our device.
+    pub(crate) fn is(&self, ibdev: *mut sys::ib_device) -> bool {
+        self.dev.lock().as_ref().is_some_and(|d| d.0.as_ptr() == ibdev)
     }
 
-    pub(crate) fn query_device(&self) -> DeviceAttr {
-        // SAFETY: The device is registered (type invariant); `attrs` is
-        // filled before registration and not changed afterwards.
-        let (d, a) = unsafe { (&*self.raw(), &(*self.raw()).attrs) };
+    /// The device is being unregistered: let go of it, so that its
+    /// unregistration (which waits for every reference) can finish.
+    pub(crate) fn release(&self) {
+        drop(self.dev.lock().take());
+    }
+
+    pub(crate) fn query_device(&self) -> Result<DeviceAttr> {
+        let dev = self.lock()?;
+        // SAFETY: The device is present and we hold a reference; `attrs`
+        // is filled before registration and not changed afterwards.
+        let (d, a) = unsafe { (&*dev.raw(), &(*dev.raw()).attrs) };
         let mut attr = DeviceAttr {
             fw_ver: a.fw_ver,
             node_guid: d.node_guid,
@@ -91,9 +132,9 @@ impl Device {
             max_srq_wr: a.max_srq_wr as u32,
             max_srq_sge: a.max_srq_sge as u32,
             // SAFETY: `ops` is constant once registered.
-            driver_id: unsafe { sys::xenib_get_driver_id(self.raw()) } as u32,
+            driver_id: unsafe { sys::xenib_get_driver_id(dev.raw()) } as u32,
             // SAFETY: As above.
-            uverbs_abi_ver: unsafe { sys::xenib_get_uverbs_abi_ver(self.raw()) },
+            uverbs_abi_ver: unsafe { sys::xenib_get_uverbs_abi_ver(dev.raw()) },
             max_pkeys: a.max_pkeys,
             local_ca_ack_delay: a.local_ca_ack_delay,
             phys_port_cnt: d.phys_port_cnt as u8,
@@ -103,18 +144,19 @@ impl Device {
         };
         copy_name(&mut attr.node_desc, &d.node_desc);
         copy_name(&mut attr.name, &d.name);
-        attr
+        Ok(attr)
     }
 
     pub(crate) fn query_port(&self, req: &QueryPortReq) -> Result<PortAttr> {
-        if !self.port_ok(req.port) {
+        let dev = self.lock()?;
+        if !dev.port_ok(req.port) {
             return Err(EINVAL);
         }
         let mut a = sys::ib_port_attr::default();
         // SAFETY: The device is registered and the port number checked.
-        to_result(unsafe { sys::ib_query_port(self.raw(), req.port.into(), &mut a) })?;
+        to_result(unsafe { sys::ib_query_port(dev.raw(), req.port.into(), &mut a) })?;
         // SAFETY: As above.
-        let link_layer = unsafe { sys::rdma_port_get_link_layer(self.raw(), req.port.into()) };
+        let link_layer = unsafe { sys::rdma_port_get_link_layer(dev.raw(), req.port.into()) };
         Ok(PortAttr {
             port_cap_flags: a.port_cap_flags,
             max_msg_sz: a.max_msg_sz,
@@ -141,31 +183,26 @@ impl Device {
     }
 
     pub(crate) fn query_gid(&self, req: &QueryGidReq) -> Result<GidRsp> {
-        if !self.port_ok(req.port) {
+        let dev = self.lock()?;
+        if !dev.port_ok(req.port) {
             return Err(EINVAL);
         }
         let mut gid = sys::ib_gid::default();
         // SAFETY: Port checked; the core bounds the index.
-        let ret = unsafe { sys::rdma_query_gid(self.raw(), req.port.into(), req.index as i32, &mut gid) };
+        let ret = unsafe { sys::rdma_query_gid(dev.raw(), req.port.into(), req.index as i32, &mut gid) };
         // SAFETY: `raw` is the plain 16-byte view of the union.
         let raw = unsafe { *gid.raw.as_ref() };
         Ok(GidRsp { gid: raw, gid_type: 0, valid: ret == 0 })
     }
 
     pub(crate) fn query_pkey(&self, req: &QueryPkeyReq) -> Result<PkeyRsp> {
-        if !self.port_ok(req.port) {
+        let dev = self.lock()?;
+        if !dev.port_ok(req.port) {
             return Err(EINVAL);
         }
         let mut pkey = 0u16;
         // SAFETY: Port checked; the driver bounds the index.
-        to_result(unsafe { sys::ib_query_pkey(self.raw(), req.port.into(), req.index, &mut pkey) })?;
+        to_result(unsafe { sys::ib_query_pkey(dev.raw(), req.port.into(), req.index, &mut pkey) })?;
         Ok(PkeyRsp { pkey })
-    }
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        // SAFETY: We hold the reference taken in `get` (type invariant).
-        unsafe { sys::ib_device_put(self.raw()) };
     }
 }

@@ -227,11 +227,14 @@ impl Frontend {
                 st.connected = rsp.status() == 0;
                 Ok(rsp)
             }
-            Request::QueryDevice(_) => ok(RspBody::QueryDevice(dev.query_device())),
+            Request::QueryDevice(_) => ok(RspBody::QueryDevice(dev.query_device()?)),
             Request::QueryPort(r) => ok(RspBody::QueryPort(dev.query_port(r)?)),
             Request::QueryGid(r) => ok(RspBody::QueryGid(dev.query_gid(r)?)),
             Request::QueryPkey(r) => ok(RspBody::QueryPkey(dev.query_pkey(r)?)),
             Request::OpenContext(r) => {
+                if backend.device_gone() {
+                    return Err(ENODEV);
+                }
                 st.contexts.reserve()?;
                 let (c, mut rsp) = context::open(svc, svc.uverbs_path(), r, self as *const Frontend)?;
                 rsp.ctx = CtxHandle(st.contexts.insert(c)? as u32);
@@ -270,6 +273,21 @@ impl Frontend {
         }
     }
 
+    /// Tells the frontend its device is gone (the real device was
+    /// removed). It stops using it; its contexts here are already dead.
+    pub(crate) fn send_device_removed(&self) {
+        let mut st = self.state.lock();
+        let mut slot: Slot = [0; SLOT_SIZE];
+        if st.evt.discard_responses().is_err() || st.evt.is_full() {
+            return;
+        }
+        Event::DeviceRemoved.encode(0, &mut slot);
+        if st.evt.push_request(&slot).is_ok() && st.evt.push_requests_and_check_notify() {
+            drop(st);
+            self.transport.notify();
+        }
+    }
+
     /// Releases every context; runs in the service process.
     pub(crate) fn close_all(&self, svc: &Service, backend: &Backend) {
         let mut st = self.state.lock();
@@ -283,14 +301,18 @@ impl Frontend {
 /// file, which destroys every object in it.
 fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
     let Context { file, comp, mrs, mut mmaps } = c;
-    // The driver's objects go first: that unpins the guest's pages, which
-    // can then be unmapped, and then the queues the guest mapped.
+    // Our mappings of the driver's queues hold references on the uverbs
+    // file: drop them first, so that closing the file below is the final
+    // reference and releases it now (a final fput from this task would be
+    // deferred to its return to user space, which a service never makes).
+    for region in mmaps.drain() {
+        region.release(svc, tr, stats);
+    }
+    // Then the driver's objects, which unpins the guest's pages, which can
+    // then be unmapped.
     drop(file);
     drop(comp);
     stats.add(Obj::Mr, -(mrs.len() as i64));
     drop(mrs);
-    for region in mmaps.drain() {
-        region.release(svc, tr, stats);
-    }
     stats.add(Obj::Context, -1);
 }

@@ -173,6 +173,28 @@ int xenib_back_unmap_pages(unsigned long addr, unsigned long nr)
 	return vm_munmap(addr, nr << PAGE_SHIFT);
 }
 
+/* ---- removal of the real device ---- */
+
+static void xenib_back_client_remove(struct ib_device *ibdev, void *client_data)
+{
+	xenib_back_device_removed(ibdev);
+}
+
+static struct ib_client xenib_back_client = {
+	.name = "xenib_back",
+	.remove = xenib_back_client_remove,
+};
+
+int xenib_back_client_register(void)
+{
+	return ib_register_client(&xenib_back_client);
+}
+
+void xenib_back_client_unregister(void)
+{
+	ib_unregister_client(&xenib_back_client);
+}
+
 /* ---- the real device's uverbs file ---- */
 
 struct file *xenib_back_file_open(const char *path)
@@ -226,7 +248,7 @@ struct file *xenib_back_event_file_get(int fd)
 
 void xenib_back_event_file_put(struct file *file)
 {
-	fput(file);
+	__fput_sync(file);	/* as in xenib_back_file_close() */
 }
 
 /*

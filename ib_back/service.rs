@@ -36,6 +36,7 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
                     fe.kick();
                 }
             }
+            Ok(Work::Purge) => backend.close_all(&svc),
             Ok(Work::Close(fe)) => {
                 fe.close_all(&svc, backend);
                 backend.closed(&fe);

@@ -64,7 +64,7 @@ pub(crate) unsafe extern "C" fn destroy_ah(ah: *mut sys::ib_ah, _flags: u32) -> 
     from_result(|| {
         // SAFETY: An AH we set up.
         let (ch, xah) = unsafe { (channel((*ah).device), &*ah.cast::<XibAh>()) };
-        ch.call(&Request::DestroyAh(AhReq { ctx: CtxHandle(xah.ctx), ah: AhHandle(xah.handle) }))?;
+        ch.release(&Request::DestroyAh(AhReq { ctx: CtxHandle(xah.ctx), ah: AhHandle(xah.handle) }))?;
         Ok(0)
     })
 }

@@ -154,6 +154,17 @@ impl Channel {
         }
     }
 
+    /// Sends a releasing request (destroy, dealloc, close). If the object
+    /// is gone on the other side already, with the connection (`ENODEV`),
+    /// its context (`EBADF`) or the real device (`EIO`), that is success:
+    /// the core must not be left believing it still exists.
+    pub(crate) fn release(&self, req: &Request) -> Result {
+        match self.call(req) {
+            Ok(_) | Err(ENODEV) | Err(EBADF) | Err(EIO) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Puts the slot `fill(id, slot)` writes on the ring and, unless
     /// `no_reply`, waits for the response to `id`.
     pub(crate) fn send(
@@ -252,6 +263,7 @@ impl Channel {
     /// The backend signalled: collect responses and events.
     pub(crate) fn on_notify(&self) {
         let mut ack = false;
+        let mut removed = false;
         {
             let mut st = self.state.lock();
             let mut slot: Slot = [0; SLOT_SIZE];
@@ -285,8 +297,10 @@ impl Channel {
                         match Event::decode(&slot) {
                             Ok((_, Event::Comp(ev))) => Self::comp_event(&st, ev.user_handle),
                             Ok((_, Event::DeviceRemoved)) => {
-                                pr_warn!("backend device removed\n");
-                                st.dead = true;
+                                // The connection stays up: the teardown of
+                                // our device still releases the contexts.
+                                pr_warn!("the backend's device was removed; removing ours\n");
+                                removed = true;
                             }
                             Ok((_, Event::Async(_))) => {}
                             Err(_) => warn_ratelimited!("undecodable event from backend\n"),
@@ -311,6 +325,13 @@ impl Channel {
         self.changed.notify_all();
         if ack {
             self.transport.notify();
+        }
+        if removed {
+            // As a hot-unplugged device: unregister it (from a work item:
+            // we may be in the backend's context here). Processes using it
+            // are told and their objects destroyed by the core.
+            // SAFETY: The work is cancelled before the device is freed.
+            unsafe { sys::xenib_front_schedule_removal() };
         }
     }
 }

@@ -71,11 +71,7 @@ pub(crate) unsafe extern "C" fn destroy_cq(cq: *mut sys::ib_cq, _udata: *mut sys
     from_result(|| {
         // SAFETY: A CQ we set up in `create_cq`.
         let (ch, xcq) = unsafe { (channel((*cq).device), &*cq.cast::<XibCq>()) };
-        match ch.call(&Request::DestroyCq(CqReq { ctx: CtxHandle(xcq.ctx), cq: CqHandle(xcq.handle) })) {
-            // Gone with the backend too: nothing left to release there.
-            Ok(_) | Err(ENODEV) => {}
-            Err(e) => return Err(e),
-        }
+        ch.release(&Request::DestroyCq(CqReq { ctx: CtxHandle(xcq.ctx), cq: CqHandle(xcq.handle) }))?;
         ch.remove_cq(xcq.cookie);
         Ok(0)
     })

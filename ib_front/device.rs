@@ -148,6 +148,7 @@ impl IbDevice {
             sys::ib_set_device_ops(&mut (*d).ibdev, &ops);
             self.set_netdev()?;
             to_result(sys::ib_register_device(&mut (*d).ibdev, kernel::c_str!("xib%d").as_char_ptr(), core::ptr::null_mut()))?;
+            sys::xenib_front_set_removal_device(&mut (*d).ibdev);
         }
         self.registered = true;
         Ok(())
@@ -172,7 +173,10 @@ impl IbDevice {
     }
 
     /// Unregisters the device: the core destroys every object first.
+    /// (Unregistering twice, here and after a device removal, is fine.)
     pub(crate) fn unregister(&mut self) {
+        // SAFETY: Waits for a removal in progress and stops new ones.
+        unsafe { sys::xenib_front_cancel_removal() };
         if core::mem::take(&mut self.registered) {
             // SAFETY: Registered (type invariant).
             unsafe { sys::ib_unregister_device(&mut (*self.dev.as_ptr()).ibdev) };

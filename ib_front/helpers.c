@@ -8,6 +8,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
@@ -53,6 +54,35 @@ struct net_device *xenib_front_netdev_get(const char *name)
 void xenib_front_netdev_put(struct net_device *dev)
 {
 	dev_put(dev);
+}
+
+/*
+ * Unregistering xib0 when the backend's device goes away, from a work
+ * item. One device per module, so one static work item.
+ */
+static struct ib_device *removal_dev;
+
+static void removal_fn(struct work_struct *work)
+{
+	ib_unregister_device(READ_ONCE(removal_dev));
+}
+static DECLARE_WORK(removal_work, removal_fn);
+
+void xenib_front_set_removal_device(struct ib_device *dev)
+{
+	WRITE_ONCE(removal_dev, dev);
+}
+
+void xenib_front_schedule_removal(void)
+{
+	if (READ_ONCE(removal_dev))
+		schedule_work(&removal_work);
+}
+
+void xenib_front_cancel_removal(void)
+{
+	cancel_work_sync(&removal_work);
+	WRITE_ONCE(removal_dev, NULL);
 }
 
 /* A C function because it returns a C enum (kCFI-safe). */

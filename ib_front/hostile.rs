@@ -147,6 +147,9 @@ fn run_all() -> Result {
     let c = connect()?;
     hello(&c)?;
     c.corrupt_req_prod(1000);
+    // Let the backend see the bad index before the next push rewrites it.
+    // SAFETY: Plain sleep in process context.
+    unsafe { sys::xenib_msleep(300) };
     let r = raw(&c, &Request::QueryDevice(Empty), |_| {});
     check("a frontend that overruns the ring is cut off", r.is_none());
     c.disconnect();

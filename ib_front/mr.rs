@@ -186,11 +186,8 @@ pub(crate) unsafe extern "C" fn dereg_mr(ibmr: *mut sys::ib_mr, _udata: *mut sys
     // SAFETY: Our MRs are `XibMr`s boxed in `reg`.
     let (ch, xmr) = unsafe { (channel((*ibmr).device), &*ibmr.cast::<XibMr>()) };
     let req = DeregMrReq { ctx: CtxHandle(xmr.ctx), mr: MrHandle(xmr.handle) };
-    match ch.call(&Request::DeregMr(req)) {
-        // The backend is gone, and its context with it: nothing uses the
-        // pages any more either.
-        Ok(_) | Err(ENODEV) => {}
-        Err(e) => return e.to_errno(),
+    if let Err(e) = ch.release(&Request::DeregMr(req)) {
+        return e.to_errno();
     }
     // SAFETY: Boxed in `reg`; the core forgets the MR after this.
     let mr = unsafe { KBox::from_raw(ibmr.cast::<XibMr>()) };

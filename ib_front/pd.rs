@@ -36,7 +36,7 @@ pub(crate) unsafe extern "C" fn dealloc_pd(pd: *mut sys::ib_pd, _udata: *mut sys
         // SAFETY: A PD we set up in `alloc_pd`.
         let (ch, xpd) = unsafe { (channel((*pd).device), &*pd.cast::<XibPd>()) };
         let req = DeallocPdReq { ctx: CtxHandle(xpd.ctx), pd: PdHandle(xpd.handle) };
-        ch.call(&Request::DeallocPd(req))?;
+        ch.release(&Request::DeallocPd(req))?;
         Ok(0)
     })
 }

@@ -146,7 +146,7 @@ pub(crate) unsafe extern "C" fn destroy_qp(qp: *mut sys::ib_qp, _udata: *mut sys
     from_result(|| {
         // SAFETY: A QP we set up.
         let (ch, xqp) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>()) };
-        ch.call(&Request::DestroyQp(QpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle) }))?;
+        ch.release(&Request::DestroyQp(QpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle) }))?;
         Ok(0)
     })
 }

@@ -86,7 +86,7 @@ pub(crate) unsafe extern "C" fn destroy_srq(srq: *mut sys::ib_srq, _udata: *mut 
     from_result(|| {
         // SAFETY: An SRQ we set up.
         let (ch, xsrq) = unsafe { (channel((*srq).device), &*srq.cast::<XibSrq>()) };
-        ch.call(&Request::DestroySrq(SrqReq { ctx: CtxHandle(xsrq.ctx), srq: SrqHandle(xsrq.handle) }))?;
+        ch.release(&Request::DestroySrq(SrqReq { ctx: CtxHandle(xsrq.ctx), srq: SrqHandle(xsrq.handle) }))?;
         Ok(0)
     })
 }

@@ -5,8 +5,10 @@
  */
 #include <linux/err.h>
 #include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
+#include <linux/delay.h>
 #include <linux/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/ratelimit.h>
@@ -22,14 +24,29 @@ unsigned long xenib_msecs_to_jiffies(unsigned int ms)
 	return msecs_to_jiffies(ms);
 }
 
+void xenib_msleep(unsigned int ms)
+{
+	msleep(ms);
+}
+
 bool xenib_signal_pending(void)
 {
 	return signal_pending(current);
 }
 
+/*
+ * Closes an fd of the current process and releases its file now:
+ * close_fd() would defer the release to the task's return to user space,
+ * which a service thread serving inside an ioctl does not reach.
+ */
 int xenib_close_fd(unsigned int fd)
 {
-	return close_fd(fd);
+	struct file *file = file_close_fd(fd);
+
+	if (!file)
+		return -EBADF;
+	__fput_sync(file);
+	return 0;
 }
 
 long xenib_ptr_err(const void *ptr)

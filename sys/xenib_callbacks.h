@@ -15,6 +15,9 @@ struct file;
 long xenib_back_serve(struct file *service, const char *uverbs_path);
 /* ib_back: an event file that xenib_back_evwatch_start() watches has events. */
 void xenib_back_event_ready(void *data);
+/* ib_back: the RDMA core is removing a device (our ib_client). */
+struct ib_device;
+void xenib_back_device_removed(struct ib_device *ibdev);
 /* ib_back: format the counters into buf, return the length. */
 size_t xenib_back_stats(char *buf, size_t len);
 

@@ -22,6 +22,8 @@ struct vm_area_struct;
 /* ---- ib_back ---- */
 const char *xenib_back_param_dev(void);
 int xenib_back_misc_register(void);
+int xenib_back_client_register(void);
+void xenib_back_client_unregister(void);
 void xenib_back_misc_deregister(void);
 /* The uverbs file of the real device, driven from the service process. */
 struct file *xenib_back_file_open(const char *path);
@@ -45,6 +47,7 @@ int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long 
 int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
 bool xenib_signal_pending(void);
 u64 xenib_jiffies(void);
+void xenib_msleep(unsigned int ms);
 unsigned long xenib_msecs_to_jiffies(unsigned int ms);
 int xenib_close_fd(unsigned int fd);
 bool xenib_ratelimit(void);
@@ -80,6 +83,9 @@ int xenib_front_insert_pages(struct vm_area_struct *vma, struct page **pages,
 int xenib_udata_copy_in(void *dst, struct ib_udata *udata, size_t len);
 int xenib_udata_copy_out(struct ib_udata *udata, const void *src, size_t len);
 const char *xenib_front_param_netdev(void);
+void xenib_front_set_removal_device(struct ib_device *dev);
+void xenib_front_schedule_removal(void);
+void xenib_front_cancel_removal(void);
 struct net_device *xenib_front_netdev_get(const char *name);
 void xenib_front_netdev_put(struct net_device *dev);
 struct ib_ucontext *xenib_udata_context(struct ib_udata *udata);

@@ -15,3 +15,4 @@ grep -q "50 iters" /tmp/client.out || fail "event-driven pingpong did not comple
 for c in objects.contexts objects.mrs objects.mmaps objects.grants; do
 	[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"
 done
+rxe_clean || fail "the real device kept objects"

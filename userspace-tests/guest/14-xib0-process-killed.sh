@@ -14,3 +14,4 @@ sleep 0.5
 for c in objects.contexts objects.mrs objects.mmaps objects.grants; do
 	[ "$(back_counter $c)" = 0 ] || fail "after kill -9 the backend still holds $c: $(back_counter $c)"
 done
+rxe_clean || fail "the real device kept objects"

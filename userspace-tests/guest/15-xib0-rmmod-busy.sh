@@ -9,11 +9,15 @@ ibv_rc_pingpong -d xib0 -g "$g" >/tmp/held.out 2>&1 &
 pid=$!
 sleep 1
 [ "$(back_counter objects.contexts)" -ge 1 ] || fail "process holds no context"
+reload() { insmod /lib/modules/xenib/ib_front.ko; }
 timeout 30 rmmod ib_front || fail "rmmod ib_front with a busy device"
+trap reload EXIT	# leave the stack up for the tests after this one
 [ -d /sys/class/infiniband/xib0 ] && fail "xib0 still there"
 for c in objects.contexts objects.mrs objects.mmaps objects.grants objects.frontends; do
 	[ "$(back_counter $c)" = 0 ] || fail "after rmmod the backend still holds $c: $(back_counter $c)"
 done
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
+rxe_clean || fail "the real device kept objects"
+trap - EXIT
 insmod /lib/modules/xenib/ib_front.ko || fail "reloading ib_front"
 pair timeout 60 ibv_rc_pingpong -d xib0 -g "$g" -n 10 >/dev/null || fail "xib0 unusable after reload"

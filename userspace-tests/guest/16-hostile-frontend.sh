@@ -20,3 +20,4 @@ for c in objects.contexts objects.mrs objects.mmaps objects.grants; do
 	[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"
 done
 pair timeout 60 ibv_rc_pingpong -d xib0 -g "$g" -n 20 >/dev/null || fail "xib0 broken after the attack"
+rxe_clean || fail "the real device kept objects"

@@ -10,3 +10,4 @@ g=$(ipv4_gid_index xib0) || fail "xib0 has no IPv4 GID"
 for c in objects.contexts objects.mrs objects.mmaps objects.grants; do
 	[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"
 done
+rxe_clean || fail "the real device kept objects"

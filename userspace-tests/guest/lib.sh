@@ -55,3 +55,13 @@ xenib_down() {
 back_counter() {
 	awk -v k="$1" '$1 == k { print $2 }' /dev/xenib_back
 }
+# The real device holds no user objects: nothing leaked through the
+# backend (its own counters aside, this is what the driver itself counts).
+# Every user object belongs to a context, so no context means none left;
+# the PD, CQ and QP the kernel's own agents keep on rxe0 are not ours.
+rxe_clean() {
+	res=$(rdma resource show rxe0)
+	for k in ctx mr srq; do
+		echo "$res" | grep -qw "$k 0" || { echo "rxe0 still has objects: $res"; return 1; }
+	done
+}
