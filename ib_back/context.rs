@@ -22,6 +22,7 @@ use crate::wire::{OpenContextRsp, Udata, UdataReq, MAX_UDATA};
 pub(crate) struct Context {
     pub(crate) file: UverbsFile,
     pub(crate) comp: CompChannel,
+    pub(crate) async_events: AsyncEvents,
     pub(crate) mrs: Table<GuestMr>,
     pub(crate) mmaps: Table<MmapRegion>,
 }
@@ -42,33 +43,81 @@ pub(crate) fn open(svc: &Service, path: &kernel::str::CStr, req: &UdataReq, fe: 
             driver_out: &mut out,
         },
     )?;
-    // The async event file was installed in the service's fd table; the
-    // context keeps working without it (events are not forwarded yet, see
-    // Documentation/design.rst), so do not leak the descriptor.
+    // The async event file was installed in the service's fd table: keep
+    // the file, not the descriptor.
+    let async_events = EventFile::new(resp.async_fd as i32, fe);
     // SAFETY: The fd was just created in this process by GET_CONTEXT.
     unsafe { sys::xenib_close_fd(resp.async_fd) };
+    let async_events = AsyncEvents(async_events?);
     let comp = CompChannel::create(svc, &file, fe)?;
     let rsp = OpenContextRsp { ctx: Default::default(), udata: Udata::new(&out).ok_or(EINVAL)? };
-    let ctx = Context { file, comp, mrs: Table::new(MAX_MRS_PER_CONTEXT), mmaps: Table::new(MAX_MMAPS_PER_CONTEXT) };
+    let ctx = Context { file, comp, async_events, mrs: Table::new(MAX_MRS_PER_CONTEXT), mmaps: Table::new(MAX_MMAPS_PER_CONTEXT) };
     Ok((ctx, rsp))
 }
 
-/// The context's completion channel, through which the real driver's
-/// completion events reach us, to be forwarded to the guest.
+/// A uverbs event file (a completion channel or the async event file) we
+/// hold and watch: when events arrive, the frontend is kicked and the
+/// service moves them to the event ring.
 ///
 /// # Invariants
 ///
-/// `fd` is the channel's descriptor in the service process (uverbs looks
-/// channels up by fd when a CQ is created); `file` is our reference to it,
-/// non-blocking; `watch` watches it for events.
-pub(crate) struct CompChannel {
-    fd: i32,
+/// `file` is our reference to the file, non-blocking; `watch` watches it.
+pub(crate) struct EventFile {
     file: NonNull<sys::file>,
     watch: NonNull<sys::xenib_evwatch>,
 }
 
 // SAFETY: The file and watch may be used and released from any thread.
-unsafe impl Send for CompChannel {}
+unsafe impl Send for EventFile {}
+
+impl EventFile {
+    /// Takes the file behind `fd` (of the service process) and watches it
+    /// on behalf of `fe`.
+    fn new(fd: i32, fe: *const Frontend) -> Result<Self> {
+        // SAFETY: `fd` was just installed in this process by uverbs.
+        let f = unsafe { sys::xenib_back_event_file_get(fd) };
+        // SAFETY: Any pointer may be tested.
+        let err = unsafe { sys::xenib_ptr_err(f.cast()) };
+        if err != 0 {
+            return Err(Error::from_errno(err as i32));
+        }
+        let file = NonNull::new(f).ok_or(EBADF)?;
+        // SAFETY: `file` is a live event file; `fe` outlives the watch (a
+        // frontend's contexts are closed before it goes).
+        let Some(watch) = NonNull::new(unsafe { sys::xenib_back_evwatch_start(file.as_ptr(), fe as *mut _) }) else {
+            // SAFETY: Taken above.
+            unsafe { sys::xenib_back_event_file_put(file.as_ptr()) };
+            return Err(ENOMEM);
+        };
+        // INVARIANT: both set up above.
+        Ok(Self { file, watch })
+    }
+
+    /// The next event (`N` bytes), if one is queued.
+    fn next<const N: usize>(&self, svc: &Service) -> Result<Option<[u8; N]>> {
+        let mut desc = [0u8; N];
+        Ok(svc.read_event(self.file, &mut desc)?.then_some(desc))
+    }
+}
+
+impl Drop for EventFile {
+    fn drop(&mut self) {
+        // SAFETY: Set up in `new` (type invariant).
+        unsafe {
+            sys::xenib_back_evwatch_stop(self.watch.as_ptr());
+            sys::xenib_back_event_file_put(self.file.as_ptr());
+        }
+    }
+}
+
+/// The context's completion channel, through which the real driver's
+/// completion events reach us, to be forwarded to the guest. It keeps its
+/// fd in the service process: uverbs looks channels up by fd when a CQ is
+/// created.
+pub(crate) struct CompChannel {
+    fd: i32,
+    events: EventFile,
+}
 
 impl CompChannel {
     fn create(svc: &Service, file: &UverbsFile, fe: *const Frontend) -> Result<Self> {
@@ -85,51 +134,51 @@ impl CompChannel {
             },
         )?;
         let fd = resp.fd as i32;
-        // SAFETY: `fd` was just installed in this process by uverbs.
-        let f = unsafe { sys::xenib_back_event_file_get(fd) };
-        // SAFETY: Any pointer may be tested.
-        let err = unsafe { sys::xenib_ptr_err(f.cast()) };
-        let close = || {
-            // SAFETY: Our fd, in this process.
-            unsafe { sys::xenib_close_fd(fd as u32) };
-        };
-        if err != 0 {
-            close();
-            return Err(Error::from_errno(err as i32));
+        match EventFile::new(fd, fe) {
+            Ok(events) => Ok(Self { fd, events }),
+            Err(e) => {
+                // SAFETY: Our fd, in this process.
+                unsafe { sys::xenib_close_fd(fd as u32) };
+                Err(e)
+            }
         }
-        let file = NonNull::new(f).ok_or(EBADF)?;
-        // SAFETY: `file` is a live event file; `fe` outlives the watch (a
-        // frontend's contexts are closed before it goes).
-        let Some(watch) = NonNull::new(unsafe { sys::xenib_back_evwatch_start(file.as_ptr(), fe as *mut _) }) else {
-            // SAFETY: Taken above.
-            unsafe { sys::xenib_back_event_file_put(file.as_ptr()) };
-            close();
-            return Err(ENOMEM);
-        };
-        // INVARIANT: all three set up above.
-        Ok(Self { fd, file, watch })
     }
 
     pub(crate) fn fd(&self) -> i32 {
         self.fd
     }
 
-    /// The next completion event's CQ `user_handle`, if one is queued.
+    /// The next completion event's CQ `user_handle`, if one is queued
+    /// (`struct ib_uverbs_comp_event_desc`).
     pub(crate) fn next(&self, svc: &Service) -> Result<Option<u64>> {
-        let mut desc = [0u8; 8];
-        Ok(svc.read_event(self.file, &mut desc)?.then(|| u64::from_ne_bytes(desc)))
+        Ok(self.events.next::<8>(svc)?.map(u64::from_ne_bytes))
     }
 }
 
 impl Drop for CompChannel {
     fn drop(&mut self) {
-        // SAFETY: Set up in `create` (type invariant); contexts are dropped
-        // in the service process, whose fd this is.
-        unsafe {
-            sys::xenib_back_evwatch_stop(self.watch.as_ptr());
-            sys::xenib_back_event_file_put(self.file.as_ptr());
-            sys::xenib_close_fd(self.fd as u32);
-        }
+        // SAFETY: Our fd; contexts are dropped in the service process.
+        unsafe { sys::xenib_close_fd(self.fd as u32) };
+    }
+}
+
+/// An asynchronous event of the real device (`struct
+/// ib_uverbs_async_event_desc`): the object's `user_handle` (or the port
+/// number) and the `enum ib_event_type`.
+pub(crate) struct AsyncEventDesc {
+    pub(crate) element: u64,
+    pub(crate) event_type: u32,
+}
+
+/// The context's async event file.
+pub(crate) struct AsyncEvents(EventFile);
+
+impl AsyncEvents {
+    pub(crate) fn next(&self, svc: &Service) -> Result<Option<AsyncEventDesc>> {
+        Ok(self.0.next::<16>(svc)?.map(|d| AsyncEventDesc {
+            element: u64::from_ne_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]),
+            event_type: u32::from_ne_bytes([d[8], d[9], d[10], d[11]]),
+        }))
     }
 }
 

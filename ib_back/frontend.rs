@@ -24,7 +24,7 @@ use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
 use crate::uverbs::Service;
-use crate::wire::{hello_response, BackRing, CompEvent, CqHandle, Event, CtxHandle, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES};
+use crate::wire::{hello_response, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle, Event, CtxHandle, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES};
 use crate::wire::{ring_area_bytes, MAX_RING_ORDER};
 use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
@@ -152,10 +152,10 @@ impl Frontend {
         more && !st.broken
     }
 
-    /// Moves completion events from the contexts' channels onto the event
-    /// ring, as far as it has room; the rest wait in the channels (the
-    /// frontend's acknowledgement brings us back). Returns whether to
-    /// notify.
+    /// Moves completion and asynchronous events from the contexts' event
+    /// files onto the event ring, as far as it has room; the rest wait in
+    /// the files (the frontend's acknowledgement brings us back). Returns
+    /// whether to notify.
     fn pump_events(st: &mut State, svc: &Service) -> bool {
         if st.evt.discard_responses().is_err() {
             st.broken = true;
@@ -163,18 +163,26 @@ impl Frontend {
         }
         let State { evt, contexts, .. } = st;
         let mut pushed = false;
+        let mut push = |evt: &mut FrontRing<RawMem>, ev: Event| {
+            let mut slot: Slot = [0; SLOT_SIZE];
+            ev.encode(0, &mut slot);
+            pushed |= evt.push_request(&slot).is_ok();
+        };
         for (i, ctx) in contexts.iter_mut_indexed() {
+            let ctx_h = CtxHandle(i as u32);
             while !evt.is_full() {
                 let Ok(Some(user_handle)) = ctx.comp.next(svc) else { break };
-                let mut slot: Slot = [0; SLOT_SIZE];
-                let ev = CompEvent { user_handle, ctx: CtxHandle(i as u32), cq: CqHandle(0) };
-                Event::Comp(ev).encode(0, &mut slot);
-                pushed |= evt.push_request(&slot).is_ok();
+                push(evt, Event::Comp(CompEvent { user_handle, ctx: ctx_h, cq: CqHandle(0) }));
+            }
+            while !evt.is_full() {
+                let Ok(Some(d)) = ctx.async_events.next(svc) else { break };
+                let Some(kind) = async_kind(d.event_type) else { continue };
+                let ev = AsyncEvent { user_handle: d.element, ctx: ctx_h, handle: 0, event_type: d.event_type, kind };
+                push(evt, Event::Async(ev));
             }
         }
         pushed && evt.push_requests_and_check_notify()
     }
-
     /// Decodes and executes one request; returns its response, if the
     /// request was well-formed enough to say which one it answers.
     fn handle(&self, st: &mut State, svc: &Service, backend: &Backend, slot: &Slot) -> Option<(u64, Response)> {
@@ -300,7 +308,7 @@ impl Frontend {
 /// Closes a context: unmaps what the guest shared and closes the uverbs
 /// file, which destroys every object in it.
 fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
-    let Context { file, comp, mrs, mut mmaps } = c;
+    let Context { file, comp, async_events, mrs, mut mmaps } = c;
     // Our mappings of the driver's queues hold references on the uverbs
     // file: drop them first, so that closing the file below is the final
     // reference and releases it now (a final fput from this task would be
@@ -312,7 +320,33 @@ fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
     // then be unmapped.
     drop(file);
     drop(comp);
+    drop(async_events);
     stats.add(Obj::Mr, -(mrs.len() as i64));
     drop(mrs);
     stats.add(Obj::Context, -1);
+}
+
+/// What an `enum ib_event_type` is about (and so what its element names).
+fn async_kind(event_type: u32) -> Option<AsyncObj> {
+    Some(match event_type {
+        sys::ib_event_type_IB_EVENT_CQ_ERR => AsyncObj::Cq,
+        sys::ib_event_type_IB_EVENT_QP_FATAL
+        | sys::ib_event_type_IB_EVENT_QP_REQ_ERR
+        | sys::ib_event_type_IB_EVENT_QP_ACCESS_ERR
+        | sys::ib_event_type_IB_EVENT_COMM_EST
+        | sys::ib_event_type_IB_EVENT_SQ_DRAINED
+        | sys::ib_event_type_IB_EVENT_PATH_MIG
+        | sys::ib_event_type_IB_EVENT_PATH_MIG_ERR
+        | sys::ib_event_type_IB_EVENT_QP_LAST_WQE_REACHED => AsyncObj::Qp,
+        sys::ib_event_type_IB_EVENT_SRQ_ERR | sys::ib_event_type_IB_EVENT_SRQ_LIMIT_REACHED => AsyncObj::Srq,
+        sys::ib_event_type_IB_EVENT_DEVICE_FATAL => AsyncObj::Device,
+        sys::ib_event_type_IB_EVENT_PORT_ACTIVE
+        | sys::ib_event_type_IB_EVENT_PORT_ERR
+        | sys::ib_event_type_IB_EVENT_LID_CHANGE
+        | sys::ib_event_type_IB_EVENT_PKEY_CHANGE
+        | sys::ib_event_type_IB_EVENT_SM_CHANGE
+        | sys::ib_event_type_IB_EVENT_CLIENT_REREGISTER
+        | sys::ib_event_type_IB_EVENT_GID_CHANGE => AsyncObj::Port,
+        _ => return None,
+    })
 }

@@ -21,32 +21,38 @@ use crate::loopback::{Loopback, RingPages};
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
 use crate::table::Table;
-use crate::wire::{init_shared, BackRing, Event, FrontRing, Op, Request, Response, RspBody, Slot, SLOT_SIZE};
+use crate::wire::{init_shared, AsyncEvent, AsyncObj, BackRing, Event, FrontRing, Op, Request, Response, RspBody, Slot, SLOT_SIZE};
 
 /// Requests awaiting a response at once.
 const MAX_OUTSTANDING: usize = 64;
-/// CQs of all processes on this device.
-const MAX_CQS: usize = 1 << 16;
+/// CQs, QPs and SRQs of all processes on this device.
+const MAX_OBJECTS: usize = 1 << 18;
 
 struct Waiter {
     id: u64,
     rsp: Option<Response>,
 }
 
-/// A CQ of the core's, named by completion events.
-struct CqRef(NonNull<sys::ib_cq>);
+/// An object of the core's that events from the backend may name.
+#[derive(Clone, Copy)]
+pub(crate) enum ObjRef {
+    Cq(NonNull<sys::ib_cq>),
+    Qp(NonNull<sys::ib_qp>),
+    Srq(NonNull<sys::ib_srq>),
+}
 
-// SAFETY: The core's CQs may be used from any thread; see `comp_event`
-// for why the pointer stays valid while in the table.
-unsafe impl Send for CqRef {}
+// SAFETY: The core's objects may be used from any thread; see
+// `comp_event` for why a pointer stays valid while in the table.
+unsafe impl Send for ObjRef {}
 
 struct State {
     cmd: FrontRing<RawMem>,
     evt: BackRing<RawMem>,
     next_id: u64,
     waiting: Table<Waiter>,
-    /// CQs that completion events may name (the index is the cookie).
-    cqs: Table<CqRef>,
+    /// Objects that events may name (the index is the cookie we gave
+    /// the backend as their `user_handle`).
+    objects: Table<ObjRef>,
     /// The backend is gone or broke the protocol: fail every request.
     dead: bool,
 }
@@ -77,7 +83,7 @@ impl Channel {
                 evt,
                 next_id: 1,
                 waiting: Table::new(MAX_OUTSTANDING),
-                cqs: Table::new(MAX_CQS),
+                objects: Table::new(MAX_OBJECTS),
                 dead: false,
             }),
             changed <- kernel::new_condvar!(),
@@ -233,30 +239,70 @@ impl Channel {
         self.transport.notify();
     }
 
-    /// Lets completion events reach `cq`; returns its cookie.
-    pub(crate) fn add_cq(&self, cq: NonNull<sys::ib_cq>) -> Result<u64> {
-        Ok(self.state.lock().cqs.insert(CqRef(cq))? as u64)
+    /// Lets events reach `obj`; returns its cookie.
+    pub(crate) fn add_object(&self, obj: ObjRef) -> Result<u64> {
+        Ok(self.state.lock().objects.insert(obj)? as u64)
     }
 
-    /// No more events for this CQ (it is being destroyed).
-    pub(crate) fn remove_cq(&self, cookie: u64) {
-        self.state.lock().cqs.remove(cookie as usize);
+    /// No more events for this object (it is being destroyed).
+    pub(crate) fn remove_object(&self, cookie: u64) {
+        self.state.lock().objects.remove(cookie as usize);
     }
 
     /// A completion event: raise the CQ's completion handler (for a user
     /// CQ, uverbs queues the event on the process's completion channel).
     fn comp_event(st: &State, cookie: u64) {
-        let Some(CqRef(cq)) = st.cqs.get(cookie as usize) else {
+        let Some(ObjRef::Cq(cq)) = st.objects.get(cookie as usize).copied() else {
             // Destroyed meanwhile, or a bogus cookie: nothing to raise.
             return;
         };
-        // SAFETY: CQs leave the table (under the lock we hold) before the
-        // core frees them; the core set the handler before creating it.
+        // SAFETY: Objects leave the table (under the lock we hold) before
+        // the core frees them; the core set the handler before creating it.
         unsafe {
             let cq = cq.as_ptr();
             if let Some(handler) = (*cq).comp_handler {
                 handler(cq, (*cq).cq_context);
             }
+        }
+    }
+
+    /// An asynchronous event: raise the object's event handler (uverbs
+    /// passes it to the process's async event file), or the device's for
+    /// port and device events.
+    fn async_event(st: &State, ev: &AsyncEvent) {
+        // SAFETY (all blocks): as in `comp_event`; `ib_event` is plain data
+        // the handlers only read during the call.
+        let mut e = sys::ib_event { event: ev.event_type, ..Default::default() };
+        match (ev.kind, st.objects.get(ev.user_handle as usize).copied()) {
+            (AsyncObj::Qp, Some(ObjRef::Qp(qp))) => unsafe {
+                let qp = qp.as_ptr();
+                e.device = (*qp).device;
+                *e.element.qp.as_mut() = qp;
+                if let Some(h) = (*qp).event_handler {
+                    h(&mut e, (*qp).qp_context);
+                }
+            },
+            (AsyncObj::Cq, Some(ObjRef::Cq(cq))) => unsafe {
+                let cq = cq.as_ptr();
+                e.device = (*cq).device;
+                *e.element.cq.as_mut() = cq;
+                if let Some(h) = (*cq).event_handler {
+                    h(&mut e, (*cq).cq_context);
+                }
+            },
+            (AsyncObj::Srq, Some(ObjRef::Srq(srq))) => unsafe {
+                let srq = srq.as_ptr();
+                e.device = (*srq).device;
+                *e.element.srq.as_mut() = srq;
+                if let Some(h) = (*srq).event_handler {
+                    h(&mut e, (*srq).srq_context);
+                }
+            },
+            (AsyncObj::Port | AsyncObj::Device, _) => unsafe {
+                sys::xenib_front_device_event(ev.event_type, ev.user_handle as u32);
+            },
+            // Destroyed meanwhile, or not matching what it claims to be.
+            _ => {}
         }
     }
 
@@ -302,7 +348,7 @@ impl Channel {
                                 pr_warn!("the backend's device was removed; removing ours\n");
                                 removed = true;
                             }
-                            Ok((_, Event::Async(_))) => {}
+                            Ok((_, Event::Async(ev))) => Self::async_event(&st, &ev),
                             Err(_) => warn_ratelimited!("undecodable event from backend\n"),
                         }
                         ack |= st.evt.push_ack().is_ok();

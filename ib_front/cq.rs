@@ -9,7 +9,7 @@ use kernel::error::from_result;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, ObjRef};
 use crate::errno::{eproto, eopnotsupp};
 
 use crate::context::{ctx_of, udata_in, udata_out};
@@ -31,10 +31,10 @@ pub(crate) unsafe extern "C" fn create_cq(cq: *mut sys::ib_cq, attr: *const sys:
         }
         // SAFETY: As above.
         let ctx = unsafe { ctx_of(udata)? };
-        let cookie = ch.add_cq(NonNull::new(cq).ok_or(EINVAL)?)?;
+        let cookie = ch.add_object(ObjRef::Cq(NonNull::new(cq).ok_or(EINVAL)?))?;
         let result = create(ch, xcq, attr, udata, ctx, cookie);
         if result.is_err() {
-            ch.remove_cq(cookie);
+            ch.remove_object(cookie);
         }
         result
     })
@@ -72,7 +72,7 @@ pub(crate) unsafe extern "C" fn destroy_cq(cq: *mut sys::ib_cq, _udata: *mut sys
         // SAFETY: A CQ we set up in `create_cq`.
         let (ch, xcq) = unsafe { (channel((*cq).device), &*cq.cast::<XibCq>()) };
         ch.release(&Request::DestroyCq(CqReq { ctx: CtxHandle(xcq.ctx), cq: CqHandle(xcq.handle) }))?;
-        ch.remove_cq(xcq.cookie);
+        ch.remove_object(xcq.cookie);
         Ok(0)
     })
 }

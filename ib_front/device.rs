@@ -50,6 +50,8 @@ pub(crate) struct XibQp {
     pub(crate) handle: u32,
     /// The backend context it belongs to.
     pub(crate) ctx: u32,
+    /// Our name for it in events from the backend.
+    pub(crate) cookie: u64,
     /// The state its last successful modify set (`enum ib_qp_state`):
     /// posting sends before RTS fails at once, as the IB spec says and a
     /// local driver would, though the doorbell itself is not waited for.

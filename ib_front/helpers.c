@@ -85,6 +85,19 @@ void xenib_front_cancel_removal(void)
 	WRITE_ONCE(removal_dev, NULL);
 }
 
+/* A port or device event for our device (the backend's device had it). */
+void xenib_front_device_event(u32 type, u32 port)
+{
+	struct ib_event ev = { .event = type };
+	struct ib_device *dev = READ_ONCE(removal_dev);
+
+	if (!dev)
+		return;
+	ev.device = dev;
+	ev.element.port_num = port;
+	ib_dispatch_event(&ev);
+}
+
 /* A C function because it returns a C enum (kCFI-safe). */
 enum rdma_link_layer xenib_front_get_link_layer(struct ib_device *dev, u32 port)
 {

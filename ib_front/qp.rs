@@ -6,11 +6,13 @@
 
 use core::ffi::c_int;
 use kernel::error::from_result;
+use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 use crate::errno::{eproto, eopnotsupp};
 
 use crate::ah::ah_attr_to_wire;
+use crate::channel::ObjRef;
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibCq, XibPd, XibQp, XibSrq};
 use crate::sys;
@@ -45,14 +47,19 @@ pub(crate) unsafe extern "C" fn create_qp(qp: *mut sys::ib_qp, init: *mut sys::i
             // SAFETY: As above: one of our SRQs.
             Some(SrqHandle(unsafe { (*init.srq.cast::<XibSrq>()).handle }))
         };
+        let cookie = ch.add_object(ObjRef::Qp(NonNull::new(qp).ok_or(EINVAL)?))?;
+        let forget = |e: Error| {
+            ch.remove_object(cookie);
+            e
+        };
         let req = CreateQpReq {
-            user_handle: 0,
+            user_handle: cookie,
             ctx: CtxHandle(ctx),
             pd: PdHandle(xpd.handle),
             // SAFETY: As above.
-            send_cq: unsafe { cq_handle(init.send_cq)? },
+            send_cq: unsafe { cq_handle(init.send_cq).map_err(forget)? },
             // SAFETY: As above.
-            recv_cq: unsafe { cq_handle(init.recv_cq)? },
+            recv_cq: unsafe { cq_handle(init.recv_cq).map_err(forget)? },
             srq,
             caps: QpCaps {
                 max_send_wr: init.cap.max_send_wr,
@@ -64,12 +71,13 @@ pub(crate) unsafe extern "C" fn create_qp(qp: *mut sys::ib_qp, init: *mut sys::i
             qp_type,
             sq_sig_all: init.sq_sig_type == sys::ib_sig_type_IB_SIGNAL_ALL_WR,
             // SAFETY: As above.
-            udata: unsafe { udata_in(udata)? },
+            udata: unsafe { udata_in(udata).map_err(forget)? },
         };
-        match ch.call(&Request::CreateQp(req))? {
+        match ch.call(&Request::CreateQp(req)).map_err(forget)? {
             RspBody::CreateQp(r) => {
                 xqp.handle = r.qp.0;
                 xqp.ctx = ctx;
+                xqp.cookie = cookie;
                 xqp.state.store(sys::ib_qp_state_IB_QPS_RESET, Ordering::Relaxed);
                 xqp.ibqp.qp_num = r.qpn;
                 init.cap.max_send_wr = r.caps.max_send_wr;
@@ -80,11 +88,11 @@ pub(crate) unsafe extern "C" fn create_qp(qp: *mut sys::ib_qp, init: *mut sys::i
                 // SAFETY: As above.
                 if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
                     let _ = ch.call(&Request::DestroyQp(QpReq { ctx: CtxHandle(ctx), qp: r.qp }));
-                    return Err(e);
+                    return Err(forget(e));
                 }
                 Ok(0)
             }
-            _ => Err(eproto()),
+            _ => Err(forget(eproto())),
         }
     })
 }
@@ -147,6 +155,7 @@ pub(crate) unsafe extern "C" fn destroy_qp(qp: *mut sys::ib_qp, _udata: *mut sys
         // SAFETY: A QP we set up.
         let (ch, xqp) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>()) };
         ch.release(&Request::DestroyQp(QpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle) }))?;
+        ch.remove_object(xqp.cookie);
         Ok(0)
     })
 }

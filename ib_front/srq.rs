@@ -4,9 +4,12 @@
 //! queue; creation, modification, queries and destruction are forwarded.
 
 use core::ffi::c_int;
+use core::ptr::NonNull;
 use kernel::error::from_result;
+use kernel::prelude::*;
 use crate::errno::{eproto, eopnotsupp};
 
+use crate::channel::ObjRef;
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibPd, XibSrq};
 use crate::sys;
@@ -23,27 +26,36 @@ pub(crate) unsafe extern "C" fn create_srq(srq: *mut sys::ib_srq, init: *mut sys
         }
         // SAFETY: As above.
         let ctx = unsafe { ctx_of(udata)? };
+        let cookie = ch.add_object(ObjRef::Srq(NonNull::new(srq).ok_or(EINVAL)?))?;
+        let forget = |e: Error| {
+            ch.remove_object(cookie);
+            e
+        };
         let req = CreateSrqReq {
-            user_handle: 0,
+            user_handle: cookie,
             ctx: CtxHandle(ctx),
             pd: PdHandle(xpd.handle),
             max_wr: init.attr.max_wr,
             max_sge: init.attr.max_sge,
             srq_limit: init.attr.srq_limit,
             // SAFETY: As above.
-            udata: unsafe { udata_in(udata)? },
+            udata: unsafe { udata_in(udata).map_err(forget)? },
         };
-        match ch.call(&Request::CreateSrq(req))? {
+        match ch.call(&Request::CreateSrq(req)).map_err(forget)? {
             RspBody::CreateSrq(r) => {
                 xsrq.handle = r.srq.0;
                 xsrq.ctx = ctx;
+                xsrq.cookie = cookie;
                 init.attr.max_wr = r.max_wr;
                 init.attr.max_sge = r.max_sge;
                 // SAFETY: As above.
-                unsafe { udata_out(udata, &r.udata)? };
+                if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
+                    let _ = ch.call(&Request::DestroySrq(SrqReq { ctx: CtxHandle(ctx), srq: r.srq }));
+                    return Err(forget(e));
+                }
                 Ok(0)
             }
-            _ => Err(eproto()),
+            _ => Err(forget(eproto())),
         }
     })
 }
@@ -87,6 +99,7 @@ pub(crate) unsafe extern "C" fn destroy_srq(srq: *mut sys::ib_srq, _udata: *mut 
         // SAFETY: An SRQ we set up.
         let (ch, xsrq) = unsafe { (channel((*srq).device), &*srq.cast::<XibSrq>()) };
         ch.release(&Request::DestroySrq(SrqReq { ctx: CtxHandle(xsrq.ctx), srq: SrqHandle(xsrq.handle) }))?;
+        ch.remove_object(xsrq.cookie);
         Ok(0)
     })
 }

@@ -86,6 +86,7 @@ const char *xenib_front_param_netdev(void);
 void xenib_front_set_removal_device(struct ib_device *dev);
 void xenib_front_schedule_removal(void);
 void xenib_front_cancel_removal(void);
+void xenib_front_device_event(u32 type, u32 port);
 struct net_device *xenib_front_netdev_get(const char *name);
 void xenib_front_netdev_put(struct net_device *dev);
 struct ib_ucontext *xenib_udata_context(struct ib_udata *udata);

@@ -1145,6 +1145,41 @@ const RXE_RECV_TOO_SMALL: (u32, u32) = (st::IBV_WC_LOC_QP_OP_ERR, st::IBV_WC_REM
 
 /// Posts one WR on a fresh pair and expects its completion to fail with
 /// `want` (and the requester QP to be in ERR afterwards).
+/// An asynchronous event through the device: arm an SRQ's limit, consume
+/// receives below it, and the process's async event file reports
+/// IBV_EVENT_SRQ_LIMIT_REACHED for that SRQ, once.
+fn srq_limit_event(env: &Env) -> CaseResult {
+    if env.dev.max_srq == 0 {
+        return Ok(Outcome::Skip("device has no SRQ".into()));
+    }
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let srq = Srq::new(&pd, 16, 1).ctx("ibv_create_srq")?;
+    let cq = Cq::new(&env.ctx, 32, None).ctx("ibv_create_cq")?;
+    let s = Qp::new(&pd, QpType::Rc, &cq, &cq, None, DEFAULT_CAPS).ctx("ibv_create_qp")?;
+    let r = Qp::new(&pd, QpType::Rc, &cq, &cq, Some(&srq), DEFAULT_CAPS).ctx("ibv_create_qp")?;
+    connect_rc(env, &s, 100, &r, 200)?;
+    connect_rc(env, &r, 200, &s, 100)?;
+    let src = Mr::alloc(&pd, 4096, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    let dst = Mr::alloc(&pd, 8 * 64, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    let recvs: Vec<RecvWr> = (0..8).map(|i| recv(i, vec![dst.sge(i as usize * 64, 64)])).collect();
+    srq.post_recv(&recvs).ctx("ibv_post_srq_recv")?;
+    srq.arm_limit(4).ctx("ibv_modify_srq(IBV_SRQ_LIMIT)")?;
+    ensure!(env.ctx.async_event(Duration::ZERO).ctx("async fd")?.is_none(), "event before the limit was crossed");
+    for i in 0..5u64 {
+        s.post_send(&[send(i, vec![src.sge(0, 16)])]).ctx("ibv_post_send")?;
+    }
+    cq.poll_n(10, TIMEOUT).ctx("completions")?;
+    let ev = env.ctx.async_event(TIMEOUT).ctx("ibv_get_async_event")?.ok_or("no async event within the timeout")?;
+    ensure!(
+        ev.event_type == crate::verbs::EVENT_SRQ_LIMIT_REACHED,
+        "event type {} instead of SRQ_LIMIT_REACHED",
+        ev.event_type
+    );
+    ensure!(ev.srq == srq.as_ptr(), "the event names another SRQ");
+    ensure!(env.ctx.async_event(QUIET).ctx("async fd")?.is_none(), "a second event for one arming");
+    Ok(Outcome::Pass("SRQ_LIMIT_REACHED for the right SRQ, once".into()))
+}
+
 fn expect_failed_wc(p: &RcPair, wr: SendWr<'_>, want: u32, what: &str) -> Result<Wc, String> {
     let id = wr.wr_id;
     p.a.post_send(&[wr]).ctx("ibv_post_send")?;
@@ -1530,6 +1565,7 @@ pub const CASES: &[Case] = &[
         "UD SEND/RECV through an AH, payload after the GRH"
     ),
     case!(srq_two_qps, "two RC QPs receiving from one SRQ"),
+    case!(srq_limit_event, "SRQ limit reached: an asynchronous event for the right SRQ"),
     case!(
         err_send_bad_lkey,
         "SEND with a bad lkey -> WR_FLUSH_ERR (rxe), QP in ERR"

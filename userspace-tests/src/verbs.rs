@@ -56,6 +56,8 @@ pub mod access {
 }
 
 /// `IBV_WC_WITH_IMM` / `IBV_WC_GRH` bits of `Wc::wc_flags`.
+/// `IBV_EVENT_SRQ_LIMIT_REACHED`.
+pub const EVENT_SRQ_LIMIT_REACHED: u32 = sys::ibv_event_type::IBV_EVENT_SRQ_LIMIT_REACHED as u32;
 pub const WC_GRH: u32 = 1 << 0;
 pub const WC_WITH_IMM: u32 = 1 << 1;
 
@@ -167,7 +169,38 @@ impl std::fmt::Display for Gid {
     }
 }
 
+/// An asynchronous event: its type and, for an SRQ event, which SRQ.
+pub struct AsyncEvent {
+    pub event_type: u32,
+    pub srq: *mut sys::ibv_srq,
+}
+
 impl Context {
+    /// The next asynchronous event, waiting at most `timeout`; acknowledged.
+    pub fn async_event(&self, timeout: Duration) -> Result<Option<AsyncEvent>, Errno> {
+        // SAFETY: the context's async fd stays open as long as the context.
+        let fd = unsafe { BorrowedFd::borrow_raw((*self.0.ctx).async_fd) };
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32)
+            .map_err(|_| Errno::EINVAL)?;
+        if poll(&mut fds, ms)? == 0 {
+            return Ok(None);
+        }
+        // SAFETY: all-zero is a valid ibv_async_event to be filled in.
+        let mut ev: sys::ibv_async_event = unsafe { mem::zeroed() };
+        // SAFETY: ctx is live; readable, so this does not block.
+        if unsafe { sys::ibv_get_async_event(self.0.ctx, &mut ev) } != 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: for SRQ events the union holds the SRQ (read as a plain
+        // pointer value, never dereferenced here).
+        let srq = unsafe { ev.element.srq };
+        let event_type = ev.event_type as u32;
+        // SAFETY: acknowledges the event just obtained.
+        unsafe { sys::ibv_ack_async_event(&mut ev) };
+        Ok(Some(AsyncEvent { event_type, srq }))
+    }
+
     /// Opens the device called `name` (e.g. "rxe0").
     pub fn open(name: &str) -> Result<Context, Errno> {
         let mut n = 0;
@@ -758,6 +791,23 @@ impl Srq {
             // post_recv_chain).
             unsafe { sys::ibv_post_srq_recv(self.srq, wr, bad) }
         })
+    }
+
+    /// Arms the SRQ limit: an event once fewer than `limit` WRs are left.
+    pub fn arm_limit(&self, limit: u32) -> Result<(), Errno> {
+        // SAFETY: all-zero is a valid ibv_srq_attr.
+        let mut a: sys::ibv_srq_attr = unsafe { mem::zeroed() };
+        a.srq_limit = limit;
+        // SAFETY: srq is live; a is valid for the mask given.
+        let r = unsafe { sys::ibv_modify_srq(self.srq, &mut a, sys::ibv_srq_attr_mask::IBV_SRQ_LIMIT.0 as i32) };
+        if r != 0 {
+            return Err(Errno::from_raw(r));
+        }
+        Ok(())
+    }
+
+    pub fn as_ptr(&self) -> *mut sys::ibv_srq {
+        self.srq
     }
 }
 
