@@ -213,6 +213,7 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         dealloc_pd: Some(pd::dealloc_pd),
         reg_user_mr: Some(mr::reg_user_mr),
         dereg_mr: Some(mr::dereg_mr),
+        rereg_user_mr: Some(mr::rereg_user_mr),
         get_dma_mr: Some(mr::get_dma_mr),
         create_cq: Some(cq::create_cq),
         destroy_cq: Some(cq::destroy_cq),

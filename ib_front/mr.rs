@@ -17,7 +17,10 @@ use crate::context::ctx_of;
 use crate::device::{channel, XibPd};
 use crate::loopback::Loopback;
 use crate::sys;
-use crate::wire::{indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq, Request, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE};
+use crate::wire::{
+    indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq, ReregMrReq, Request, RspBody, MAX_MR_PAGES,
+    REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD, REREG_TRANS,
+};
 
 /// An MR: the core's `ib_mr` first, then what we hold for it.
 #[repr(C)]
@@ -200,4 +203,87 @@ pub(crate) unsafe extern "C" fn dereg_mr(ibmr: *mut sys::ib_mr, _udata: *mut sys
 pub(crate) unsafe extern "C" fn get_dma_mr(_pd: *mut sys::ib_pd, _access: core::ffi::c_int) -> *mut sys::ib_mr {
     // SAFETY: Encodes an errno as the core expects.
     unsafe { sys::xenib_err_ptr(eopnotsupp().to_errno() as _) }.cast()
+}
+
+fn rereg(
+    ibmr: *mut sys::ib_mr,
+    flags: i32,
+    start: u64,
+    length: u64,
+    iova: u64,
+    access: i32,
+    pd: *mut sys::ib_pd,
+) -> Result<*mut sys::ib_mr> {
+    // SAFETY: The core passes one of our MRs (boxed `XibMr`s) and, with
+    // IB_MR_REREG_PD, one of our PDs.
+    let (ch, xmr) = unsafe { (channel((*ibmr).device), &mut *ibmr.cast::<XibMr>()) };
+    let flags = flags as u32;
+    let pd_handle = if flags & REREG_PD != 0 && !pd.is_null() {
+        // SAFETY: As above.
+        unsafe { (*pd.cast::<XibPd>()).handle }
+    } else {
+        0
+    };
+    let shared = if flags & REREG_TRANS != 0 {
+        // SAFETY: As above: the MR's device.
+        Some(SharedPages::new(ch, unsafe { (*ibmr).device }, start, length, access)?)
+    } else {
+        None
+    };
+    let indirect = match shared.as_ref().map(|s| s.indirect_refs()).transpose() {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => {
+            if let Some(s) = shared {
+                s.release(ch.transport());
+            }
+            return Err(e);
+        }
+    };
+    let req = ReregMrReq {
+        start: if shared.is_some() { start } else { 0 },
+        length: if shared.is_some() { length } else { 0 },
+        iova: if shared.is_some() { iova } else { 0 },
+        ctx: CtxHandle(xmr.ctx),
+        mr: MrHandle(xmr.handle),
+        flags,
+        pd: PdHandle(pd_handle),
+        access: if flags & REREG_ACCESS != 0 { access as u32 } else { 0 },
+        nr_pages: shared.as_ref().map_or(0, |s| s.grants.len() as u32),
+        indirect,
+    };
+    match ch.call(&Request::ReregMr(req)) {
+        Ok(RspBody::ReregMr(r)) => {
+            xmr.ibmr.lkey = r.lkey;
+            xmr.ibmr.rkey = r.rkey;
+            if let Some(new) = shared {
+                // The backend now uses the new pages only.
+                core::mem::replace(&mut xmr.shared, new).release(ch.transport());
+            }
+            // Modified in place: the core keeps this MR.
+            Ok(core::ptr::null_mut())
+        }
+        other => {
+            if let Some(s) = shared {
+                s.release(ch.transport());
+            }
+            Err(other.err().unwrap_or(eproto()))
+        }
+    }
+}
+
+pub(crate) unsafe extern "C" fn rereg_user_mr(
+    ibmr: *mut sys::ib_mr,
+    flags: core::ffi::c_int,
+    start: u64,
+    length: u64,
+    iova: u64,
+    access: core::ffi::c_int,
+    pd: *mut sys::ib_pd,
+    _udata: *mut sys::ib_udata,
+) -> *mut sys::ib_mr {
+    match rereg(ibmr, flags, start, length, iova, access, pd) {
+        Ok(mr) => mr,
+        // SAFETY: Encodes an errno as the core expects.
+        Err(e) => unsafe { sys::xenib_err_ptr(e.to_errno() as _) }.cast(),
+    }
 }

@@ -441,6 +441,35 @@ pub struct Mr {
 }
 
 impl Mr {
+    /// `ibv_rereg_mr`: moves the MR onto `buf` (translation) and/or changes
+    /// its access flags; keys are re-read afterwards.
+    pub fn rereg(&mut self, buf: Option<Buf>, access: Option<u32>) -> Result<(), Errno> {
+        let mut flags = 0;
+        let (addr, len) = match &buf {
+            Some(b) => {
+                flags |= 1; // IBV_REREG_MR_CHANGE_TRANSLATION
+                (b.addr() as *mut std::ffi::c_void, b.len())
+            }
+            None => (ptr::null_mut(), 0),
+        };
+        if access.is_some() {
+            flags |= 4; // IBV_REREG_MR_CHANGE_ACCESS
+        }
+        // SAFETY: mr is live; a new buffer is kept alive by self below.
+        let r = unsafe {
+            sys::ibv_rereg_mr(self.mr, flags, ptr::null_mut(), addr, len, access.unwrap_or(0) as i32)
+        };
+        if r != 0 {
+            return Err(Errno::last());
+        }
+        if let Some(b) = buf {
+            self.len = b.len();
+            self.off = 0;
+            self.buf = Some(b);
+        }
+        Ok(())
+    }
+
     /// Registers `len` bytes of `buf` starting at byte `off` (need not be
     /// page aligned) with the `access` flags.
     pub fn register(pd: &Pd, buf: Buf, off: usize, len: usize, access: u32) -> Result<Mr, Errno> {
