@@ -4,12 +4,13 @@
 #   make            build ib_front.ko and ib_back.ko (and the kernel, cached)
 #   make check      the whole test suite; ends with "N passed, N failed"
 #   make demo       boot the guest and run unmodified RDMA programs
+#   make bench      xib0 against native rxe0: bench/results/report.md
 #   make kernel     build (or find cached) the Rust-enabled 6.12 kernel
 #   make initramfs  build the test guest image
 #   make rust-project.json   rust-analyzer project for the modules
 #   FLAVOUR=debug   selects the KASAN/lockdep/kmemleak kernel
 
-.PHONY: all modules kernel check demo initramfs host-test clean
+.PHONY: all modules kernel check demo bench initramfs host-test clean
 all: modules
 
 modules:
@@ -22,6 +23,8 @@ check:
 	scripts/check
 demo:
 	scripts/demo
+bench:
+	bench/run
 host-test:
 	cd xen_ring && cargo test
 rust-project.json: FORCE

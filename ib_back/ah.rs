@@ -6,7 +6,7 @@ use kernel::prelude::*;
 
 use crate::context::Context;
 use crate::sys;
-use crate::uverbs::{bytes_of_mut, Command, Service};
+use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{AhHandle, AhReq, CreateAhReq, CreateAhRsp, McastReq, Udata, MAX_UDATA};
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateAhReq) -> Result<CreateAhRsp> {
@@ -35,47 +35,45 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateAhReq) -> Res
     };
     let mut resp = sys::ib_uverbs_create_ah_resp::default();
     let mut out = [0u8; MAX_UDATA];
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_AH,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut out,
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_AH,
+        &mut cmd,
+        req.udata.as_slice(),
+        bytes_of_mut(&mut resp),
+        &mut out,
     )?;
-    Ok(CreateAhRsp { ah: AhHandle(resp.ah_handle), udata: Udata::new(&out).ok_or(EINVAL)? })
+    Ok(CreateAhRsp {
+        ah: AhHandle(resp.ah_handle),
+        udata: Udata::new(&out).ok_or(EINVAL)?,
+    })
 }
 
 pub(crate) fn destroy(ctx: &mut Context, svc: &Service, req: &AhReq) -> Result {
-    let mut cmd = sys::ib_uverbs_destroy_ah { ah_handle: req.ah.0 };
-    ctx.file.exec(
+    let mut cmd = sys::ib_uverbs_destroy_ah {
+        ah_handle: req.ah.0,
+    };
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_AH,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: &mut [],
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_AH,
+        &mut cmd,
+        &[],
+        &mut [],
+        &mut [],
     )
 }
 
 pub(crate) fn mcast(ctx: &mut Context, svc: &Service, req: &McastReq, attach: bool) -> Result {
-    let mut cmd = sys::ib_uverbs_attach_mcast { gid: req.gid, qp_handle: req.qp.0, mlid: req.lid, ..Default::default() };
-    ctx.file.exec(
-        svc,
-        Command {
-            command: if attach {
-                sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_ATTACH_MCAST
-            } else {
-                sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DETACH_MCAST
-            },
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: &mut [],
-            driver_out: &mut [],
-        },
-    )
+    let mut cmd = sys::ib_uverbs_attach_mcast {
+        gid: req.gid,
+        qp_handle: req.qp.0,
+        mlid: req.lid,
+        ..Default::default()
+    };
+    let command = if attach {
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_ATTACH_MCAST
+    } else {
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DETACH_MCAST
+    };
+    ctx.file.run(svc, command, &mut cmd, &[], &mut [], &mut [])
 }

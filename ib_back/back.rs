@@ -33,31 +33,17 @@ mod uverbs;
 #[allow(dead_code)] // shared: each module uses some of them
 #[path = "../sys/errno.rs"]
 mod errno;
+#[allow(dead_code)]
+#[path = "../sys/loop_grants.rs"]
+mod loop_grants;
 /// Shared with the other module, which may use more of it.
 #[allow(dead_code)]
 #[path = "../sys/table.rs"]
 mod table;
-#[allow(dead_code)]
-#[path = "../sys/loop_grants.rs"]
-mod loop_grants;
 
-/// The shared protocol, compiled from the same sources as in `ib_front`.
-#[path = "../xen_ring/src"]
-#[allow(unreachable_pub, dead_code, missing_docs)]
-mod xen_ring {
-    pub mod codec;
-    pub mod msg;
-    pub mod ring;
-    pub mod shmem;
-    pub mod wire;
-}
-use xen_ring::shmem;
-/// Everything on the wire, under one name.
-mod wire {
-    pub(crate) use crate::xen_ring::msg::*;
-    pub(crate) use crate::xen_ring::ring::*;
-    pub(crate) use crate::xen_ring::wire::*;
-}
+#[path = "../sys/protocol.rs"]
+mod protocol;
+use protocol::{shmem, wire};
 
 use device::Device;
 use frontend::Frontend;
@@ -253,7 +239,8 @@ impl kernel::Module for IbBack {
         // SAFETY: The helper returns the module parameter, a NUL-terminated
         // string that lives as long as the module.
         let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_back_param_dev()) };
-        let device = Device::new(name).inspect_err(|_| pr_err!("no RDMA device named {}\n", name))?;
+        let device =
+            Device::new(name).inspect_err(|_| pr_err!("no RDMA device named {}\n", name))?;
         let backend = Arc::pin_init(
             pin_init!(Backend {
                 device <- device,
@@ -269,7 +256,10 @@ impl kernel::Module for IbBack {
             }),
             GFP_KERNEL,
         )?;
-        BACKEND.store(&*backend as *const Backend as *mut Backend, Ordering::Release);
+        BACKEND.store(
+            &*backend as *const Backend as *mut Backend,
+            Ordering::Release,
+        );
         // SAFETY: Plain registrations; undone in `drop`.
         let ret = unsafe { sys::xenib_back_client_register() };
         if ret != 0 {

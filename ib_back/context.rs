@@ -8,12 +8,12 @@ use kernel::prelude::*;
 use crate::frontend::Frontend;
 
 use crate::mmap::MmapRegion;
-use crate::mr::GuestMr;
 use crate::mmap::MAX_MMAPS_PER_CONTEXT;
+use crate::mr::GuestMr;
 use crate::mr::MAX_MRS_PER_CONTEXT;
 use crate::sys;
 use crate::table::Table;
-use crate::uverbs::{bytes_of_mut, Command, Service, UverbsFile};
+use crate::uverbs::{bytes_of_mut, Service, UverbsFile};
 use crate::wire::{OpenContextRsp, Udata, UdataReq, MAX_UDATA};
 
 /// Everything one guest context owns in the backend. Closing the uverbs
@@ -28,20 +28,23 @@ pub(crate) struct Context {
 }
 
 /// `OpenContext`: open a uverbs file and run `GET_CONTEXT` on it.
-pub(crate) fn open(svc: &Service, path: &kernel::str::CStr, req: &UdataReq, fe: *const Frontend) -> Result<(Context, OpenContextRsp)> {
+pub(crate) fn open(
+    svc: &Service,
+    path: &kernel::str::CStr,
+    req: &UdataReq,
+    fe: *const Frontend,
+) -> Result<(Context, OpenContextRsp)> {
     let file = UverbsFile::open(svc, path)?;
     let mut cmd = sys::ib_uverbs_get_context::default();
     let mut resp = sys::ib_uverbs_get_context_resp::default();
     let mut out = [0u8; MAX_UDATA];
-    file.exec(
+    file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_GET_CONTEXT,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut out,
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_GET_CONTEXT,
+        &mut cmd,
+        req.udata.as_slice(),
+        bytes_of_mut(&mut resp),
+        &mut out,
     )?;
     // The async event file was installed in the service's fd table: keep
     // the file, not the descriptor.
@@ -50,8 +53,17 @@ pub(crate) fn open(svc: &Service, path: &kernel::str::CStr, req: &UdataReq, fe: 
     unsafe { sys::xenib_close_fd(resp.async_fd) };
     let async_events = AsyncEvents(async_events?);
     let comp = CompChannel::create(svc, &file, fe)?;
-    let rsp = OpenContextRsp { ctx: Default::default(), udata: Udata::new(&out).ok_or(EINVAL)? };
-    let ctx = Context { file, comp, async_events, mrs: Table::new(MAX_MRS_PER_CONTEXT), mmaps: Table::new(MAX_MMAPS_PER_CONTEXT) };
+    let rsp = OpenContextRsp {
+        ctx: Default::default(),
+        udata: Udata::new(&out).ok_or(EINVAL)?,
+    };
+    let ctx = Context {
+        file,
+        comp,
+        async_events,
+        mrs: Table::new(MAX_MRS_PER_CONTEXT),
+        mmaps: Table::new(MAX_MMAPS_PER_CONTEXT),
+    };
     Ok((ctx, rsp))
 }
 
@@ -84,7 +96,9 @@ impl EventFile {
         let file = NonNull::new(f).ok_or(EBADF)?;
         // SAFETY: `file` is a live event file; `fe` outlives the watch (a
         // frontend's contexts are closed before it goes).
-        let Some(watch) = NonNull::new(unsafe { sys::xenib_back_evwatch_start(file.as_ptr(), fe as *mut _) }) else {
+        let Some(watch) =
+            NonNull::new(unsafe { sys::xenib_back_evwatch_start(file.as_ptr(), fe as *mut _) })
+        else {
             // SAFETY: Taken above.
             unsafe { sys::xenib_back_event_file_put(file.as_ptr()) };
             return Err(ENOMEM);
@@ -123,15 +137,13 @@ impl CompChannel {
     fn create(svc: &Service, file: &UverbsFile, fe: *const Frontend) -> Result<Self> {
         let mut cmd = sys::ib_uverbs_create_comp_channel::default();
         let mut resp = sys::ib_uverbs_create_comp_channel_resp::default();
-        file.exec(
+        file.run(
             svc,
-            Command {
-                command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL,
-                req: bytes_of_mut(&mut cmd),
-                driver_in: &[],
-                resp: bytes_of_mut(&mut resp),
-                driver_out: &mut [],
-            },
+            sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL,
+            &mut cmd,
+            &[],
+            bytes_of_mut(&mut resp),
+            &mut [],
         )?;
         let fd = resp.fd as i32;
         match EventFile::new(fd, fe) {

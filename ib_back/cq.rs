@@ -6,8 +6,11 @@ use kernel::prelude::*;
 
 use crate::context::Context;
 use crate::sys;
-use crate::uverbs::{bytes_of_mut, Command, Service};
-use crate::wire::{CqHandle, CqReq, CreateCqReq, CreateCqRsp, ReqNotifyCqReq, ResizeCqReq, ResizeCqRsp, Udata, MAX_UDATA};
+use crate::uverbs::{bytes_of_mut, Service};
+use crate::wire::{
+    CqHandle, CqReq, CreateCqReq, CreateCqRsp, ReqNotifyCqReq, ResizeCqReq, ResizeCqRsp, Udata,
+    MAX_UDATA,
+};
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Result<CreateCqRsp> {
     let mut cmd = sys::ib_uverbs_create_cq {
@@ -19,61 +22,70 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Res
     };
     let mut resp = sys::ib_uverbs_create_cq_resp::default();
     let mut out = [0u8; MAX_UDATA];
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_CQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut out,
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_CQ,
+        &mut cmd,
+        req.udata.as_slice(),
+        bytes_of_mut(&mut resp),
+        &mut out,
     )?;
-    Ok(CreateCqRsp { cq: CqHandle(resp.cq_handle), cqe: resp.cqe, udata: Udata::new(&out).ok_or(EINVAL)? })
+    Ok(CreateCqRsp {
+        cq: CqHandle(resp.cq_handle),
+        cqe: resp.cqe,
+        udata: Udata::new(&out).ok_or(EINVAL)?,
+    })
 }
 
 pub(crate) fn resize(ctx: &mut Context, svc: &Service, req: &ResizeCqReq) -> Result<ResizeCqRsp> {
-    let mut cmd = sys::ib_uverbs_resize_cq { cq_handle: req.cq.0, cqe: req.cqe, ..Default::default() };
+    let mut cmd = sys::ib_uverbs_resize_cq {
+        cq_handle: req.cq.0,
+        cqe: req.cqe,
+        ..Default::default()
+    };
     let mut resp = sys::ib_uverbs_resize_cq_resp::default();
     let mut out = [0u8; MAX_UDATA];
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_RESIZE_CQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut out,
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_RESIZE_CQ,
+        &mut cmd,
+        req.udata.as_slice(),
+        bytes_of_mut(&mut resp),
+        &mut out,
     )?;
-    Ok(ResizeCqRsp { cqe: resp.cqe, udata: Udata::new(&out).ok_or(EINVAL)? })
+    Ok(ResizeCqRsp {
+        cqe: resp.cqe,
+        udata: Udata::new(&out).ok_or(EINVAL)?,
+    })
 }
 
 pub(crate) fn destroy(ctx: &mut Context, svc: &Service, req: &CqReq) -> Result {
-    let mut cmd = sys::ib_uverbs_destroy_cq { cq_handle: req.cq.0, ..Default::default() };
+    let mut cmd = sys::ib_uverbs_destroy_cq {
+        cq_handle: req.cq.0,
+        ..Default::default()
+    };
     let mut resp = sys::ib_uverbs_destroy_cq_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_CQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_CQ,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut resp),
+        &mut [],
     )
 }
 
 pub(crate) fn req_notify(ctx: &mut Context, svc: &Service, req: &ReqNotifyCqReq) -> Result {
-    let mut cmd = sys::ib_uverbs_req_notify_cq { cq_handle: req.cq.0, solicited_only: req.solicited_only as u32 };
-    ctx.file.exec(
+    let mut cmd = sys::ib_uverbs_req_notify_cq {
+        cq_handle: req.cq.0,
+        solicited_only: req.solicited_only as u32,
+    };
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: &mut [],
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ,
+        &mut cmd,
+        &[],
+        &mut [],
+        &mut [],
     )
 }

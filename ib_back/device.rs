@@ -44,7 +44,9 @@ struct Locked<'a>(Guard<'a, Option<DevRef>, MutexBackend>);
 
 impl Locked<'_> {
     fn raw(&self) -> *mut sys::ib_device {
-        self.0.as_ref().map_or(core::ptr::null_mut(), |d| d.0.as_ptr())
+        self.0
+            .as_ref()
+            .map_or(core::ptr::null_mut(), |d| d.0.as_ptr())
     }
 
     fn port_ok(&self, port: u8) -> bool {
@@ -64,7 +66,9 @@ impl Device {
     /// Finds the device named `name` (e.g. `rxe0`).
     pub(crate) fn new(name: &kernel::str::CStr) -> Result<impl PinInit<Self>> {
         // SAFETY: `name` is NUL-terminated.
-        let p = unsafe { sys::ib_device_get_by_name(name.as_char_ptr(), sys::rdma_driver_id_RDMA_DRIVER_UNKNOWN) };
+        let p = unsafe {
+            sys::ib_device_get_by_name(name.as_char_ptr(), sys::rdma_driver_id_RDMA_DRIVER_UNKNOWN)
+        };
         // INVARIANT: a non-null result carries a reference.
         let dev = DevRef(NonNull::new(p).ok_or(ENODEV)?);
         Ok(pin_init!(Self { dev <- kernel::new_mutex!(Some(dev)) }))
@@ -80,7 +84,10 @@ impl Device {
 
     /// Whether `ibdev` is our device.
     pub(crate) fn is(&self, ibdev: *mut sys::ib_device) -> bool {
-        self.dev.lock().as_ref().is_some_and(|d| d.0.as_ptr() == ibdev)
+        self.dev
+            .lock()
+            .as_ref()
+            .is_some_and(|d| d.0.as_ptr() == ibdev)
     }
 
     /// The device is being unregistered: let go of it, so that its
@@ -189,10 +196,15 @@ impl Device {
         }
         let mut gid = sys::ib_gid::default();
         // SAFETY: Port checked; the core bounds the index.
-        let ret = unsafe { sys::rdma_query_gid(dev.raw(), req.port.into(), req.index as i32, &mut gid) };
+        let ret =
+            unsafe { sys::rdma_query_gid(dev.raw(), req.port.into(), req.index as i32, &mut gid) };
         // SAFETY: `raw` is the plain 16-byte view of the union.
         let raw = unsafe { *gid.raw.as_ref() };
-        Ok(GidRsp { gid: raw, gid_type: 0, valid: ret == 0 })
+        Ok(GidRsp {
+            gid: raw,
+            gid_type: 0,
+            valid: ret == 0,
+        })
     }
 
     pub(crate) fn query_pkey(&self, req: &QueryPkeyReq) -> Result<PkeyRsp> {

@@ -11,11 +11,11 @@
 //!
 //! Lock order: `Frontend::state`, then `Loopback::grants`.
 
+use crate::errno::eproto;
+use crate::sys::warn_ratelimited;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use crate::errno::eproto;
-use crate::sys::warn_ratelimited;
 use kernel::sync::{Arc, Mutex};
 
 use crate::context::{self, Context};
@@ -24,7 +24,10 @@ use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
 use crate::uverbs::Service;
-use crate::wire::{hello_response, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle, Event, CtxHandle, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES};
+use crate::wire::{
+    hello_response, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle, CtxHandle, Event,
+    FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
+};
 use crate::wire::{ring_area_bytes, MAX_RING_ORDER};
 use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
@@ -171,13 +174,32 @@ impl Frontend {
         for (i, ctx) in contexts.iter_mut_indexed() {
             let ctx_h = CtxHandle(i as u32);
             while !evt.is_full() {
-                let Ok(Some(user_handle)) = ctx.comp.next(svc) else { break };
-                push(evt, Event::Comp(CompEvent { user_handle, ctx: ctx_h, cq: CqHandle(0) }));
+                let Ok(Some(user_handle)) = ctx.comp.next(svc) else {
+                    break;
+                };
+                push(
+                    evt,
+                    Event::Comp(CompEvent {
+                        user_handle,
+                        ctx: ctx_h,
+                        cq: CqHandle(0),
+                    }),
+                );
             }
             while !evt.is_full() {
-                let Ok(Some(d)) = ctx.async_events.next(svc) else { break };
-                let Some(kind) = async_kind(d.event_type) else { continue };
-                let ev = AsyncEvent { user_handle: d.element, ctx: ctx_h, handle: 0, event_type: d.event_type, kind };
+                let Ok(Some(d)) = ctx.async_events.next(svc) else {
+                    break;
+                };
+                let Some(kind) = async_kind(d.event_type) else {
+                    continue;
+                };
+                let ev = AsyncEvent {
+                    user_handle: d.element,
+                    ctx: ctx_h,
+                    handle: 0,
+                    event_type: d.event_type,
+                    kind,
+                };
                 push(evt, Event::Async(ev));
             }
         }
@@ -185,7 +207,13 @@ impl Frontend {
     }
     /// Decodes and executes one request; returns its response, if the
     /// request was well-formed enough to say which one it answers.
-    fn handle(&self, st: &mut State, svc: &Service, backend: &Backend, slot: &Slot) -> Option<(u64, Response)> {
+    fn handle(
+        &self,
+        st: &mut State,
+        svc: &Service,
+        backend: &Backend,
+        slot: &Slot,
+    ) -> Option<(u64, Response)> {
         let (id, req) = match Request::decode(slot) {
             Ok(r) => r,
             Err(e) => {
@@ -212,14 +240,23 @@ impl Frontend {
         Some((id, rsp))
     }
 
-    fn execute(&self, st: &mut State, svc: &Service, backend: &Backend, req: &Request) -> Result<Response> {
+    fn execute(
+        &self,
+        st: &mut State,
+        svc: &Service,
+        backend: &Backend,
+        req: &Request,
+    ) -> Result<Response> {
         let dev = &backend.device;
         let stats = &backend.stats;
         let tr = &self.transport;
         let ok = |b: RspBody| Ok(Response::Ok(b));
         // Context-scoped requests: find the context first.
         let ctx_of = |st: &mut State, h: CtxHandle| -> Result<*mut Context> {
-            st.contexts.get_mut(h.0 as usize).map(|c| c as *mut Context).ok_or(EBADF)
+            st.contexts
+                .get_mut(h.0 as usize)
+                .map(|c| c as *mut Context)
+                .ok_or(EBADF)
         };
         macro_rules! ctx {
             ($h:expr) => {{
@@ -244,7 +281,8 @@ impl Frontend {
                     return Err(ENODEV);
                 }
                 st.contexts.reserve()?;
-                let (c, mut rsp) = context::open(svc, svc.uverbs_path(), r, self as *const Frontend)?;
+                let (c, mut rsp) =
+                    context::open(svc, svc.uverbs_path(), r, self as *const Frontend)?;
                 rsp.ctx = CtxHandle(st.contexts.insert(c)? as u32);
                 stats.add(Obj::Context, 1);
                 ok(RspBody::OpenContext(rsp))
@@ -255,29 +293,55 @@ impl Frontend {
                 ok(RspBody::CloseContext(Default::default()))
             }
             Request::AllocPd(r) => ok(RspBody::AllocPd(pd::alloc(ctx!(r.ctx), svc, r)?)),
-            Request::DeallocPd(r) => ok(RspBody::DeallocPd(pd::dealloc(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::DeallocPd(r) => ok(RspBody::DeallocPd(
+                pd::dealloc(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
             Request::RegMr(r) => ok(RspBody::RegMr(mr::reg(ctx!(r.ctx), svc, tr, stats, r)?)),
             Request::ReregMr(r) => ok(RspBody::ReregMr(mr::rereg(ctx!(r.ctx), svc, tr, r)?)),
-            Request::DeregMr(r) => ok(RspBody::DeregMr(mr::dereg(ctx!(r.ctx), svc, stats, r).map(|_| Default::default())?)),
+            Request::DeregMr(r) => ok(RspBody::DeregMr(
+                mr::dereg(ctx!(r.ctx), svc, stats, r).map(|_| Default::default())?,
+            )),
             Request::CreateCq(r) => ok(RspBody::CreateCq(cq::create(ctx!(r.ctx), svc, r)?)),
             Request::ResizeCq(r) => ok(RspBody::ResizeCq(cq::resize(ctx!(r.ctx), svc, r)?)),
-            Request::DestroyCq(r) => ok(RspBody::DestroyCq(cq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
-            Request::ReqNotifyCq(r) => ok(RspBody::ReqNotifyCq(cq::req_notify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::DestroyCq(r) => ok(RspBody::DestroyCq(
+                cq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
+            Request::ReqNotifyCq(r) => ok(RspBody::ReqNotifyCq(
+                cq::req_notify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
             Request::CreateQp(r) => ok(RspBody::CreateQp(qp::create(ctx!(r.ctx), svc, r)?)),
-            Request::ModifyQp(r) => ok(RspBody::ModifyQp(qp::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::ModifyQp(r) => ok(RspBody::ModifyQp(
+                qp::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
             Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(ctx!(r.ctx), svc, r)?)),
-            Request::DestroyQp(r) => ok(RspBody::DestroyQp(qp::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
-            Request::Kick(r) => ok(RspBody::Kick(qp::kick(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::DestroyQp(r) => ok(RspBody::DestroyQp(
+                qp::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
+            Request::Kick(r) => ok(RspBody::Kick(
+                qp::kick(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
             Request::CreateSrq(r) => ok(RspBody::CreateSrq(srq::create(ctx!(r.ctx), svc, r)?)),
-            Request::ModifySrq(r) => ok(RspBody::ModifySrq(srq::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::ModifySrq(r) => ok(RspBody::ModifySrq(
+                srq::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
             Request::QuerySrq(r) => ok(RspBody::QuerySrq(srq::query(ctx!(r.ctx), svc, r)?)),
-            Request::DestroySrq(r) => ok(RspBody::DestroySrq(srq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
+            Request::DestroySrq(r) => ok(RspBody::DestroySrq(
+                srq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
             Request::CreateAh(r) => ok(RspBody::CreateAh(ah::create(ctx!(r.ctx), svc, r)?)),
-            Request::DestroyAh(r) => ok(RspBody::DestroyAh(ah::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?)),
-            Request::AttachMcast(r) => ok(RspBody::AttachMcast(ah::mcast(ctx!(r.ctx), svc, r, true).map(|_| Default::default())?)),
-            Request::DetachMcast(r) => ok(RspBody::DetachMcast(ah::mcast(ctx!(r.ctx), svc, r, false).map(|_| Default::default())?)),
+            Request::DestroyAh(r) => ok(RspBody::DestroyAh(
+                ah::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+            )),
+            Request::AttachMcast(r) => ok(RspBody::AttachMcast(
+                ah::mcast(ctx!(r.ctx), svc, r, true).map(|_| Default::default())?,
+            )),
+            Request::DetachMcast(r) => ok(RspBody::DetachMcast(
+                ah::mcast(ctx!(r.ctx), svc, r, false).map(|_| Default::default())?,
+            )),
             Request::Mmap(r) => ok(RspBody::Mmap(mmap::mmap(ctx!(r.ctx), svc, tr, stats, r)?)),
-            Request::Munmap(r) => ok(RspBody::Munmap(mmap::munmap(ctx!(r.ctx), svc, tr, stats, r).map(|_| Default::default())?)),
+            Request::Munmap(r) => ok(RspBody::Munmap(
+                mmap::munmap(ctx!(r.ctx), svc, tr, stats, r).map(|_| Default::default())?,
+            )),
         }
     }
 
@@ -308,7 +372,13 @@ impl Frontend {
 /// Closes a context: unmaps what the guest shared and closes the uverbs
 /// file, which destroys every object in it.
 fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
-    let Context { file, comp, async_events, mrs, mut mmaps } = c;
+    let Context {
+        file,
+        comp,
+        async_events,
+        mrs,
+        mut mmaps,
+    } = c;
     // Our mappings of the driver's queues hold references on the uverbs
     // file: drop them first, so that closing the file below is the final
     // reference and releases it now (a final fput from this task would be
@@ -338,7 +408,9 @@ fn async_kind(event_type: u32) -> Option<AsyncObj> {
         | sys::ib_event_type_IB_EVENT_PATH_MIG
         | sys::ib_event_type_IB_EVENT_PATH_MIG_ERR
         | sys::ib_event_type_IB_EVENT_QP_LAST_WQE_REACHED => AsyncObj::Qp,
-        sys::ib_event_type_IB_EVENT_SRQ_ERR | sys::ib_event_type_IB_EVENT_SRQ_LIMIT_REACHED => AsyncObj::Srq,
+        sys::ib_event_type_IB_EVENT_SRQ_ERR | sys::ib_event_type_IB_EVENT_SRQ_LIMIT_REACHED => {
+            AsyncObj::Srq
+        }
         sys::ib_event_type_IB_EVENT_DEVICE_FATAL => AsyncObj::Device,
         sys::ib_event_type_IB_EVENT_PORT_ACTIVE
         | sys::ib_event_type_IB_EVENT_PORT_ERR

@@ -109,8 +109,12 @@ unsafe extern "C" fn back_map_grant(conn: *mut sys::xenib_loop_conn, r: u32) -> 
 /// Connects a loopback frontend. Exported to `ib_front`.
 #[no_mangle]
 pub(crate) extern "C" fn xenib_loop_connect(conn: *mut sys::xenib_loop_conn) -> core::ffi::c_int {
-    let Some(conn) = NonNull::new(conn) else { return EINVAL.to_errno() };
-    let Some(backend) = Backend::get() else { return ENODEV.to_errno() };
+    let Some(conn) = NonNull::new(conn) else {
+        return EINVAL.to_errno();
+    };
+    let Some(backend) = Backend::get() else {
+        return ENODEV.to_errno();
+    };
     match Frontend::new(backend, conn) {
         Ok(fe) => {
             // SAFETY: `conn` is the front's, valid until disconnect; the

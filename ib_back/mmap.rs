@@ -56,7 +56,14 @@ impl MmapRegion {
     }
 }
 
-fn map_region(ctx: &Context, svc: &Service, transport: &Loopback, stats: &Stats, offset: u64, length: u64) -> Result<MmapRegion> {
+fn map_region(
+    ctx: &Context,
+    svc: &Service,
+    transport: &Loopback,
+    stats: &Stats,
+    offset: u64,
+    length: u64,
+) -> Result<MmapRegion> {
     if length == 0 || length % PAGE != 0 || length > MAX_MMAP_BYTES || offset % PAGE != 0 {
         return Err(EINVAL);
     }
@@ -71,7 +78,8 @@ fn map_region(ctx: &Context, svc: &Service, transport: &Loopback, stats: &Stats,
         unsafe { sys::xenib_back_vm_munmap(addr as _, length as _) };
         e
     };
-    let mut pages = KVec::from_elem(core::ptr::null_mut(), nr, GFP_KERNEL).map_err(|e| unmap(e.into()))?;
+    let mut pages =
+        KVec::from_elem(core::ptr::null_mut(), nr, GFP_KERNEL).map_err(|e| unmap(e.into()))?;
     // SAFETY: `pages` has room for `nr` entries; the range is ours.
     let pinned = unsafe { sys::xenib_back_pin_pages(addr as _, nr as _, pages.as_mut_ptr()) };
     if pinned != nr as _ {
@@ -79,10 +87,20 @@ fn map_region(ctx: &Context, svc: &Service, transport: &Loopback, stats: &Stats,
             // SAFETY: These were pinned just above.
             unsafe { sys::xenib_back_unpin_pages(pages.as_mut_ptr(), pinned as _) };
         }
-        return Err(unmap(if pinned < 0 { Error::from_errno(pinned as i32) } else { EFAULT }));
+        return Err(unmap(if pinned < 0 {
+            Error::from_errno(pinned as i32)
+        } else {
+            EFAULT
+        }));
     }
     stats.add(Obj::Mmap, 1);
-    let mut region = MmapRegion { offset, addr: addr as usize, len: length as usize, pages, grants: KVec::new() };
+    let mut region = MmapRegion {
+        offset,
+        addr: addr as usize,
+        len: length as usize,
+        pages,
+        grants: KVec::new(),
+    };
     for i in 0..nr {
         let page = NonNull::new(region.pages[i]).ok_or(EFAULT);
         let g = page.and_then(|p| transport.grant(stats, p)).and_then(|g| {
@@ -101,7 +119,13 @@ fn map_region(ctx: &Context, svc: &Service, transport: &Loopback, stats: &Stats,
 
 /// `Mmap`: returns (a chunk of) the grants for a driver region, mapping
 /// it on first use.
-pub(crate) fn mmap(ctx: &mut Context, svc: &Service, transport: &Loopback, stats: &Stats, req: &MmapReq) -> Result<MmapRsp> {
+pub(crate) fn mmap(
+    ctx: &mut Context,
+    svc: &Service,
+    transport: &Loopback,
+    stats: &Stats,
+    req: &MmapReq,
+) -> Result<MmapRsp> {
     let idx = match ctx.mmaps.position(|r| r.offset == req.offset) {
         Some(i) => i,
         None => {
@@ -121,12 +145,24 @@ pub(crate) fn mmap(ctx: &mut Context, svc: &Service, transport: &Loopback, stats
         return Err(EINVAL);
     }
     let end = core::cmp::min(grants.len(), first + MAX_MMAP_REFS_PER_RSP);
-    Ok(MmapRsp { total_pages: grants.len() as u32, refs: RefList::new(&grants[first..end]).ok_or(EINVAL)? })
+    Ok(MmapRsp {
+        total_pages: grants.len() as u32,
+        refs: RefList::new(&grants[first..end]).ok_or(EINVAL)?,
+    })
 }
 
 /// `Munmap`: the guest unmapped a region.
-pub(crate) fn munmap(ctx: &mut Context, svc: &Service, transport: &Loopback, stats: &Stats, req: &MunmapReq) -> Result {
-    let i = ctx.mmaps.position(|r| r.offset == req.offset).ok_or(ENOENT)?;
+pub(crate) fn munmap(
+    ctx: &mut Context,
+    svc: &Service,
+    transport: &Loopback,
+    stats: &Stats,
+    req: &MunmapReq,
+) -> Result {
+    let i = ctx
+        .mmaps
+        .position(|r| r.offset == req.offset)
+        .ok_or(ENOENT)?;
     let region = ctx.mmaps.remove(i).ok_or(ENOENT)?;
     region.release(svc, transport, stats);
     Ok(())

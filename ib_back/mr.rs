@@ -16,8 +16,11 @@ use crate::loop_grants::MappedPage;
 use crate::loopback::Loopback;
 use crate::stats::{Obj, Stats};
 use crate::sys;
-use crate::uverbs::{bytes_of_mut, Command, Service};
-use crate::wire::{DeregMrReq, GrantRef, MrHandle, RefList, RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_TRANS};
+use crate::uverbs::{bytes_of_mut, Service};
+use crate::wire::{
+    DeregMrReq, GrantRef, MrHandle, RefList, RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp,
+    MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_TRANS,
+};
 
 pub(crate) const MAX_MRS_PER_CONTEXT: usize = 1 << 14;
 const PAGE: u64 = 4096;
@@ -40,7 +43,12 @@ pub(crate) struct GuestPages {
 unsafe impl Send for GuestPages {}
 
 impl GuestPages {
-    fn map(svc: &Service, transport: &Loopback, nr_pages: u32, indirect: &RefList<MAX_INDIRECT>) -> Result<Self> {
+    fn map(
+        svc: &Service,
+        transport: &Loopback,
+        nr_pages: u32,
+        indirect: &RefList<MAX_INDIRECT>,
+    ) -> Result<Self> {
         let nr = nr_pages as usize;
         let mut pages = KVec::with_capacity(nr, GFP_KERNEL)?;
         let mut ptrs = KVec::with_capacity(nr, GFP_KERNEL)?;
@@ -62,12 +70,17 @@ impl GuestPages {
         }
         // SAFETY: `ptrs` holds `nr` pages we hold references to; the array
         // outlives the mapping (we unmap in `drop`). We are in the service.
-        let addr = unsafe { sys::xenib_back_map_pages(svc.file().as_ptr(), ptrs.as_mut_ptr(), nr as _) };
+        let addr =
+            unsafe { sys::xenib_back_map_pages(svc.file().as_ptr(), ptrs.as_mut_ptr(), nr as _) };
         if addr as isize >= -4095 && addr as isize <= -1 {
             return Err(Error::from_errno(addr as i32));
         }
         // INVARIANT: mapped above.
-        Ok(Self { addr: addr as usize, ptrs, pages })
+        Ok(Self {
+            addr: addr as usize,
+            ptrs,
+            pages,
+        })
     }
 }
 
@@ -85,7 +98,12 @@ pub(crate) struct GuestMr {
     pages: GuestPages,
 }
 
-fn reg_cmd(ctx: &Context, svc: &Service, pages: &GuestPages, req: &RegMrReq) -> Result<sys::ib_uverbs_reg_mr_resp> {
+fn reg_cmd(
+    ctx: &Context,
+    svc: &Service,
+    pages: &GuestPages,
+    req: &RegMrReq,
+) -> Result<sys::ib_uverbs_reg_mr_resp> {
     let mut cmd = sys::ib_uverbs_reg_mr {
         start: pages.addr as u64 + req.start % PAGE,
         length: req.length,
@@ -95,41 +113,50 @@ fn reg_cmd(ctx: &Context, svc: &Service, pages: &GuestPages, req: &RegMrReq) -> 
         ..Default::default()
     };
     let mut resp = sys::ib_uverbs_reg_mr_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REG_MR,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REG_MR,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut resp),
+        &mut [],
     )?;
     Ok(resp)
 }
 
-pub(crate) fn reg(ctx: &mut Context, svc: &Service, transport: &Loopback, stats: &Stats, req: &RegMrReq) -> Result<RegMrRsp> {
+pub(crate) fn reg(
+    ctx: &mut Context,
+    svc: &Service,
+    transport: &Loopback,
+    stats: &Stats,
+    req: &RegMrReq,
+) -> Result<RegMrRsp> {
     req.check().map_err(|_| EINVAL)?;
     ctx.mrs.reserve()?;
     let pages = GuestPages::map(svc, transport, req.nr_pages, &req.indirect)?;
     let resp = reg_cmd(ctx, svc, &pages, req)?;
     // Cannot fail after `reserve`.
-    ctx.mrs.insert(GuestMr { handle: resp.mr_handle, pages })?;
+    ctx.mrs.insert(GuestMr {
+        handle: resp.mr_handle,
+        pages,
+    })?;
     stats.add(Obj::Mr, 1);
-    Ok(RegMrRsp { mr: MrHandle(resp.mr_handle), lkey: resp.lkey, rkey: resp.rkey })
+    Ok(RegMrRsp {
+        mr: MrHandle(resp.mr_handle),
+        lkey: resp.lkey,
+        rkey: resp.rkey,
+    })
 }
 
 fn dereg_cmd(ctx: &Context, svc: &Service, handle: u32) -> Result {
     let mut cmd = sys::ib_uverbs_dereg_mr { mr_handle: handle };
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DEREG_MR,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: &mut [],
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DEREG_MR,
+        &mut cmd,
+        &[],
+        &mut [],
+        &mut [],
     )
 }
 
@@ -142,15 +169,27 @@ pub(crate) fn dereg(ctx: &mut Context, svc: &Service, stats: &Stats, req: &Dereg
     Ok(())
 }
 
-pub(crate) fn rereg(ctx: &mut Context, svc: &Service, transport: &Loopback, req: &ReregMrReq) -> Result<ReregMrRsp> {
+pub(crate) fn rereg(
+    ctx: &mut Context,
+    svc: &Service,
+    transport: &Loopback,
+    req: &ReregMrReq,
+) -> Result<ReregMrRsp> {
     req.check().map_err(|_| EINVAL)?;
     let i = ctx.mrs.position(|m| m.handle == req.mr.0).ok_or(EINVAL)?;
     let new_pages = if req.flags & REREG_TRANS != 0 {
-        Some(GuestPages::map(svc, transport, req.nr_pages, &req.indirect)?)
+        Some(GuestPages::map(
+            svc,
+            transport,
+            req.nr_pages,
+            &req.indirect,
+        )?)
     } else {
         None
     };
-    let start = new_pages.as_ref().map_or(0, |p| p.addr as u64 + req.start % PAGE);
+    let start = new_pages
+        .as_ref()
+        .map_or(0, |p| p.addr as u64 + req.start % PAGE);
     let mut cmd = sys::ib_uverbs_rereg_mr {
         mr_handle: req.mr.0,
         flags: req.flags,
@@ -162,19 +201,19 @@ pub(crate) fn rereg(ctx: &mut Context, svc: &Service, transport: &Loopback, req:
         ..Default::default()
     };
     let mut resp = sys::ib_uverbs_rereg_mr_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REREG_MR,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REREG_MR,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut resp),
+        &mut [],
     )?;
     if let (Some(p), Some(mr)) = (new_pages, ctx.mrs.get_mut(i)) {
         mr.pages = p;
     }
-    Ok(ReregMrRsp { lkey: resp.lkey, rkey: resp.rkey })
+    Ok(ReregMrRsp {
+        lkey: resp.lkey,
+        rkey: resp.rkey,
+    })
 }
-

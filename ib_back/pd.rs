@@ -6,36 +6,37 @@ use kernel::prelude::*;
 
 use crate::context::Context;
 use crate::sys;
-use crate::uverbs::{bytes_of_mut, Command, Service};
+use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{AllocPdReq, AllocPdRsp, DeallocPdReq, PdHandle, Udata, MAX_UDATA};
 
 pub(crate) fn alloc(ctx: &mut Context, svc: &Service, req: &AllocPdReq) -> Result<AllocPdRsp> {
     let mut cmd = sys::ib_uverbs_alloc_pd::default();
     let mut resp = sys::ib_uverbs_alloc_pd_resp::default();
     let mut out = [0u8; MAX_UDATA];
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_ALLOC_PD,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut out,
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_ALLOC_PD,
+        &mut cmd,
+        req.udata.as_slice(),
+        bytes_of_mut(&mut resp),
+        &mut out,
     )?;
-    Ok(AllocPdRsp { pd: PdHandle(resp.pd_handle), udata: Udata::new(&out).ok_or(EINVAL)? })
+    Ok(AllocPdRsp {
+        pd: PdHandle(resp.pd_handle),
+        udata: Udata::new(&out).ok_or(EINVAL)?,
+    })
 }
 
 pub(crate) fn dealloc(ctx: &mut Context, svc: &Service, req: &DeallocPdReq) -> Result {
-    let mut cmd = sys::ib_uverbs_dealloc_pd { pd_handle: req.pd.0 };
-    ctx.file.exec(
+    let mut cmd = sys::ib_uverbs_dealloc_pd {
+        pd_handle: req.pd.0,
+    };
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DEALLOC_PD,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: &mut [],
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DEALLOC_PD,
+        &mut cmd,
+        &[],
+        &mut [],
+        &mut [],
     )
 }

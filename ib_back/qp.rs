@@ -6,8 +6,11 @@ use kernel::prelude::*;
 
 use crate::context::Context;
 use crate::sys;
-use crate::uverbs::{bytes_of_mut, Command, Service};
-use crate::wire::{AhAttr, CreateQpReq, CreateQpRsp, ModifyQpReq, QpAttr, QpCaps, QpHandle, QpReq, QpState, QueryQpReq, QueryQpRsp, Udata, MAX_UDATA};
+use crate::uverbs::{bytes_of_mut, Service};
+use crate::wire::{
+    AhAttr, CreateQpReq, CreateQpRsp, ModifyQpReq, QpAttr, QpCaps, QpHandle, QpReq, QpState,
+    QueryQpReq, QueryQpRsp, Udata, MAX_UDATA,
+};
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Result<CreateQpRsp> {
     let mut cmd = sys::ib_uverbs_create_qp {
@@ -28,15 +31,13 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Res
     };
     let mut resp = sys::ib_uverbs_create_qp_resp::default();
     let mut out = [0u8; MAX_UDATA];
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_QP,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut out,
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_QP,
+        &mut cmd,
+        req.udata.as_slice(),
+        bytes_of_mut(&mut resp),
+        &mut out,
     )?;
     Ok(CreateQpRsp {
         qp: QpHandle(resp.qp_handle),
@@ -99,30 +100,29 @@ pub(crate) fn modify(ctx: &mut Context, svc: &Service, req: &ModifyQpReq) -> Res
         alt_timeout: a.alt_timeout,
         ..Default::default()
     };
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_MODIFY_QP,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: &mut [],
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_MODIFY_QP,
+        &mut cmd,
+        req.udata.as_slice(),
+        &mut [],
+        &mut [],
     )
 }
 
 pub(crate) fn destroy(ctx: &mut Context, svc: &Service, req: &QpReq) -> Result {
-    let mut cmd = sys::ib_uverbs_destroy_qp { qp_handle: req.qp.0, ..Default::default() };
+    let mut cmd = sys::ib_uverbs_destroy_qp {
+        qp_handle: req.qp.0,
+        ..Default::default()
+    };
     let mut resp = sys::ib_uverbs_destroy_qp_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_QP,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_QP,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut resp),
+        &mut [],
     )
 }
 
@@ -137,15 +137,13 @@ pub(crate) fn kick(ctx: &mut Context, svc: &Service, req: &QpReq) -> Result {
         ..Default::default()
     };
     let mut resp = sys::ib_uverbs_post_send_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut resp),
+        &mut [],
     )
 }
 
@@ -166,17 +164,19 @@ fn ah_attr(d: &sys::ib_uverbs_qp_dest) -> AhAttr {
 }
 
 pub(crate) fn query(ctx: &mut Context, svc: &Service, req: &QueryQpReq) -> Result<QueryQpRsp> {
-    let mut cmd = sys::ib_uverbs_query_qp { qp_handle: req.qp.0, attr_mask: req.attr_mask, ..Default::default() };
+    let mut cmd = sys::ib_uverbs_query_qp {
+        qp_handle: req.qp.0,
+        attr_mask: req.attr_mask,
+        ..Default::default()
+    };
     let mut r = sys::ib_uverbs_query_qp_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_QUERY_QP,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut r),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_QUERY_QP,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut r),
+        &mut [],
     )?;
     let state = |s: u8| QpState::from_raw(s).ok_or(EINVAL);
     Ok(QueryQpRsp {

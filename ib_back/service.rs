@@ -11,9 +11,16 @@ use crate::{sys, Backend, Work};
 
 /// Called by `/dev/xenib_back`'s ioctl handler.
 #[no_mangle]
-pub(crate) extern "C" fn xenib_back_serve(file: *mut sys::file, path: *const kernel::ffi::c_char) -> core::ffi::c_long {
-    let Some(backend) = Backend::get() else { return ENODEV.to_errno() as _ };
-    let Some(file) = NonNull::new(file) else { return EINVAL.to_errno() as _ };
+pub(crate) extern "C" fn xenib_back_serve(
+    file: *mut sys::file,
+    path: *const kernel::ffi::c_char,
+) -> core::ffi::c_long {
+    let Some(backend) = Backend::get() else {
+        return ENODEV.to_errno() as _;
+    };
+    let Some(file) = NonNull::new(file) else {
+        return EINVAL.to_errno() as _;
+    };
     // SAFETY: The ioctl handler passes a NUL-terminated copy of the path.
     let path = unsafe { kernel::str::CStr::from_char_ptr(path) };
     match serve(backend, file, path) {

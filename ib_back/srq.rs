@@ -6,8 +6,10 @@ use kernel::prelude::*;
 
 use crate::context::Context;
 use crate::sys;
-use crate::uverbs::{bytes_of_mut, Command, Service};
-use crate::wire::{CreateSrqReq, CreateSrqRsp, ModifySrqReq, QuerySrqRsp, SrqHandle, SrqReq, Udata, MAX_UDATA};
+use crate::uverbs::{bytes_of_mut, Service};
+use crate::wire::{
+    CreateSrqReq, CreateSrqRsp, ModifySrqReq, QuerySrqRsp, SrqHandle, SrqReq, Udata, MAX_UDATA,
+};
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateSrqReq) -> Result<CreateSrqRsp> {
     let mut cmd = sys::ib_uverbs_create_srq {
@@ -20,15 +22,13 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateSrqReq) -> Re
     };
     let mut resp = sys::ib_uverbs_create_srq_resp::default();
     let mut out = [0u8; MAX_UDATA];
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_SRQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut out,
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_SRQ,
+        &mut cmd,
+        req.udata.as_slice(),
+        bytes_of_mut(&mut resp),
+        &mut out,
     )?;
     Ok(CreateSrqRsp {
         srq: SrqHandle(resp.srq_handle),
@@ -47,45 +47,49 @@ pub(crate) fn modify(ctx: &mut Context, svc: &Service, req: &ModifySrqReq) -> Re
         srq_limit: req.srq_limit,
         ..Default::default()
     };
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_MODIFY_SRQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: req.udata.as_slice(),
-            resp: &mut [],
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_MODIFY_SRQ,
+        &mut cmd,
+        req.udata.as_slice(),
+        &mut [],
+        &mut [],
     )
 }
 
 pub(crate) fn query(ctx: &mut Context, svc: &Service, req: &SrqReq) -> Result<QuerySrqRsp> {
-    let mut cmd = sys::ib_uverbs_query_srq { srq_handle: req.srq.0, ..Default::default() };
+    let mut cmd = sys::ib_uverbs_query_srq {
+        srq_handle: req.srq.0,
+        ..Default::default()
+    };
     let mut resp = sys::ib_uverbs_query_srq_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_QUERY_SRQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_QUERY_SRQ,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut resp),
+        &mut [],
     )?;
-    Ok(QuerySrqRsp { max_wr: resp.max_wr, max_sge: resp.max_sge, srq_limit: resp.srq_limit })
+    Ok(QuerySrqRsp {
+        max_wr: resp.max_wr,
+        max_sge: resp.max_sge,
+        srq_limit: resp.srq_limit,
+    })
 }
 
 pub(crate) fn destroy(ctx: &mut Context, svc: &Service, req: &SrqReq) -> Result {
-    let mut cmd = sys::ib_uverbs_destroy_srq { srq_handle: req.srq.0, ..Default::default() };
+    let mut cmd = sys::ib_uverbs_destroy_srq {
+        srq_handle: req.srq.0,
+        ..Default::default()
+    };
     let mut resp = sys::ib_uverbs_destroy_srq_resp::default();
-    ctx.file.exec(
+    ctx.file.run(
         svc,
-        Command {
-            command: sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_SRQ,
-            req: bytes_of_mut(&mut cmd),
-            driver_in: &[],
-            resp: bytes_of_mut(&mut resp),
-            driver_out: &mut [],
-        },
+        sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_DESTROY_SRQ,
+        &mut cmd,
+        &[],
+        bytes_of_mut(&mut resp),
+        &mut [],
     )
 }

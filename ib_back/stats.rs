@@ -69,7 +69,11 @@ impl Stats {
             }
         }
         let _ = writeln!(w, "errors {}", self.errors.load(Ordering::Relaxed));
-        let _ = writeln!(w, "bad_requests {}", self.bad_requests.load(Ordering::Relaxed));
+        let _ = writeln!(
+            w,
+            "bad_requests {}",
+            self.bad_requests.load(Ordering::Relaxed)
+        );
         for (name, c) in OBJ_NAMES.iter().zip(self.objects.iter()) {
             let _ = writeln!(w, "objects.{} {}", name, c.load(Ordering::Relaxed));
         }
@@ -84,7 +88,10 @@ struct SliceWriter<'a> {
 
 impl Write for SliceWriter<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let dst = self.buf.get_mut(self.len..self.len + s.len()).ok_or(core::fmt::Error)?;
+        let dst = self
+            .buf
+            .get_mut(self.len..self.len + s.len())
+            .ok_or(core::fmt::Error)?;
         dst.copy_from_slice(s.as_bytes());
         self.len += s.len();
         Ok(())
@@ -94,7 +101,9 @@ impl Write for SliceWriter<'_> {
 /// Reading `/dev/xenib_back`: the counters as text.
 #[no_mangle]
 pub(crate) extern "C" fn xenib_back_stats(buf: *mut kernel::ffi::c_char, len: usize) -> usize {
-    let Some(backend) = crate::Backend::get() else { return 0 };
+    let Some(backend) = crate::Backend::get() else {
+        return 0;
+    };
     // SAFETY: The read handler passes a zeroed buffer of `len` bytes.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
     backend.stats.format(buf)

@@ -56,7 +56,11 @@ impl Service {
             return Err(Error::from_errno(addr as i32));
         }
         // INVARIANT: mapped above; `file` per the function contract.
-        Ok(Self { file, scratch: addr as usize, uverbs_path })
+        Ok(Self {
+            file,
+            scratch: addr as usize,
+            uverbs_path,
+        })
     }
 
     pub(crate) fn file(&self) -> NonNull<sys::file> {
@@ -163,7 +167,9 @@ impl UverbsFile {
             return Err(Error::from_errno(err as i32));
         }
         // INVARIANT: `filp_open` succeeded and gave us a reference.
-        Ok(Self { file: NonNull::new(file).ok_or(ENODEV)? })
+        Ok(Self {
+            file: NonNull::new(file).ok_or(ENODEV)?,
+        })
     }
 
     /// The file, for `vm_mmap`.
@@ -181,7 +187,10 @@ impl UverbsFile {
         }
         if !cmd.resp.is_empty() {
             let resp_ptr = (svc.scratch + RESP_OFF) as u64;
-            cmd.req.get_mut(..8).ok_or(EINVAL)?.copy_from_slice(&resp_ptr.to_ne_bytes());
+            cmd.req
+                .get_mut(..8)
+                .ok_or(EINVAL)?
+                .copy_from_slice(&resp_ptr.to_ne_bytes());
         }
         let mut hdr = [0u8; HDR];
         hdr[..4].copy_from_slice(&cmd.command.to_ne_bytes());
@@ -201,13 +210,40 @@ impl UverbsFile {
         }
         // SAFETY: `self.file` is a uverbs file (type invariant), the
         // scratch range was written above, we are in the service process.
-        let ret = unsafe { sys::xenib_back_file_write(self.file.as_ptr(), svc.scratch as _, in_len) };
+        let ret =
+            unsafe { sys::xenib_back_file_write(self.file.as_ptr(), svc.scratch as _, in_len) };
         if ret < 0 {
             return Err(Error::from_errno(ret as i32));
         }
         svc.get(RESP_OFF, cmd.resp)?;
         svc.get(RESP_OFF + cmd.resp.len(), cmd.driver_out)?;
         Ok(())
+    }
+}
+
+impl UverbsFile {
+    /// `exec` with the command structure given as itself: writes `cmd`
+    /// (plus the provider's `driver_in`) and reads back `resp` and
+    /// `driver_out`.
+    pub(crate) fn run<C: Plain>(
+        &self,
+        svc: &Service,
+        command: u32,
+        cmd: &mut C,
+        driver_in: &[u8],
+        resp: &mut [u8],
+        driver_out: &mut [u8],
+    ) -> Result {
+        self.exec(
+            svc,
+            Command {
+                command,
+                req: bytes_of_mut(cmd),
+                driver_in,
+                resp,
+                driver_out,
+            },
+        )
     }
 }
 
@@ -235,21 +271,51 @@ macro_rules! plain {
     )* };
 }
 plain!(
-    ib_uverbs_get_context, ib_uverbs_get_context_resp, ib_uverbs_alloc_pd, ib_uverbs_alloc_pd_resp,
-    ib_uverbs_dealloc_pd, ib_uverbs_reg_mr, ib_uverbs_reg_mr_resp, ib_uverbs_rereg_mr,
-    ib_uverbs_rereg_mr_resp, ib_uverbs_dereg_mr, ib_uverbs_create_cq, ib_uverbs_create_cq_resp,
-    ib_uverbs_resize_cq, ib_uverbs_resize_cq_resp, ib_uverbs_destroy_cq, ib_uverbs_destroy_cq_resp,
-    ib_uverbs_req_notify_cq, ib_uverbs_create_qp, ib_uverbs_create_qp_resp, ib_uverbs_modify_qp,
-    ib_uverbs_destroy_qp, ib_uverbs_destroy_qp_resp, ib_uverbs_post_send, ib_uverbs_post_send_resp,
-    ib_uverbs_create_srq, ib_uverbs_create_srq_resp, ib_uverbs_modify_srq, ib_uverbs_query_srq,
-    ib_uverbs_query_srq_resp, ib_uverbs_destroy_srq, ib_uverbs_destroy_srq_resp, ib_uverbs_create_ah,
-    ib_uverbs_create_ah_resp, ib_uverbs_destroy_ah, ib_uverbs_attach_mcast,
-    ib_uverbs_create_comp_channel, ib_uverbs_create_comp_channel_resp, ib_uverbs_query_qp,
+    ib_uverbs_get_context,
+    ib_uverbs_get_context_resp,
+    ib_uverbs_alloc_pd,
+    ib_uverbs_alloc_pd_resp,
+    ib_uverbs_dealloc_pd,
+    ib_uverbs_reg_mr,
+    ib_uverbs_reg_mr_resp,
+    ib_uverbs_rereg_mr,
+    ib_uverbs_rereg_mr_resp,
+    ib_uverbs_dereg_mr,
+    ib_uverbs_create_cq,
+    ib_uverbs_create_cq_resp,
+    ib_uverbs_resize_cq,
+    ib_uverbs_resize_cq_resp,
+    ib_uverbs_destroy_cq,
+    ib_uverbs_destroy_cq_resp,
+    ib_uverbs_req_notify_cq,
+    ib_uverbs_create_qp,
+    ib_uverbs_create_qp_resp,
+    ib_uverbs_modify_qp,
+    ib_uverbs_destroy_qp,
+    ib_uverbs_destroy_qp_resp,
+    ib_uverbs_post_send,
+    ib_uverbs_post_send_resp,
+    ib_uverbs_create_srq,
+    ib_uverbs_create_srq_resp,
+    ib_uverbs_modify_srq,
+    ib_uverbs_query_srq,
+    ib_uverbs_query_srq_resp,
+    ib_uverbs_destroy_srq,
+    ib_uverbs_destroy_srq_resp,
+    ib_uverbs_create_ah,
+    ib_uverbs_create_ah_resp,
+    ib_uverbs_destroy_ah,
+    ib_uverbs_attach_mcast,
+    ib_uverbs_create_comp_channel,
+    ib_uverbs_create_comp_channel_resp,
+    ib_uverbs_query_qp,
     ib_uverbs_query_qp_resp,
 );
 
 /// Views a uAPI command or response structure as bytes.
 pub(crate) fn bytes_of_mut<T: Plain>(t: &mut T) -> &mut [u8] {
     // SAFETY: `T: Plain`: every byte is defined and any value is valid.
-    unsafe { core::slice::from_raw_parts_mut((t as *mut T).cast::<u8>(), core::mem::size_of::<T>()) }
+    unsafe {
+        core::slice::from_raw_parts_mut((t as *mut T).cast::<u8>(), core::mem::size_of::<T>())
+    }
 }

@@ -2,14 +2,16 @@
 
 //! Address handles, and multicast attachment.
 
+use crate::errno::eproto;
 use core::ffi::c_int;
 use kernel::error::from_result;
-use crate::errno::eproto;
 
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibAh, XibPd, XibQp};
 use crate::sys;
-use crate::wire::{AhAttr, AhHandle, AhReq, CreateAhReq, CtxHandle, McastReq, PdHandle, QpHandle, Request, RspBody};
+use crate::wire::{
+    AhAttr, AhHandle, AhReq, CreateAhReq, CtxHandle, McastReq, PdHandle, QpHandle, Request, RspBody,
+};
 
 /// The wire form of an address vector (the fields of `ib_uverbs_ah_attr`;
 /// the backend's core resolves the rest, e.g. the RoCE MAC, itself).
@@ -31,12 +33,22 @@ pub(crate) fn ah_attr_to_wire(a: &sys::rdma_ah_attr) -> AhAttr {
     }
 }
 
-pub(crate) unsafe extern "C" fn create_user_ah(ah: *mut sys::ib_ah, init: *mut sys::rdma_ah_init_attr, udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn create_user_ah(
+    ah: *mut sys::ib_ah,
+    init: *mut sys::rdma_ah_init_attr,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core allocated `ah` with our size on our device, set
         // its PD, and passes the attributes and this verb's udata.
-        let (ch, xah, attr, xpd) =
-            unsafe { (channel((*ah).device), &mut *ah.cast::<XibAh>(), &*(*init).ah_attr, &*(*ah).pd.cast::<XibPd>()) };
+        let (ch, xah, attr, xpd) = unsafe {
+            (
+                channel((*ah).device),
+                &mut *ah.cast::<XibAh>(),
+                &*(*init).ah_attr,
+                &*(*ah).pd.cast::<XibPd>(),
+            )
+        };
         // SAFETY: As above.
         let ctx = unsafe { ctx_of(udata)? };
         let req = CreateAhReq {
@@ -64,7 +76,10 @@ pub(crate) unsafe extern "C" fn destroy_ah(ah: *mut sys::ib_ah, _flags: u32) -> 
     from_result(|| {
         // SAFETY: An AH we set up.
         let (ch, xah) = unsafe { (channel((*ah).device), &*ah.cast::<XibAh>()) };
-        ch.release(&Request::DestroyAh(AhReq { ctx: CtxHandle(xah.ctx), ah: AhHandle(xah.handle) }))?;
+        ch.release(&Request::DestroyAh(AhReq {
+            ctx: CtxHandle(xah.ctx),
+            ah: AhHandle(xah.handle),
+        }))?;
         Ok(0)
     })
 }
@@ -72,17 +87,40 @@ pub(crate) unsafe extern "C" fn destroy_ah(ah: *mut sys::ib_ah, _flags: u32) -> 
 fn mcast(qp: *mut sys::ib_qp, gid: *mut sys::ib_gid, lid: u16, attach: bool) -> c_int {
     from_result(|| {
         // SAFETY: The core passes a QP we set up and a GID.
-        let (ch, xqp, gid) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>(), *(*gid).raw.as_ref()) };
-        let req = McastReq { gid, ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle), lid };
-        ch.call(&if attach { Request::AttachMcast(req) } else { Request::DetachMcast(req) })?;
+        let (ch, xqp, gid) = unsafe {
+            (
+                channel((*qp).device),
+                &*qp.cast::<XibQp>(),
+                *(*gid).raw.as_ref(),
+            )
+        };
+        let req = McastReq {
+            gid,
+            ctx: CtxHandle(xqp.ctx),
+            qp: QpHandle(xqp.handle),
+            lid,
+        };
+        ch.call(&if attach {
+            Request::AttachMcast(req)
+        } else {
+            Request::DetachMcast(req)
+        })?;
         Ok(0)
     })
 }
 
-pub(crate) unsafe extern "C" fn attach_mcast(qp: *mut sys::ib_qp, gid: *mut sys::ib_gid, lid: u16) -> c_int {
+pub(crate) unsafe extern "C" fn attach_mcast(
+    qp: *mut sys::ib_qp,
+    gid: *mut sys::ib_gid,
+    lid: u16,
+) -> c_int {
     mcast(qp, gid, lid, true)
 }
 
-pub(crate) unsafe extern "C" fn detach_mcast(qp: *mut sys::ib_qp, gid: *mut sys::ib_gid, lid: u16) -> c_int {
+pub(crate) unsafe extern "C" fn detach_mcast(
+    qp: *mut sys::ib_qp,
+    gid: *mut sys::ib_gid,
+    lid: u16,
+) -> c_int {
     mcast(qp, gid, lid, false)
 }

@@ -10,10 +10,10 @@
 //! Lock order: `Channel::state` is never held while calling into the
 //! backend (`Loopback::notify`), which may call back into `on_notify`.
 
-use core::ptr::NonNull;
-use kernel::prelude::*;
 use crate::errno::{eproto, etimedout};
 use crate::sys::warn_ratelimited;
+use core::ptr::NonNull;
+use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{CondVar, Mutex};
 
@@ -21,7 +21,10 @@ use crate::loopback::{Loopback, RingPages};
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
 use crate::table::Table;
-use crate::wire::{init_shared, AsyncEvent, AsyncObj, BackRing, Event, FrontRing, Op, Request, Response, RspBody, Slot, SLOT_SIZE};
+use crate::wire::{
+    init_shared, AsyncEvent, AsyncObj, BackRing, Event, FrontRing, Op, Request, Response, RspBody,
+    Slot, SLOT_SIZE,
+};
 
 /// Requests awaiting a response at once.
 const MAX_OUTSTANDING: usize = 64;
@@ -109,7 +112,12 @@ impl Channel {
 
     /// Waits for a change: `Err(EINTR)` on a signal if `interruptible`,
     /// `Err(ETIMEDOUT)` once `deadline` (in jiffies) has passed.
-    fn wait(&self, st: &mut Guard<'_, State, MutexBackend>, interruptible: bool, deadline: Option<u64>) -> Result {
+    fn wait(
+        &self,
+        st: &mut Guard<'_, State, MutexBackend>,
+        interruptible: bool,
+        deadline: Option<u64>,
+    ) -> Result {
         use kernel::sync::CondVarTimeoutResult;
         match deadline {
             Some(d) => {
@@ -119,7 +127,9 @@ impl Channel {
                     return Err(etimedout());
                 }
                 let left = core::cmp::min(d - now, i64::MAX as u64 / 2) as _;
-                if let CondVarTimeoutResult::Signal { .. } = self.changed.wait_interruptible_timeout(st, left) {
+                if let CondVarTimeoutResult::Signal { .. } =
+                    self.changed.wait_interruptible_timeout(st, left)
+                {
                     return Err(EINTR);
                 }
             }
@@ -152,7 +162,12 @@ impl Channel {
                 | Op::DetachMcast
                 | Op::Munmap
         );
-        match self.send(|id, slot| req.encode(id, slot), op.no_reply(), interruptible, None)? {
+        match self.send(
+            |id, slot| req.encode(id, slot),
+            op.no_reply(),
+            interruptible,
+            None,
+        )? {
             None => Ok(RspBody::Kick(Default::default())),
             Some(Response::Ok(body)) if body.op() == op => Ok(body),
             Some(Response::Ok(_)) => Err(eproto()),
@@ -196,7 +211,11 @@ impl Channel {
             st.next_id = st.next_id.wrapping_add(1);
             fill(id, &mut slot);
             st.cmd.push_request(&slot).map_err(|_| EAGAIN)?;
-            let idx = if no_reply { None } else { Some(st.waiting.insert(Waiter { id, rsp: None })?) };
+            let idx = if no_reply {
+                None
+            } else {
+                Some(st.waiting.insert(Waiter { id, rsp: None })?)
+            };
             (idx, st.cmd.push_requests_and_check_notify())
         };
         if notify {
@@ -272,7 +291,10 @@ impl Channel {
     fn async_event(st: &State, ev: &AsyncEvent) {
         // SAFETY (all blocks): as in `comp_event`; `ib_event` is plain data
         // the handlers only read during the call.
-        let mut e = sys::ib_event { event: ev.event_type, ..Default::default() };
+        let mut e = sys::ib_event {
+            event: ev.event_type,
+            ..Default::default()
+        };
         match (ev.kind, st.objects.get(ev.user_handle as usize).copied()) {
             (AsyncObj::Qp, Some(ObjRef::Qp(qp))) => unsafe {
                 let qp = qp.as_ptr();

@@ -2,10 +2,10 @@
 
 //! User contexts, and the provider's `udata` that travels with each verb.
 
+use crate::errno::{eopnotsupp, eproto};
 use core::ffi::c_int;
 use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
-use crate::errno::{eproto, eopnotsupp};
 
 use crate::device::{channel, XibUcontext};
 use crate::sys;
@@ -63,12 +63,17 @@ pub(crate) unsafe fn ctx_of(udata: *mut sys::ib_udata) -> Result<u32> {
     Ok(unsafe { (*uc.cast::<XibUcontext>()).handle })
 }
 
-pub(crate) unsafe extern "C" fn alloc_ucontext(uc: *mut sys::ib_ucontext, udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn alloc_ucontext(
+    uc: *mut sys::ib_ucontext,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core allocated `uc` with our size, on our device.
         let (ch, xuc) = unsafe { (channel((*uc).device), &mut *uc.cast::<XibUcontext>()) };
         // SAFETY: The core's udata for this verb.
-        let req = UdataReq { udata: unsafe { udata_in(udata)? } };
+        let req = UdataReq {
+            udata: unsafe { udata_in(udata)? },
+        };
         match ch.call(&Request::OpenContext(req))? {
             RspBody::OpenContext(r) => {
                 xuc.handle = r.ctx.0;
@@ -90,7 +95,9 @@ pub(crate) unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
     let (ch, xuc) = unsafe { (channel((*uc).device), &*uc.cast::<XibUcontext>()) };
     // Closing the backend context releases everything in it; if the
     // backend is gone there is nothing left to release.
-    let _ = ch.call(&Request::CloseContext(CtxReq { ctx: CtxHandle(xuc.handle) }));
+    let _ = ch.call(&Request::CloseContext(CtxReq {
+        ctx: CtxHandle(xuc.handle),
+    }));
 }
 
 /// The device is going away while a process still uses it: the core will

@@ -5,27 +5,39 @@
 //! are forwarded.
 
 use core::ffi::c_int;
-use kernel::error::from_result;
 use core::ptr::NonNull;
+use kernel::error::from_result;
 use kernel::prelude::*;
 
 use crate::channel::{Channel, ObjRef};
-use crate::errno::{eproto, eopnotsupp};
+use crate::errno::{eopnotsupp, eproto};
 
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibCq};
 use crate::sys;
-use crate::wire::{CqHandle, CqReq, CreateCqReq, CtxHandle, ReqNotifyCqReq, Request, ResizeCqReq, RspBody};
+use crate::wire::{
+    CqHandle, CqReq, CreateCqReq, CtxHandle, ReqNotifyCqReq, Request, ResizeCqReq, RspBody,
+};
 
-pub(crate) unsafe extern "C" fn create_cq(cq: *mut sys::ib_cq, attr: *const sys::ib_cq_init_attr, attrs: *mut sys::uverbs_attr_bundle) -> c_int {
+pub(crate) unsafe extern "C" fn create_cq(
+    cq: *mut sys::ib_cq,
+    attr: *const sys::ib_cq_init_attr,
+    attrs: *mut sys::uverbs_attr_bundle,
+) -> c_int {
     from_result(|| {
         if attrs.is_null() {
             return Err(eopnotsupp());
         }
         // SAFETY: The core allocated `cq` with our size on our device and
         // passes the init attributes and this verb's bundle.
-        let (ch, xcq, attr, udata) =
-            unsafe { (channel((*cq).device), &mut *cq.cast::<XibCq>(), &*attr, sys::xenib_bundle_udata(attrs)) };
+        let (ch, xcq, attr, udata) = unsafe {
+            (
+                channel((*cq).device),
+                &mut *cq.cast::<XibCq>(),
+                &*attr,
+                sys::xenib_bundle_udata(attrs),
+            )
+        };
         if attr.flags != 0 {
             return Err(eopnotsupp());
         }
@@ -41,7 +53,14 @@ pub(crate) unsafe extern "C" fn create_cq(cq: *mut sys::ib_cq, attr: *const sys:
 }
 
 /// Creates the backend CQ for `xcq`, whose completion events carry `cookie`.
-fn create(ch: &Channel, xcq: &mut XibCq, attr: &sys::ib_cq_init_attr, udata: *mut sys::ib_udata, ctx: u32, cookie: u64) -> Result<i32> {
+fn create(
+    ch: &Channel,
+    xcq: &mut XibCq,
+    attr: &sys::ib_cq_init_attr,
+    udata: *mut sys::ib_udata,
+    ctx: u32,
+    cookie: u64,
+) -> Result<i32> {
     let req = CreateCqReq {
         user_handle: cookie,
         ctx: CtxHandle(ctx),
@@ -58,7 +77,10 @@ fn create(ch: &Channel, xcq: &mut XibCq, attr: &sys::ib_cq_init_attr, udata: *mu
             xcq.ibcq.cqe = r.cqe as _;
             // SAFETY: As above.
             if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
-                let _ = ch.call(&Request::DestroyCq(CqReq { ctx: CtxHandle(ctx), cq: r.cq }));
+                let _ = ch.call(&Request::DestroyCq(CqReq {
+                    ctx: CtxHandle(ctx),
+                    cq: r.cq,
+                }));
                 return Err(e);
             }
             Ok(0)
@@ -67,17 +89,27 @@ fn create(ch: &Channel, xcq: &mut XibCq, attr: &sys::ib_cq_init_attr, udata: *mu
     }
 }
 
-pub(crate) unsafe extern "C" fn destroy_cq(cq: *mut sys::ib_cq, _udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn destroy_cq(
+    cq: *mut sys::ib_cq,
+    _udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: A CQ we set up in `create_cq`.
         let (ch, xcq) = unsafe { (channel((*cq).device), &*cq.cast::<XibCq>()) };
-        ch.release(&Request::DestroyCq(CqReq { ctx: CtxHandle(xcq.ctx), cq: CqHandle(xcq.handle) }))?;
+        ch.release(&Request::DestroyCq(CqReq {
+            ctx: CtxHandle(xcq.ctx),
+            cq: CqHandle(xcq.handle),
+        }))?;
         ch.remove_object(xcq.cookie);
         Ok(0)
     })
 }
 
-pub(crate) unsafe extern "C" fn resize_cq(cq: *mut sys::ib_cq, cqe: c_int, udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn resize_cq(
+    cq: *mut sys::ib_cq,
+    cqe: c_int,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: A CQ we set up, and this verb's udata.
         let (ch, xcq) = unsafe { (channel((*cq).device), &mut *cq.cast::<XibCq>()) };
@@ -100,17 +132,29 @@ pub(crate) unsafe extern "C" fn resize_cq(cq: *mut sys::ib_cq, cqe: c_int, udata
     })
 }
 
-pub(crate) unsafe extern "C" fn req_notify_cq(cq: *mut sys::ib_cq, flags: sys::ib_cq_notify_flags) -> c_int {
+pub(crate) unsafe extern "C" fn req_notify_cq(
+    cq: *mut sys::ib_cq,
+    flags: sys::ib_cq_notify_flags,
+) -> c_int {
     from_result(|| {
         // SAFETY: A CQ we set up.
         let (ch, xcq) = unsafe { (channel((*cq).device), &*cq.cast::<XibCq>()) };
-        let solicited_only = flags & sys::ib_cq_notify_flags_IB_CQ_SOLICITED_MASK == sys::ib_cq_notify_flags_IB_CQ_SOLICITED;
-        ch.call(&Request::ReqNotifyCq(ReqNotifyCqReq { ctx: CtxHandle(xcq.ctx), cq: CqHandle(xcq.handle), solicited_only }))?;
+        let solicited_only = flags & sys::ib_cq_notify_flags_IB_CQ_SOLICITED_MASK
+            == sys::ib_cq_notify_flags_IB_CQ_SOLICITED;
+        ch.call(&Request::ReqNotifyCq(ReqNotifyCqReq {
+            ctx: CtxHandle(xcq.ctx),
+            cq: CqHandle(xcq.handle),
+            solicited_only,
+        }))?;
         Ok(0)
     })
 }
 
 /// Kernel consumers only; user space polls the mapped CQ itself.
-pub(crate) unsafe extern "C" fn poll_cq(_cq: *mut sys::ib_cq, _n: c_int, _wc: *mut sys::ib_wc) -> c_int {
+pub(crate) unsafe extern "C" fn poll_cq(
+    _cq: *mut sys::ib_cq,
+    _n: c_int,
+    _wc: *mut sys::ib_wc,
+) -> c_int {
     eopnotsupp().to_errno()
 }

@@ -7,15 +7,18 @@
 //! object's file (`pd.rs`, `cq.rs`, ...). Objects the core allocates for
 //! us embed the core's struct first and add the backend's handle.
 
+use crate::errno::{eopnotsupp, eproto};
 use core::ffi::c_int;
 use core::ptr::NonNull;
 use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
-use crate::errno::{eproto, eopnotsupp};
 
 use crate::channel::Channel;
 use crate::sys;
-use crate::wire::{DeviceAttr, Empty, HelloReq, PortAttr, QueryPkeyReq, QueryPortReq, Request, RspBody, PROTOCOL_VERSION, SUPPORTED_FEATURES};
+use crate::wire::{
+    DeviceAttr, Empty, HelloReq, PortAttr, QueryPkeyReq, QueryPortReq, Request, RspBody,
+    PROTOCOL_VERSION, SUPPORTED_FEATURES,
+};
 use crate::{ah, context, cq, mmap, mr, pd, qp, srq};
 
 /// Declares a core object with the backend's handle (and the context it
@@ -91,7 +94,11 @@ pub(crate) unsafe fn channel<'a>(ibdev: *mut sys::ib_device) -> &'a Channel {
 }
 
 fn hello(ch: &Channel) -> Result {
-    let req = HelloReq { features: SUPPORTED_FEATURES, min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION };
+    let req = HelloReq {
+        features: SUPPORTED_FEATURES,
+        min_version: PROTOCOL_VERSION,
+        max_version: PROTOCOL_VERSION,
+    };
     match ch.call(&Request::Hello(req))? {
         RspBody::Hello(r) if r.version == PROTOCOL_VERSION => Ok(()),
         _ => Err(eproto()),
@@ -114,14 +121,21 @@ impl IbDevice {
         };
         if attr.phys_port_cnt != 1 {
             // The GID table comes from one guest netdev: one port.
-            pr_err!("backend device has {} ports; only 1 is supported\n", attr.phys_port_cnt);
+            pr_err!(
+                "backend device has {} ports; only 1 is supported\n",
+                attr.phys_port_cnt
+            );
             return Err(eopnotsupp());
         }
         let port = query_port_attr(ch, 1)?;
         // SAFETY: Allocates a zeroed device with room for our part.
-        let raw = unsafe { sys::xenib_front_alloc_device(core::mem::size_of::<sys::xenib_front_dev>()) };
+        let raw =
+            unsafe { sys::xenib_front_alloc_device(core::mem::size_of::<sys::xenib_front_dev>()) };
         let dev = NonNull::new(raw.cast::<sys::xenib_front_dev>()).ok_or(ENOMEM)?;
-        let mut this = IbDevice { dev, registered: false };
+        let mut this = IbDevice {
+            dev,
+            registered: false,
+        };
         // SAFETY: Freshly allocated and not yet visible to anyone.
         unsafe { this.setup(module, ch, &attr, &port)? };
         Ok(this)
@@ -130,7 +144,13 @@ impl IbDevice {
     /// # Safety
     ///
     /// `self.dev` is allocated and not registered yet.
-    unsafe fn setup(&mut self, module: &'static ThisModule, ch: &Channel, attr: &DeviceAttr, port: &PortAttr) -> Result {
+    unsafe fn setup(
+        &mut self,
+        module: &'static ThisModule,
+        ch: &Channel,
+        attr: &DeviceAttr,
+        port: &PortAttr,
+    ) -> Result {
         let d = self.dev.as_ptr();
         // SAFETY: Per the function contract we own the device.
         unsafe {
@@ -142,14 +162,23 @@ impl IbDevice {
             ib.num_comp_vectors = 1;
             ib.node_guid = attr.node_guid;
             ib.local_dma_lkey = 0;
-            for (d, s) in ib.node_desc.iter_mut().zip(b"xenib paravirtual RDMA\0".iter()) {
+            for (d, s) in ib
+                .node_desc
+                .iter_mut()
+                .zip(b"xenib paravirtual RDMA\0".iter())
+            {
                 *d = *s as _;
             }
-            ib.uverbs_cmd_mask |= (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND) | (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
+            ib.uverbs_cmd_mask |= (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND)
+                | (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
             let ops = ops(module, attr);
             sys::ib_set_device_ops(&mut (*d).ibdev, &ops);
             self.set_netdev()?;
-            to_result(sys::ib_register_device(&mut (*d).ibdev, kernel::c_str!("xib%d").as_char_ptr(), core::ptr::null_mut()))?;
+            to_result(sys::ib_register_device(
+                &mut (*d).ibdev,
+                kernel::c_str!("xib%d").as_char_ptr(),
+                core::ptr::null_mut(),
+            ))?;
             sys::xenib_front_set_removal_device(&mut (*d).ibdev);
         }
         self.registered = true;
@@ -247,7 +276,11 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
 
 /// Fills the core's cache of device attributes (called once, at
 /// registration, as the core does for every driver).
-unsafe extern "C" fn query_device(ibdev: *mut sys::ib_device, out: *mut sys::ib_device_attr, udata: *mut sys::ib_udata) -> c_int {
+unsafe extern "C" fn query_device(
+    ibdev: *mut sys::ib_device,
+    out: *mut sys::ib_device_attr,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core passes its registered device and attribute
         // buffer; `udata` may be null.
@@ -301,7 +334,11 @@ unsafe extern "C" fn query_device(ibdev: *mut sys::ib_device, out: *mut sys::ib_
     })
 }
 
-unsafe extern "C" fn query_port(ibdev: *mut sys::ib_device, port: u32, out: *mut sys::ib_port_attr) -> c_int {
+unsafe extern "C" fn query_port(
+    ibdev: *mut sys::ib_device,
+    port: u32,
+    out: *mut sys::ib_port_attr,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core passes its registered device and a buffer.
         let (ch, out) = unsafe { (channel(ibdev), &mut *out) };
@@ -331,11 +368,19 @@ unsafe extern "C" fn query_port(ibdev: *mut sys::ib_device, port: u32, out: *mut
     })
 }
 
-unsafe extern "C" fn query_pkey(ibdev: *mut sys::ib_device, port: u32, index: u16, pkey: *mut u16) -> c_int {
+unsafe extern "C" fn query_pkey(
+    ibdev: *mut sys::ib_device,
+    port: u32,
+    index: u16,
+    pkey: *mut u16,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core passes its registered device and a buffer.
         let ch = unsafe { channel(ibdev) };
-        let req = QueryPkeyReq { index, port: u8::try_from(port).map_err(|_| EINVAL)? };
+        let req = QueryPkeyReq {
+            index,
+            port: u8::try_from(port).map_err(|_| EINVAL)?,
+        };
         match ch.call(&Request::QueryPkey(req))? {
             // SAFETY: As above.
             RspBody::QueryPkey(r) => unsafe { *pkey = r.pkey },
@@ -345,7 +390,11 @@ unsafe extern "C" fn query_pkey(ibdev: *mut sys::ib_device, port: u32, index: u1
     })
 }
 
-unsafe extern "C" fn get_port_immutable(ibdev: *mut sys::ib_device, port: u32, out: *mut sys::ib_port_immutable) -> c_int {
+unsafe extern "C" fn get_port_immutable(
+    ibdev: *mut sys::ib_device,
+    port: u32,
+    out: *mut sys::ib_port_immutable,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core passes its device (being registered) and a buffer.
         let (ch, out) = unsafe { (channel(ibdev), &mut *out) };

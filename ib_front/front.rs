@@ -29,31 +29,17 @@ mod sys;
 #[allow(dead_code)] // shared: each module uses some of them
 #[path = "../sys/errno.rs"]
 mod errno;
+#[allow(dead_code)]
+#[path = "../sys/loop_grants.rs"]
+mod loop_grants;
 /// Shared with the other module, which may use more of it.
 #[allow(dead_code)]
 #[path = "../sys/table.rs"]
 mod table;
-#[allow(dead_code)]
-#[path = "../sys/loop_grants.rs"]
-mod loop_grants;
 
-/// The shared protocol, compiled from the same sources as in `ib_back`.
-#[path = "../xen_ring/src"]
-#[allow(unreachable_pub, dead_code, missing_docs)]
-mod xen_ring {
-    pub mod codec;
-    pub mod msg;
-    pub mod ring;
-    pub mod shmem;
-    pub mod wire;
-}
-use xen_ring::shmem;
-/// Everything on the wire, under one name.
-mod wire {
-    pub(crate) use crate::xen_ring::msg::*;
-    pub(crate) use crate::xen_ring::ring::*;
-    pub(crate) use crate::xen_ring::wire::*;
-}
+#[path = "../sys/protocol.rs"]
+mod protocol;
+use protocol::{shmem, wire};
 
 use channel::Channel;
 use device::IbDevice;
@@ -76,7 +62,9 @@ struct IbFront {
 impl kernel::Module for IbFront {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let channel = KBox::try_pin_init(Channel::new()?, GFP_KERNEL)?;
-        channel.connect().inspect_err(|e| pr_err!("cannot connect to ib_back: {:?}\n", e))?;
+        channel
+            .connect()
+            .inspect_err(|e| pr_err!("cannot connect to ib_back: {:?}\n", e))?;
         let device = IbDevice::register(module, &channel).inspect_err(|e| {
             pr_err!("cannot register the device: {:?}\n", e);
             channel.disconnect();

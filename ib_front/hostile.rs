@@ -17,8 +17,9 @@ use kernel::prelude::*;
 use crate::channel::Channel;
 use crate::sys;
 use crate::wire::{
-    AllocPdReq, CreateCqReq, CtxHandle, DeallocPdReq, Empty, HelloReq, MmapReq, PdHandle, RefList, RegMrReq, Request, Response,
-    RspBody, Slot, Udata, UdataReq, GrantRef, PROTOCOL_VERSION, SUPPORTED_FEATURES,
+    AllocPdReq, CreateCqReq, CtxHandle, DeallocPdReq, Empty, GrantRef, HelloReq, MmapReq, PdHandle,
+    RefList, RegMrReq, Request, Response, RspBody, Slot, Udata, UdataReq, PROTOCOL_VERSION,
+    SUPPORTED_FEATURES,
 };
 
 static PASSED: AtomicU32 = AtomicU32::new(0);
@@ -51,7 +52,11 @@ fn connect() -> Result<Pin<KBox<Channel>>> {
 }
 
 fn hello(ch: &Channel) -> Result {
-    let req = HelloReq { features: SUPPORTED_FEATURES, min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION };
+    let req = HelloReq {
+        features: SUPPORTED_FEATURES,
+        min_version: PROTOCOL_VERSION,
+        max_version: PROTOCOL_VERSION,
+    };
     ch.call(&Request::Hello(req)).map(|_| ())
 }
 
@@ -86,37 +91,74 @@ fn run_all() -> Result {
     // A frontend that skips the handshake is refused.
     let a = connect()?;
     let r = a.call(&Request::QueryDevice(Empty));
-    check("a request before Hello is refused with EPROTO", errno_of(r) == -(sys::EPROTO as i32));
+    check(
+        "a request before Hello is refused with EPROTO",
+        errno_of(r) == -(sys::EPROTO as i32),
+    );
     hello(&a)?;
 
     // Handles it never got.
-    let r = a.call(&Request::AllocPd(AllocPdReq { ctx: CtxHandle(9999), udata: Udata::EMPTY }));
+    let r = a.call(&Request::AllocPd(AllocPdReq {
+        ctx: CtxHandle(9999),
+        udata: Udata::EMPTY,
+    }));
     check("an unknown context handle gets EBADF", errno_of(r) == ebadf);
-    let ctx = match a.call(&Request::OpenContext(UdataReq { udata: Udata::EMPTY }))? {
+    let ctx = match a.call(&Request::OpenContext(UdataReq {
+        udata: Udata::EMPTY,
+    }))? {
         RspBody::OpenContext(r) => r.ctx,
         _ => return Err(EPROTO_ERR),
     };
-    let r = a.call(&Request::DeallocPd(DeallocPdReq { ctx, pd: PdHandle(12345) }));
-    check("an unknown PD handle in its own context is refused", errno_of(r) < 0);
+    let r = a.call(&Request::DeallocPd(DeallocPdReq {
+        ctx,
+        pd: PdHandle(12345),
+    }));
+    check(
+        "an unknown PD handle in its own context is refused",
+        errno_of(r) < 0,
+    );
 
     // Another frontend's handles: `b` never opened a context, so `ctx`
     // (valid for `a`) means nothing to it.
     let b = connect()?;
     hello(&b)?;
-    let r = b.call(&Request::AllocPd(AllocPdReq { ctx, udata: Udata::EMPTY }));
-    check("another frontend's context handle gets EBADF", errno_of(r) == ebadf);
+    let r = b.call(&Request::AllocPd(AllocPdReq {
+        ctx,
+        udata: Udata::EMPTY,
+    }));
+    check(
+        "another frontend's context handle gets EBADF",
+        errno_of(r) == ebadf,
+    );
     b.disconnect();
 
     // Malformed messages: oversized udata, non-zero reserved bytes.
-    let cq = Request::CreateCq(CreateCqReq { user_handle: 0, ctx, cqe: 16, comp_vector: 0, udata: Udata::EMPTY });
+    let cq = Request::CreateCq(CreateCqReq {
+        user_handle: 0,
+        ctx,
+        cqe: 16,
+        comp_vector: 0,
+        udata: Udata::EMPTY,
+    });
     // The udata length field follows user_handle (8), ctx, cqe, comp_vector (4 each) after the 24-byte header.
-    let r = raw(&a, &cq, |s| s[24 + 20..24 + 22].copy_from_slice(&300u16.to_le_bytes()));
-    check("udata longer than the protocol allows is refused", matches!(r, Some(e) if e < 0));
+    let r = raw(&a, &cq, |s| {
+        s[24 + 20..24 + 22].copy_from_slice(&300u16.to_le_bytes())
+    });
+    check(
+        "udata longer than the protocol allows is refused",
+        matches!(r, Some(e) if e < 0),
+    );
     let r = raw(&a, &cq, |s| s[24 + 22] = 0xff);
-    check("a non-zero reserved byte is refused with EINVAL", r == Some(einval));
+    check(
+        "a non-zero reserved byte is refused with EINVAL",
+        r == Some(einval),
+    );
 
     // Pages it never granted, and inconsistent page lists.
-    let pd = match a.call(&Request::AllocPd(AllocPdReq { ctx, udata: Udata::EMPTY }))? {
+    let pd = match a.call(&Request::AllocPd(AllocPdReq {
+        ctx,
+        udata: Udata::EMPTY,
+    }))? {
         RspBody::AllocPd(r) => r.pd,
         _ => return Err(EPROTO_ERR),
     };
@@ -132,15 +174,36 @@ fn run_all() -> Result {
             indirect: RefList::new(refs).unwrap_or_default(),
         })
     };
-    check("an MR over pages never granted is refused", errno_of(a.call(&mr(1, &[GrantRef(77777)]))) == einval);
-    check("an MR whose page count does not match its length is refused", errno_of(a.call(&mr(5, &[GrantRef(1)]))) < 0);
-    let r = a.call(&Request::Mmap(MmapReq { offset: 0x7777_0000, length: 4096, ctx, first_page: 0 }));
-    check("mmap of an offset the driver never gave is refused", errno_of(r) < 0);
-    let r = a.call(&Request::Mmap(MmapReq { offset: 0, length: 1 << 40, ctx, first_page: 0 }));
+    check(
+        "an MR over pages never granted is refused",
+        errno_of(a.call(&mr(1, &[GrantRef(77777)]))) == einval,
+    );
+    check(
+        "an MR whose page count does not match its length is refused",
+        errno_of(a.call(&mr(5, &[GrantRef(1)]))) < 0,
+    );
+    let r = a.call(&Request::Mmap(MmapReq {
+        offset: 0x7777_0000,
+        length: 4096,
+        ctx,
+        first_page: 0,
+    }));
+    check(
+        "mmap of an offset the driver never gave is refused",
+        errno_of(r) < 0,
+    );
+    let r = a.call(&Request::Mmap(MmapReq {
+        offset: 0,
+        length: 1 << 40,
+        ctx,
+        first_page: 0,
+    }));
     check("mmap of an absurd length is refused", errno_of(r) == einval);
 
     // Protocol violations: the backend stops serving the offender.
-    let r = raw(&a, &Request::QueryDevice(Empty), |s| s[0..2].copy_from_slice(&0x7777u16.to_le_bytes()));
+    let r = raw(&a, &Request::QueryDevice(Empty), |s| {
+        s[0..2].copy_from_slice(&0x7777u16.to_le_bytes())
+    });
     check("an unknown operation gets no service", r.is_none());
     a.disconnect();
 
@@ -171,19 +234,33 @@ pub(crate) extern "C" fn xenib_front_hostile_run() -> core::ffi::c_int {
 }
 
 #[no_mangle]
-pub(crate) extern "C" fn xenib_front_hostile_result(buf: *mut kernel::ffi::c_char, len: usize) -> core::ffi::c_int {
+pub(crate) extern "C" fn xenib_front_hostile_result(
+    buf: *mut kernel::ffi::c_char,
+    len: usize,
+) -> core::ffi::c_int {
     use core::fmt::Write;
     struct W<'a>(&'a mut [u8], usize);
     impl Write for W<'_> {
         fn write_str(&mut self, s: &str) -> core::fmt::Result {
-            let dst = self.0.get_mut(self.1..self.1 + s.len()).ok_or(core::fmt::Error)?;
+            let dst = self
+                .0
+                .get_mut(self.1..self.1 + s.len())
+                .ok_or(core::fmt::Error)?;
             dst.copy_from_slice(s.as_bytes());
             self.1 += s.len();
             Ok(())
         }
     }
     // SAFETY: The parameter code passes a buffer of `len` bytes.
-    let mut w = W(unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) }, 0);
-    let _ = writeln!(w, "passed {} failed {}", PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed));
+    let mut w = W(
+        unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) },
+        0,
+    );
+    let _ = writeln!(
+        w,
+        "passed {} failed {}",
+        PASSED.load(Ordering::Relaxed),
+        FAILED.load(Ordering::Relaxed)
+    );
     w.1 as _
 }

@@ -4,10 +4,10 @@
 //! ring pages, the "event channel" and page grants towards an `ib_back`
 //! in the same kernel.
 
+use crate::errno::enotconn;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use crate::errno::enotconn;
 use kernel::types::Opaque;
 
 use crate::channel::Channel;
@@ -32,9 +32,11 @@ pub(crate) struct RingPages {
 impl RingPages {
     pub(crate) fn alloc() -> Result<Self> {
         // SAFETY: Plain page allocations, freed on drop.
-        let cmd = NonNull::new(unsafe { sys::xenib_alloc_pages(RING_ORDER) }.cast::<u8>()).ok_or(ENOMEM)?;
+        let cmd = NonNull::new(unsafe { sys::xenib_alloc_pages(RING_ORDER) }.cast::<u8>())
+            .ok_or(ENOMEM)?;
         // SAFETY: As above.
-        let Some(evt) = NonNull::new(unsafe { sys::xenib_alloc_pages(RING_ORDER) }.cast::<u8>()) else {
+        let Some(evt) = NonNull::new(unsafe { sys::xenib_alloc_pages(RING_ORDER) }.cast::<u8>())
+        else {
             // SAFETY: Allocated just above.
             unsafe { sys::xenib_free_pages(cmd.as_ptr().cast(), RING_ORDER) };
             return Err(ENOMEM);

@@ -7,10 +7,10 @@
 //! them on its side and grants them) and insert them into the process's
 //! VMA. From then on the guest posts and polls in place.
 
+use crate::errno::eproto;
 use core::ffi::c_int;
 use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
-use crate::errno::eproto;
 
 use crate::device::{channel, XibUcontext};
 use crate::sys;
@@ -18,21 +18,35 @@ use crate::wire::{CtxHandle, MmapReq, Request, RspBody};
 
 const PAGE: u64 = 4096;
 
-pub(crate) unsafe extern "C" fn mmap(uc: *mut sys::ib_ucontext, vma: *mut sys::vm_area_struct) -> c_int {
+pub(crate) unsafe extern "C" fn mmap(
+    uc: *mut sys::ib_ucontext,
+    vma: *mut sys::vm_area_struct,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core passes one of our contexts and the VMA being
         // set up, with the mmap lock held.
-        let (ch, xuc, vma) = unsafe { (channel((*uc).device), &*uc.cast::<XibUcontext>(), &mut *vma) };
+        let (ch, xuc, vma) =
+            unsafe { (channel((*uc).device), &*uc.cast::<XibUcontext>(), &mut *vma) };
         // SAFETY: `vm_start`/`vm_end` are plain fields of the VMA (an
         // anonymous union in the bindings).
-        let (start, end) = unsafe { (vma.__bindgen_anon_1.__bindgen_anon_1.vm_start, vma.__bindgen_anon_1.__bindgen_anon_1.vm_end) };
+        let (start, end) = unsafe {
+            (
+                vma.__bindgen_anon_1.__bindgen_anon_1.vm_start,
+                vma.__bindgen_anon_1.__bindgen_anon_1.vm_end,
+            )
+        };
         let length = (end - start) as u64;
         let offset = (vma.vm_pgoff as u64).checked_mul(PAGE).ok_or(EINVAL)?;
         let nr = (length / PAGE) as usize;
         let mut pages = KVec::with_capacity(nr, GFP_KERNEL)?;
         let mut ptrs = KVec::with_capacity(nr, GFP_KERNEL)?;
         while pages.len() < nr {
-            let req = MmapReq { offset, length, ctx: CtxHandle(xuc.handle), first_page: pages.len() as u32 };
+            let req = MmapReq {
+                offset,
+                length,
+                ctx: CtxHandle(xuc.handle),
+                first_page: pages.len() as u32,
+            };
             let rsp = match ch.call(&Request::Mmap(req))? {
                 RspBody::Mmap(r) => r,
                 _ => return Err(eproto()),

@@ -8,9 +8,9 @@
 //! blkif's indirect segments do. The backend registers those very pages
 //! with the real device, so RDMA reads and writes guest memory in place.
 
+use crate::errno::{eopnotsupp, eproto};
 use core::ptr::NonNull;
 use kernel::prelude::*;
-use crate::errno::{eproto, eopnotsupp};
 
 use crate::channel::Channel;
 use crate::context::ctx_of;
@@ -18,8 +18,9 @@ use crate::device::{channel, XibPd};
 use crate::loopback::Loopback;
 use crate::sys;
 use crate::wire::{
-    indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq, ReregMrReq, Request, RspBody, MAX_MR_PAGES,
-    REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD, REREG_TRANS,
+    indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq,
+    Request, ReregMrReq, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD,
+    REREG_TRANS,
 };
 
 /// An MR: the core's `ib_mr` first, then what we hold for it.
@@ -49,7 +50,13 @@ unsafe impl Send for SharedPages {}
 
 impl SharedPages {
     /// Pins `[start, start + length)` of the calling process and grants it.
-    fn new(ch: &Channel, ibdev: *mut sys::ib_device, start: u64, length: u64, access: i32) -> Result<Self> {
+    fn new(
+        ch: &Channel,
+        ibdev: *mut sys::ib_device,
+        start: u64,
+        length: u64,
+        access: i32,
+    ) -> Result<Self> {
         // SAFETY: We are in the verb's process context, as ib_umem_get needs.
         let umem = unsafe { sys::xenib_front_umem_get(ibdev, start, length, access) };
         // SAFETY: Any pointer may be tested.
@@ -57,7 +64,11 @@ impl SharedPages {
         if err != 0 {
             return Err(Error::from_errno(err as i32));
         }
-        let mut this = SharedPages { umem: NonNull::new(umem).ok_or(EFAULT)?, grants: KVec::new(), indirect: KVec::new() };
+        let mut this = SharedPages {
+            umem: NonNull::new(umem).ok_or(EFAULT)?,
+            grants: KVec::new(),
+            indirect: KVec::new(),
+        };
         this.grant_all(ch.transport())?;
         Ok(this)
     }
@@ -70,7 +81,9 @@ impl SharedPages {
         }
         let mut pages = KVec::from_elem(core::ptr::null_mut(), n, GFP_KERNEL)?;
         // SAFETY: `pages` has room for `n` entries.
-        kernel::error::to_result(unsafe { sys::xenib_front_umem_pages(self.umem.as_ptr(), pages.as_mut_ptr(), n as _) })?;
+        kernel::error::to_result(unsafe {
+            sys::xenib_front_umem_pages(self.umem.as_ptr(), pages.as_mut_ptr(), n as _)
+        })?;
         self.grants.reserve(n, GFP_KERNEL)?;
         for p in pages.iter() {
             let g = tr.grant(NonNull::new(*p).ok_or(EFAULT)?)?;
@@ -81,7 +94,10 @@ impl SharedPages {
             let page = NonNull::new(unsafe { sys::xenib_alloc_zeroed_page() }).ok_or(ENOMEM)?;
             // SAFETY: A page of ours, in the direct map, 1024 refs long.
             let list = unsafe {
-                core::slice::from_raw_parts_mut(sys::xenib_page_address(page.as_ptr()).cast::<u8>(), 4096)
+                core::slice::from_raw_parts_mut(
+                    sys::xenib_page_address(page.as_ptr()).cast::<u8>(),
+                    4096,
+                )
             };
             for (dst, g) in list.chunks_exact_mut(4).zip(chunk) {
                 dst.copy_from_slice(&g.0.to_le_bytes());
@@ -129,7 +145,14 @@ impl SharedPages {
     }
 }
 
-fn reg(pd: *mut sys::ib_pd, start: u64, length: u64, iova: u64, access: i32, udata: *mut sys::ib_udata) -> Result<*mut sys::ib_mr> {
+fn reg(
+    pd: *mut sys::ib_pd,
+    start: u64,
+    length: u64,
+    iova: u64,
+    access: i32,
+    udata: *mut sys::ib_udata,
+) -> Result<*mut sys::ib_mr> {
     // SAFETY: The core passes one of our PDs and this verb's udata.
     let (ch, xpd, ctx) = unsafe { (channel((*pd).device), &*pd.cast::<XibPd>(), ctx_of(udata)?) };
     // SAFETY: As above.
@@ -158,13 +181,25 @@ fn reg(pd: *mut sys::ib_pd, start: u64, length: u64, iova: u64, access: i32, uda
         }
     };
     let mr = KBox::new(
-        XibMr { ibmr: sys::ib_mr { lkey: rsp.lkey, rkey: rsp.rkey, ..Default::default() }, handle: rsp.mr.0, ctx, shared },
+        XibMr {
+            ibmr: sys::ib_mr {
+                lkey: rsp.lkey,
+                rkey: rsp.rkey,
+                ..Default::default()
+            },
+            handle: rsp.mr.0,
+            ctx,
+            shared,
+        },
         GFP_KERNEL,
     );
     match mr {
         Ok(mr) => Ok(KBox::into_raw(mr).cast::<sys::ib_mr>()),
         Err(e) => {
-            let _ = ch.call(&Request::DeregMr(DeregMrReq { ctx: CtxHandle(ctx), mr: rsp.mr }));
+            let _ = ch.call(&Request::DeregMr(DeregMrReq {
+                ctx: CtxHandle(ctx),
+                mr: rsp.mr,
+            }));
             Err(e.into())
         }
     }
@@ -185,10 +220,16 @@ pub(crate) unsafe extern "C" fn reg_user_mr(
     }
 }
 
-pub(crate) unsafe extern "C" fn dereg_mr(ibmr: *mut sys::ib_mr, _udata: *mut sys::ib_udata) -> core::ffi::c_int {
+pub(crate) unsafe extern "C" fn dereg_mr(
+    ibmr: *mut sys::ib_mr,
+    _udata: *mut sys::ib_udata,
+) -> core::ffi::c_int {
     // SAFETY: Our MRs are `XibMr`s boxed in `reg`.
     let (ch, xmr) = unsafe { (channel((*ibmr).device), &*ibmr.cast::<XibMr>()) };
-    let req = DeregMrReq { ctx: CtxHandle(xmr.ctx), mr: MrHandle(xmr.handle) };
+    let req = DeregMrReq {
+        ctx: CtxHandle(xmr.ctx),
+        mr: MrHandle(xmr.handle),
+    };
     if let Err(e) = ch.release(&Request::DeregMr(req)) {
         return e.to_errno();
     }
@@ -200,7 +241,10 @@ pub(crate) unsafe extern "C" fn dereg_mr(ibmr: *mut sys::ib_mr, _udata: *mut sys
 }
 
 /// Kernel consumers only.
-pub(crate) unsafe extern "C" fn get_dma_mr(_pd: *mut sys::ib_pd, _access: core::ffi::c_int) -> *mut sys::ib_mr {
+pub(crate) unsafe extern "C" fn get_dma_mr(
+    _pd: *mut sys::ib_pd,
+    _access: core::ffi::c_int,
+) -> *mut sys::ib_mr {
     // SAFETY: Encodes an errno as the core expects.
     unsafe { sys::xenib_err_ptr(eopnotsupp().to_errno() as _) }.cast()
 }
@@ -226,7 +270,13 @@ fn rereg(
     };
     let shared = if flags & REREG_TRANS != 0 {
         // SAFETY: As above: the MR's device.
-        Some(SharedPages::new(ch, unsafe { (*ibmr).device }, start, length, access)?)
+        Some(SharedPages::new(
+            ch,
+            unsafe { (*ibmr).device },
+            start,
+            length,
+            access,
+        )?)
     } else {
         None
     };
@@ -247,7 +297,11 @@ fn rereg(
         mr: MrHandle(xmr.handle),
         flags,
         pd: PdHandle(pd_handle),
-        access: if flags & REREG_ACCESS != 0 { access as u32 } else { 0 },
+        access: if flags & REREG_ACCESS != 0 {
+            access as u32
+        } else {
+            0
+        },
         nr_pages: shared.as_ref().map_or(0, |s| s.grants.len() as u32),
         indirect,
     };

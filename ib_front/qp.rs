@@ -4,19 +4,22 @@
 //! itself; a send needs only the doorbell, a zero-WR `post_send`, which is
 //! forwarded as a `Kick` that nobody waits for.
 
+use crate::errno::{eopnotsupp, eproto};
 use core::ffi::c_int;
-use kernel::error::from_result;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
+use kernel::error::from_result;
 use kernel::prelude::*;
-use crate::errno::{eproto, eopnotsupp};
 
 use crate::ah::ah_attr_to_wire;
 use crate::channel::ObjRef;
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibCq, XibPd, XibQp, XibSrq};
 use crate::sys;
-use crate::wire::{AhAttr, CqHandle, CreateQpReq, CtxHandle, ModifyQpReq, PdHandle, QpAttr, QpCaps, QpHandle, QpReq, QpState, QpType, QueryQpReq, Request, RspBody, SrqHandle};
+use crate::wire::{
+    AhAttr, CqHandle, CreateQpReq, CtxHandle, ModifyQpReq, PdHandle, QpAttr, QpCaps, QpHandle,
+    QpReq, QpState, QpType, QueryQpReq, Request, RspBody, SrqHandle,
+};
 
 /// The backend handle of a CQ the core hands us (null: none).
 ///
@@ -31,16 +34,27 @@ unsafe fn cq_handle(cq: *mut sys::ib_cq) -> Result<CqHandle> {
     Ok(CqHandle(unsafe { (*cq.cast::<XibCq>()).handle }))
 }
 
-pub(crate) unsafe extern "C" fn create_qp(qp: *mut sys::ib_qp, init: *mut sys::ib_qp_init_attr, udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn create_qp(
+    qp: *mut sys::ib_qp,
+    init: *mut sys::ib_qp_init_attr,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core allocated `qp` with our size on our device, set
         // its PD, and passes the init attributes (with our CQs/SRQ) and
         // this verb's udata.
-        let (ch, xqp, init, xpd) =
-            unsafe { (channel((*qp).device), &mut *qp.cast::<XibQp>(), &mut *init, &*(*qp).pd.cast::<XibPd>()) };
+        let (ch, xqp, init, xpd) = unsafe {
+            (
+                channel((*qp).device),
+                &mut *qp.cast::<XibQp>(),
+                &mut *init,
+                &*(*qp).pd.cast::<XibPd>(),
+            )
+        };
         // SAFETY: As above.
         let ctx = unsafe { ctx_of(udata)? };
-        let qp_type = QpType::from_raw(u8::try_from(init.qp_type).map_err(|_| EINVAL)?).ok_or(eopnotsupp())?;
+        let qp_type =
+            QpType::from_raw(u8::try_from(init.qp_type).map_err(|_| EINVAL)?).ok_or(eopnotsupp())?;
         let srq = if init.srq.is_null() {
             None
         } else {
@@ -78,7 +92,8 @@ pub(crate) unsafe extern "C" fn create_qp(qp: *mut sys::ib_qp, init: *mut sys::i
                 xqp.handle = r.qp.0;
                 xqp.ctx = ctx;
                 xqp.cookie = cookie;
-                xqp.state.store(sys::ib_qp_state_IB_QPS_RESET, Ordering::Relaxed);
+                xqp.state
+                    .store(sys::ib_qp_state_IB_QPS_RESET, Ordering::Relaxed);
                 xqp.ibqp.qp_num = r.qpn;
                 init.cap.max_send_wr = r.caps.max_send_wr;
                 init.cap.max_recv_wr = r.caps.max_recv_wr;
@@ -87,7 +102,10 @@ pub(crate) unsafe extern "C" fn create_qp(qp: *mut sys::ib_qp, init: *mut sys::i
                 init.cap.max_inline_data = r.caps.max_inline_data;
                 // SAFETY: As above.
                 if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
-                    let _ = ch.call(&Request::DestroyQp(QpReq { ctx: CtxHandle(ctx), qp: r.qp }));
+                    let _ = ch.call(&Request::DestroyQp(QpReq {
+                        ctx: CtxHandle(ctx),
+                        qp: r.qp,
+                    }));
                     return Err(forget(e));
                 }
                 Ok(0)
@@ -101,7 +119,12 @@ fn state(s: u32) -> Result<QpState> {
     QpState::from_raw(u8::try_from(s).map_err(|_| EINVAL)?).ok_or(EINVAL)
 }
 
-pub(crate) unsafe extern "C" fn modify_qp(qp: *mut sys::ib_qp, attr: *mut sys::ib_qp_attr, mask: c_int, udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn modify_qp(
+    qp: *mut sys::ib_qp,
+    attr: *mut sys::ib_qp_attr,
+    mask: c_int,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: A QP we set up; the core passes the attributes and udata.
         let (ch, xqp, a) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>(), &*attr) };
@@ -117,8 +140,16 @@ pub(crate) unsafe extern "C" fn modify_qp(qp: *mut sys::ib_qp, attr: *mut sys::i
             rate_limit: a.rate_limit,
             pkey_index: a.pkey_index,
             alt_pkey_index: a.alt_pkey_index,
-            qp_state: if has(sys::ib_qp_attr_mask_IB_QP_STATE) { state(a.qp_state)? } else { QpState::Reset },
-            cur_qp_state: if has(sys::ib_qp_attr_mask_IB_QP_CUR_STATE) { state(a.cur_qp_state)? } else { QpState::Reset },
+            qp_state: if has(sys::ib_qp_attr_mask_IB_QP_STATE) {
+                state(a.qp_state)?
+            } else {
+                QpState::Reset
+            },
+            cur_qp_state: if has(sys::ib_qp_attr_mask_IB_QP_CUR_STATE) {
+                state(a.cur_qp_state)?
+            } else {
+                QpState::Reset
+            },
             path_mtu: a.path_mtu as u8,
             path_mig_state: a.path_mig_state as u8,
             en_sqd_async_notify: a.en_sqd_async_notify,
@@ -150,11 +181,17 @@ pub(crate) unsafe extern "C" fn modify_qp(qp: *mut sys::ib_qp, attr: *mut sys::i
     })
 }
 
-pub(crate) unsafe extern "C" fn destroy_qp(qp: *mut sys::ib_qp, _udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn destroy_qp(
+    qp: *mut sys::ib_qp,
+    _udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: A QP we set up.
         let (ch, xqp) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>()) };
-        ch.release(&Request::DestroyQp(QpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle) }))?;
+        ch.release(&Request::DestroyQp(QpReq {
+            ctx: CtxHandle(xqp.ctx),
+            qp: QpHandle(xqp.handle),
+        }))?;
         ch.remove_object(xqp.cookie);
         Ok(0)
     })
@@ -163,7 +200,11 @@ pub(crate) unsafe extern "C" fn destroy_qp(qp: *mut sys::ib_qp, _udata: *mut sys
 /// The send doorbell. User space writes the WQEs into the mapped send
 /// queue and calls `post_send` with no work request; work requests from
 /// the kernel are not supported.
-pub(crate) unsafe extern "C" fn post_send(qp: *mut sys::ib_qp, wr: *const sys::ib_send_wr, _bad: *mut *const sys::ib_send_wr) -> c_int {
+pub(crate) unsafe extern "C" fn post_send(
+    qp: *mut sys::ib_qp,
+    wr: *const sys::ib_send_wr,
+    _bad: *mut *const sys::ib_send_wr,
+) -> c_int {
     from_result(|| {
         if !wr.is_null() {
             return Err(eopnotsupp());
@@ -171,16 +212,26 @@ pub(crate) unsafe extern "C" fn post_send(qp: *mut sys::ib_qp, wr: *const sys::i
         // SAFETY: A QP we set up.
         let (ch, xqp) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>()) };
         let state = xqp.state.load(Ordering::Relaxed);
-        if state == sys::ib_qp_state_IB_QPS_RESET || state == sys::ib_qp_state_IB_QPS_INIT || state == sys::ib_qp_state_IB_QPS_RTR {
+        if state == sys::ib_qp_state_IB_QPS_RESET
+            || state == sys::ib_qp_state_IB_QPS_INIT
+            || state == sys::ib_qp_state_IB_QPS_RTR
+        {
             return Err(EINVAL);
         }
-        ch.call(&Request::Kick(QpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle) }))?;
+        ch.call(&Request::Kick(QpReq {
+            ctx: CtxHandle(xqp.ctx),
+            qp: QpHandle(xqp.handle),
+        }))?;
         Ok(0)
     })
 }
 
 /// Kernel consumers only; user space posts to the mapped queue.
-pub(crate) unsafe extern "C" fn post_recv(_qp: *mut sys::ib_qp, _wr: *const sys::ib_recv_wr, _bad: *mut *const sys::ib_recv_wr) -> c_int {
+pub(crate) unsafe extern "C" fn post_recv(
+    _qp: *mut sys::ib_qp,
+    _wr: *const sys::ib_recv_wr,
+    _bad: *mut *const sys::ib_recv_wr,
+) -> c_int {
     eopnotsupp().to_errno()
 }
 
@@ -206,13 +257,29 @@ fn ah_attr_from_wire(out: &mut sys::rdma_ah_attr, a: &AhAttr, link_layer: u8) {
     }
 }
 
-pub(crate) unsafe extern "C" fn query_qp(qp: *mut sys::ib_qp, attr: *mut sys::ib_qp_attr, mask: c_int, init: *mut sys::ib_qp_init_attr) -> c_int {
+pub(crate) unsafe extern "C" fn query_qp(
+    qp: *mut sys::ib_qp,
+    attr: *mut sys::ib_qp_attr,
+    mask: c_int,
+    init: *mut sys::ib_qp_init_attr,
+) -> c_int {
     from_result(|| {
         // SAFETY: A QP we set up; the core passes buffers to fill.
-        let (ch, xqp, out, init) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>(), &mut *attr, &mut *init) };
+        let (ch, xqp, out, init) = unsafe {
+            (
+                channel((*qp).device),
+                &*qp.cast::<XibQp>(),
+                &mut *attr,
+                &mut *init,
+            )
+        };
         // SAFETY: As above: our device.
         let link_layer = unsafe { (*(*qp).device.cast::<sys::xenib_front_dev>()).link_layer };
-        let req = QueryQpReq { ctx: CtxHandle(xqp.ctx), qp: QpHandle(xqp.handle), attr_mask: mask as u32 };
+        let req = QueryQpReq {
+            ctx: CtxHandle(xqp.ctx),
+            qp: QpHandle(xqp.handle),
+            attr_mask: mask as u32,
+        };
         let r = match ch.call(&Request::QueryQp(req))? {
             RspBody::QueryQp(r) => r,
             _ => return Err(eproto()),
@@ -253,7 +320,11 @@ pub(crate) unsafe extern "C" fn query_qp(qp: *mut sys::ib_qp, attr: *mut sys::ib
         out.alt_timeout = a.alt_timeout;
         out.rate_limit = a.rate_limit;
         init.cap = cap();
-        init.sq_sig_type = if r.sq_sig_all { sys::ib_sig_type_IB_SIGNAL_ALL_WR } else { sys::ib_sig_type_IB_SIGNAL_REQ_WR };
+        init.sq_sig_type = if r.sq_sig_all {
+            sys::ib_sig_type_IB_SIGNAL_ALL_WR
+        } else {
+            sys::ib_sig_type_IB_SIGNAL_REQ_WR
+        };
         Ok(0)
     })
 }

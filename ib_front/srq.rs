@@ -3,24 +3,36 @@
 //! Shared receive queues. Receives are posted by the guest in the mapped
 //! queue; creation, modification, queries and destruction are forwarded.
 
+use crate::errno::{eopnotsupp, eproto};
 use core::ffi::c_int;
 use core::ptr::NonNull;
 use kernel::error::from_result;
 use kernel::prelude::*;
-use crate::errno::{eproto, eopnotsupp};
 
 use crate::channel::ObjRef;
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibPd, XibSrq};
 use crate::sys;
-use crate::wire::{CreateSrqReq, CtxHandle, ModifySrqReq, PdHandle, Request, RspBody, SrqHandle, SrqReq};
+use crate::wire::{
+    CreateSrqReq, CtxHandle, ModifySrqReq, PdHandle, Request, RspBody, SrqHandle, SrqReq,
+};
 
-pub(crate) unsafe extern "C" fn create_srq(srq: *mut sys::ib_srq, init: *mut sys::ib_srq_init_attr, udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn create_srq(
+    srq: *mut sys::ib_srq,
+    init: *mut sys::ib_srq_init_attr,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: The core allocated `srq` with our size on our device, set
         // its PD, and passes the init attributes and this verb's udata.
-        let (ch, xsrq, init, xpd) =
-            unsafe { (channel((*srq).device), &mut *srq.cast::<XibSrq>(), &mut *init, &*(*srq).pd.cast::<XibPd>()) };
+        let (ch, xsrq, init, xpd) = unsafe {
+            (
+                channel((*srq).device),
+                &mut *srq.cast::<XibSrq>(),
+                &mut *init,
+                &*(*srq).pd.cast::<XibPd>(),
+            )
+        };
         if init.srq_type != sys::ib_srq_type_IB_SRQT_BASIC {
             return Err(eopnotsupp());
         }
@@ -50,7 +62,10 @@ pub(crate) unsafe extern "C" fn create_srq(srq: *mut sys::ib_srq, init: *mut sys
                 init.attr.max_sge = r.max_sge;
                 // SAFETY: As above.
                 if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
-                    let _ = ch.call(&Request::DestroySrq(SrqReq { ctx: CtxHandle(ctx), srq: r.srq }));
+                    let _ = ch.call(&Request::DestroySrq(SrqReq {
+                        ctx: CtxHandle(ctx),
+                        srq: r.srq,
+                    }));
                     return Err(forget(e));
                 }
                 Ok(0)
@@ -60,7 +75,12 @@ pub(crate) unsafe extern "C" fn create_srq(srq: *mut sys::ib_srq, init: *mut sys
     })
 }
 
-pub(crate) unsafe extern "C" fn modify_srq(srq: *mut sys::ib_srq, attr: *mut sys::ib_srq_attr, mask: sys::ib_srq_attr_mask, udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn modify_srq(
+    srq: *mut sys::ib_srq,
+    attr: *mut sys::ib_srq_attr,
+    mask: sys::ib_srq_attr_mask,
+    udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: An SRQ we set up; the core passes the attributes.
         let (ch, xsrq, attr) = unsafe { (channel((*srq).device), &*srq.cast::<XibSrq>(), &*attr) };
@@ -78,11 +98,18 @@ pub(crate) unsafe extern "C" fn modify_srq(srq: *mut sys::ib_srq, attr: *mut sys
     })
 }
 
-pub(crate) unsafe extern "C" fn query_srq(srq: *mut sys::ib_srq, attr: *mut sys::ib_srq_attr) -> c_int {
+pub(crate) unsafe extern "C" fn query_srq(
+    srq: *mut sys::ib_srq,
+    attr: *mut sys::ib_srq_attr,
+) -> c_int {
     from_result(|| {
         // SAFETY: An SRQ we set up; the core passes a buffer.
-        let (ch, xsrq, attr) = unsafe { (channel((*srq).device), &*srq.cast::<XibSrq>(), &mut *attr) };
-        match ch.call(&Request::QuerySrq(SrqReq { ctx: CtxHandle(xsrq.ctx), srq: SrqHandle(xsrq.handle) }))? {
+        let (ch, xsrq, attr) =
+            unsafe { (channel((*srq).device), &*srq.cast::<XibSrq>(), &mut *attr) };
+        match ch.call(&Request::QuerySrq(SrqReq {
+            ctx: CtxHandle(xsrq.ctx),
+            srq: SrqHandle(xsrq.handle),
+        }))? {
             RspBody::QuerySrq(r) => {
                 attr.max_wr = r.max_wr;
                 attr.max_sge = r.max_sge;
@@ -94,11 +121,17 @@ pub(crate) unsafe extern "C" fn query_srq(srq: *mut sys::ib_srq, attr: *mut sys:
     })
 }
 
-pub(crate) unsafe extern "C" fn destroy_srq(srq: *mut sys::ib_srq, _udata: *mut sys::ib_udata) -> c_int {
+pub(crate) unsafe extern "C" fn destroy_srq(
+    srq: *mut sys::ib_srq,
+    _udata: *mut sys::ib_udata,
+) -> c_int {
     from_result(|| {
         // SAFETY: An SRQ we set up.
         let (ch, xsrq) = unsafe { (channel((*srq).device), &*srq.cast::<XibSrq>()) };
-        ch.release(&Request::DestroySrq(SrqReq { ctx: CtxHandle(xsrq.ctx), srq: SrqHandle(xsrq.handle) }))?;
+        ch.release(&Request::DestroySrq(SrqReq {
+            ctx: CtxHandle(xsrq.ctx),
+            srq: SrqHandle(xsrq.handle),
+        }))?;
         ch.remove_object(xsrq.cookie);
         Ok(0)
     })

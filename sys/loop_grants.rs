@@ -39,7 +39,9 @@ impl MappedPage {
     /// `page` is null or a page with a reference that becomes ours.
     pub(crate) unsafe fn from_lookup(page: *mut sys::page) -> Result<Self> {
         // INVARIANT: per the function contract.
-        Ok(Self { page: NonNull::new(page).ok_or(EINVAL)? })
+        Ok(Self {
+            page: NonNull::new(page).ok_or(EINVAL)?,
+        })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut sys::page {
@@ -99,7 +101,9 @@ impl GrantTable {
     /// Ends a grant. A mapper keeps its own reference, so a page it still
     /// maps stays allocated (as a deferred end of foreign access would).
     pub(crate) fn revoke(&self, r: u32) -> bool {
-        let page = (r as usize).checked_sub(1).and_then(|i| self.pages.lock().remove(i));
+        let page = (r as usize)
+            .checked_sub(1)
+            .and_then(|i| self.pages.lock().remove(i));
         if let Some(page) = page {
             // SAFETY: The table held this reference.
             unsafe { sys::xenib_put_page(page.as_ptr()) };

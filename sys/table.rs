@@ -18,7 +18,12 @@ pub(crate) struct Table<T> {
 impl<T> Table<T> {
     /// An empty table that will hold at most `capacity` objects.
     pub(crate) const fn new(capacity: usize) -> Self {
-        Self { slots: KVec::new(), len: 0, capacity, free_from: 0 }
+        Self {
+            slots: KVec::new(),
+            len: 0,
+            capacity,
+            free_from: 0,
+        }
     }
 
     /// Number of objects.
@@ -87,12 +92,17 @@ impl<T> Table<T> {
 
     /// The index of the first object matching `f`.
     pub(crate) fn position(&self, mut f: impl FnMut(&T) -> bool) -> Option<usize> {
-        self.slots.iter().position(|s| s.as_ref().is_some_and(&mut f))
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(&mut f))
     }
 
     /// Every object with its index, mutably.
     pub(crate) fn iter_mut_indexed(&mut self) -> impl Iterator<Item = (usize, &mut T)> {
-        self.slots.iter_mut().enumerate().filter_map(|(i, s)| s.as_mut().map(|v| (i, v)))
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_mut().map(|v| (i, v)))
     }
 
     /// Takes every object out.

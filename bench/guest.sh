@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-2.0
+# The guest half of bench/run: measures the native device (rxe0) and the
+# paravirtual one (xib0) in this one boot, interleaved, ROUNDS times with
+# the order alternating, and prints one `@...` line per measurement for
+# bench/report.py. Usage (in the guest): guest.sh [--quick] ROUNDS
+#
+#   @perf  round= first= dev= test= size= iters= tries= status= <metrics>
+#   @bench round= dev= test= ...                  (from xenib-bench)
+#   @count round= dev=xib0 what= <backend request deltas>
+#
+# For xib0 every measurement also gets the backend's request counters
+# (/dev/xenib_back) before and after, so kicks per operation are known.
+. /xenib/tests/lib.sh
+
+quick=
+[ "$1" = --quick ] && { quick=1; shift; }
+rounds=${1:-3}
+
+gid_rxe0=$(ipv4_gid_index rxe0) || { echo "no IPv4 GID on rxe0"; exit 1; }
+gid_xib0=$(ipv4_gid_index xib0) || { echo "no IPv4 GID on xib0"; exit 1; }
+
+if [ -n "$quick" ]; then
+	LAT_SIZES="2 8192"
+	BW_SIZES="2:500 1048576:20"
+	LAT_ITERS=300
+else
+	LAT_SIZES="2 64 1024 8192"
+	# SIZE:ITERATIONS, about 1-2 s of transfer each on TCG
+	BW_SIZES="2:2000 4096:2000 65536:500 1048576:40 4194304:12"
+	LAT_ITERS=500
+fi
+
+# The backend's request counters, as "Op count" lines.
+snap() {
+	awk '$1 ~ /^requests\./ { sub(/^requests\./, "", $1); print $1, $2 }' /dev/xenib_back >"$1"
+}
+# Nonzero differences of two snapshots: " Op=n Op=n ...".
+delta() {
+	awk 'NR == FNR { a[$1] = $2; next } { d = $2 - a[$1]; if (d) printf " %s=%d", $1, d }' "$1" "$2"
+}
+
+# perftest's TCP port (18515 = 0x4853) is listening: the server is ready.
+listening() {
+	grep -qs ':4853 [0-9A-F:]* 0A ' /proc/net/tcp /proc/net/tcp6
+}
+
+# One perftest client/server pair on loopback; the client's output in
+# /tmp/client.out. Returns the client's status (or the server's).
+perf_pair() {
+	"$@" >/tmp/server.out 2>&1 &
+	spid=$!
+	i=0
+	while ! listening && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	"$@" 127.0.0.1 >/tmp/client.out 2>&1
+	crc=$?
+	# A server whose client died waits for nobody: don't wait for it long.
+	(sleep 20; kill $spid 2>/dev/null) &
+	wd=$!
+	wait $spid
+	src=$?
+	kill $wd 2>/dev/null
+	wait $wd 2>/dev/null
+	[ $crc -eq 0 ] && [ $src -eq 0 ]
+}
+
+# The result line of perftest's report (after the "#bytes" header).
+result_line() {
+	awk 'h && NF >= 5 && $1 ~ /^[0-9]+$/ { print; exit } /#bytes/ { h = 1 }' /tmp/client.out
+}
+
+# Whether perftest's result line (bytes iters ...) holds impossible values.
+bogus() {
+	echo "$*" | awk '{ for (i = 3; i <= NF; i++) if ($i ~ /inf|nan/) exit 0
+		if ($3 + 0 == 0 && $4 + 0 == 0) exit 0; exit 1 }'
+}
+
+# run_perf ROUND FIRST DEV TEST SIZE ITERS [EXTRA]: one measurement, retried
+# up to 3 times when perftest could not measure emulated time.
+run_perf() {
+	r=$1 first=$2 dev=$3 t=$4 size=$5 iters=$6 extra=$7 line=
+	eval g=\$gid_$dev
+	tries=0 status=fail
+	while [ $tries -lt 3 ]; do
+		tries=$((tries + 1))
+		[ $dev = xib0 ] && snap /tmp/c0
+		if perf_pair timeout 60 $t -d $dev -x $g -s $size -n $iters -F $extra; then
+			line=$(result_line)
+			status=ok
+			[ -n "$line" ] || { status=noreport; break; }
+			# A clock calibration gone wrong also shows as inf/nan or
+			# a rate of 0: measure again.
+			bogus $line || break
+			status=clock
+			continue
+		fi
+		grep -qs "Correlation coefficient\|produce a report" /tmp/client.out /tmp/server.out || break
+		status=clock
+	done
+	case $t in
+	*_lat) set -- $line; m="lat_min=$3 lat_typical=$5 lat_avg=$6 lat_p99=$8" ;;
+	*) set -- $line; m="bw_peak=$3 bw_avg=$4 msg_rate=$5" ;;
+	esac
+	[ $status = ok ] || m=
+	k=
+	if [ $dev = xib0 ]; then
+		snap /tmp/c1
+		k=$(delta /tmp/c0 /tmp/c1)
+	fi
+	tag=$t
+	[ -n "$extra" ] && tag="$t$(echo "$extra" | tr -d ' ')"
+	echo "@perf round=$r first=$first dev=$dev test=$tag size=$size iters=$iters tries=$tries status=$status $m$k"
+	if [ $status != ok ]; then
+		echo "--- $dev $t -s $size: client"; tail -15 /tmp/client.out
+		echo "--- server"; tail -15 /tmp/server.out
+	fi
+}
+
+run_bench() {
+	r=$1 dev=$2 t=$3
+	eval g=\$gid_$dev
+	[ $dev = xib0 ] && snap /tmp/c0
+	/xenib/xenib-bench --dev $dev --gid-index $g ${quick:+--quick} $t 2>&1 |
+		sed "s/^@bench /@bench round=$r /"
+	if [ $dev = xib0 ]; then
+		snap /tmp/c1
+		echo "@count round=$r dev=xib0 what=$t$(delta /tmp/c0 /tmp/c1)"
+	fi
+}
+
+echo "@env nproc=$(nproc) kernel=$(uname -r) rounds=$rounds quick=${quick:-0}"
+r=1
+while [ $r -le "$rounds" ]; do
+	# Alternate which device goes first, per round.
+	if [ $((r % 2)) = 1 ]; then order="rxe0 xib0"; else order="xib0 rxe0"; fi
+	first=${order%% *}
+	echo "# round $r of $rounds: $order"
+	for t in ib_send_lat ib_write_lat ib_read_lat; do
+		for s in $LAT_SIZES; do
+			for d in $order; do run_perf $r $first $d $t $s $LAT_ITERS; done
+		done
+	done
+	for t in ib_write_bw ib_send_bw ib_read_bw; do
+		for si in $BW_SIZES; do
+			for d in $order; do run_perf $r $first $d $t ${si%:*} ${si#*:}; done
+		done
+	done
+	for t in reg cq qp qp-rts post; do
+		for d in $order; do run_bench $r $d $t; done
+	done
+	r=$((r + 1))
+done
+echo "@backend"
+cat /dev/xenib_back
+exit 0

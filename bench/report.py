@@ -1,0 +1,706 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns the guest's raw benchmark output (bench/guest.sh) into a report.
+
+    report.py RAW.log OUTDIR [--meta KEY=VALUE ...]
+
+Writes OUTDIR/measurements.csv (every measurement of every round),
+OUTDIR/ratios.csv (xib0/rxe0 per measurement: per round, median and
+spread), OUTDIR/report.md and, if matplotlib is there, OUTDIR/*.png.
+Exits 1 if the raw output has no measurement at all.
+"""
+
+import csv
+import math
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+NATIVE, PV = "rxe0", "xib0"
+KIB, MIB = 1024, 1024 * 1024
+
+# metric -> (unit, higher is better)
+METRICS = {
+    "lat_typical": ("us", False),
+    "lat_avg": ("us", False),
+    "lat_min": ("us", False),
+    "lat_p99": ("us", False),
+    "bw_avg": ("MB/s", True),
+    "bw_peak": ("MB/s", True),
+    "msg_rate": ("Mpps", True),
+    "reg_us": ("us", False),
+    "dereg_us": ("us", False),
+    "rate_per_s": ("1/s", True),
+    "create_us": ("us", False),
+    "destroy_us": ("us", False),
+    "init_us": ("us", False),
+    "rtr_us": ("us", False),
+    "rts_us": ("us", False),
+    "post_us": ("us", False),
+    "complete_us": ("us", False),
+}
+# The metric each test is judged by.
+PRIMARY = {
+    "lat": "lat_typical",
+    "bw": "bw_avg",
+    "reg_first": "reg_us",
+    "reg_repeated": "reg_us",
+    "cq": "rate_per_s",
+    "qp": "rate_per_s",
+    "qp-rts": "rate_per_s",
+    "post1": "complete_us",
+    "post16": "complete_us",
+}
+
+
+def kind(test):
+    if test.endswith("_lat") or "_lat-" in test:
+        return "lat"
+    if test.endswith("_bw"):
+        return "bw"
+    return test
+
+
+def human(size):
+    size = int(size)
+    if size >= MIB and size % MIB == 0:
+        return f"{size // MIB} MiB"
+    if size >= KIB and size % KIB == 0:
+        return f"{size // KIB} KiB"
+    return f"{size} B"
+
+
+def kv(fields):
+    out = {}
+    for f in fields:
+        if "=" in f:
+            k, v = f.split("=", 1)
+            out[k] = v
+    return out
+
+
+def num(v):
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def parse(path):
+    """Returns (rows, counts, env, failures, backend).
+
+    rows: dicts round, dev, test, size, metric, value.
+    counts: (round, test, size) -> {Op: n} for xib0.
+    """
+    rows, counts, env, failures, backend = [], {}, {}, [], []
+    in_backend = False
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if in_backend:
+                m = re.match(r"^(\S+) (-?\d+)$", line)
+                if m:
+                    backend.append((m.group(1), int(m.group(2))))
+                    continue
+                in_backend = False
+            if not line.startswith("@"):
+                continue
+            tag, *rest = line.split()
+            d = kv(rest)
+            if tag == "@env":
+                env.update(d)
+            elif tag == "@backend":
+                in_backend = True
+            elif tag == "@perf":
+                r, dev, test, size = int(d["round"]), d["dev"], d["test"], int(d["size"])
+                if d.get("status") != "ok":
+                    failures.append(dict(round=r, dev=dev, test=test, size=size,
+                                         status=d.get("status"), tries=d.get("tries")))
+                else:
+                    for m in METRICS:
+                        if num(d.get(m)) is not None:
+                            rows.append(dict(round=r, dev=dev, test=test, size=size,
+                                             metric=m, value=num(d[m]), tries=int(d.get("tries", 1))))
+                if dev == PV and d.get("status") == "ok":
+                    ops = {k: int(v) for k, v in d.items() if k[:1].isupper()}
+                    counts[(r, test, size)] = dict(ops, iters=int(d["iters"]))
+            elif tag == "@bench":
+                r, dev, t = int(d["round"]), d["dev"], d["test"]
+                if t == "reg":
+                    test, size = f"reg_{d['kind']}", int(d["size"])
+                elif t == "post":
+                    test, size = f"post{d['wrs_per_post']}", 2
+                else:
+                    test, size = t, 0
+                for m in METRICS:
+                    if num(d.get(m)) is not None:
+                        rows.append(dict(round=r, dev=dev, test=test, size=size,
+                                         metric=m, value=num(d[m]), tries=1))
+            elif tag == "@count":
+                ops = {k: int(v) for k, v in d.items() if k[:1].isupper()}
+                counts[(int(d["round"]), "bench-" + d["what"], 0)] = ops
+    return rows, counts, env, failures, backend
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ratios(rows):
+    """(test, size, metric) -> dict native, pv (medians over rounds),
+    per_round {round: ratio}, ratio (median of per-round ratios), lo, hi."""
+    by = defaultdict(dict)  # (test,size,metric) -> {(dev,round): value}
+    for r in rows:
+        by[(r["test"], r["size"], r["metric"])][(r["dev"], r["round"])] = r["value"]
+    out = {}
+    for key, vals in by.items():
+        rounds = sorted({rd for (_, rd) in vals})
+        per = {}
+        for rd in rounds:
+            n, p = vals.get((NATIVE, rd)), vals.get((PV, rd))
+            if n and p is not None and n > 0:
+                per[rd] = p / n
+        nv = [v for (d, _), v in vals.items() if d == NATIVE]
+        pv = [v for (d, _), v in vals.items() if d == PV]
+        out[key] = dict(
+            native=med(nv),
+            pv=med(pv),
+            native_span=(min(nv), max(nv)) if nv else None,
+            pv_span=(min(pv), max(pv)) if pv else None,
+            per_round=per,
+            ratio=med(list(per.values())),
+            lo=min(per.values()) if per else None,
+            hi=max(per.values()) if per else None,
+        )
+    return out
+
+
+def sort_key(k):
+    test, size, metric = k
+    order = ["ib_send_lat", "ib_write_lat", "ib_read_lat", "ib_send_lat-e",
+             "ib_write_bw", "ib_send_bw", "ib_read_bw", "reg_first", "reg_repeated",
+             "cq", "qp", "qp-rts", "post1", "post16"]
+    return (order.index(test) if test in order else 99, test, size, list(METRICS).index(metric))
+
+
+def fmt(x, digits=3):
+    if x is None:
+        return "–"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def fr(x):
+    return "–" if x is None else f"{x:.2f}"
+
+
+# ---------------------------------------------------------------------------
+# Targets
+
+TARGETS = [
+    # name, tests, sizes, metric, bound, is upper bound
+    ("2-byte latency ≤ 1.05× native", ["ib_send_lat", "ib_write_lat", "ib_read_lat"], [2],
+     "lat_typical", 1.05, True),
+    ("large-message bandwidth ≥ 0.98× native", ["ib_write_bw", "ib_send_bw", "ib_read_bw"],
+     [4 * MIB, MIB], "bw_avg", 0.98, False),
+    ("reg_mr of 1 MiB ≤ 1.5× native", ["reg_first", "reg_repeated"], [MIB], "reg_us", 1.5, True),
+    ("create+destroy QP rate ≥ 0.5× native", ["qp", "qp-rts"], [0], "rate_per_s", 0.5, False),
+]
+
+
+SUGGEST = [
+    ("latency", "take the service thread's wake-up off the send path: let it poll the "
+     "ring for a short while after serving before it sleeps (NAPI-style), so a "
+     "ping-pong's next Kick finds it running; and let the front skip the Kick when "
+     "the previous one for the QP is still unserved (a per-QP 'kick pending' flag "
+     "the back clears before its POST_SEND, which drains every WQE in the queue)."),
+    ("bandwidth", "the same doorbell coalescing: with several WRs outstanding, one "
+     "POST_SEND serves them all, so most Kicks are redundant; check large messages "
+     "again on an idle host, where the spread allows a 2% verdict."),
+    ("reg_mr", "cache registrations in the front (the Xen-IB paper's registration "
+     "cache: keep the pinned, granted pages of a deregistered region and reuse them "
+     "when the same range comes again), and map the grants in batches "
+     "(one GNTTABOP_map_grant_ref call, one remap into the service process) "
+     "rather than page by page; avoid rxe's second pinning of already-pinned pages "
+     "if the back can register the page list directly."),
+    ("QP", "fewer round trips per QP: return the queue mappings with the CreateQp "
+     "response instead of two more Mmap requests, and make the caller spin briefly "
+     "for a response before it sleeps (control requests are answered in "
+     "microseconds once the service thread runs)."),
+]
+
+
+def check(rt, test, size, metric, bound, upper):
+    x = rt.get((test, size, metric))
+    if not x or x["ratio"] is None:
+        return None
+    r = x["ratio"]
+    ok = r <= bound if upper else r >= bound
+    # how far off: as a factor of the bound
+    if upper:
+        off = r / bound
+        whole = x["hi"] <= bound
+    else:
+        off = bound / r if r > 0 else math.inf
+        whole = x["lo"] >= bound
+    return dict(x, ok=ok, off=off, whole=whole)
+
+
+def label(test, size):
+    names = {"reg_first": "reg_mr (first)", "reg_repeated": "reg_mr (repeated)",
+             "qp": "QP create+destroy", "qp-rts": "QP create+RTS+destroy",
+             "cq": "CQ create+destroy", "post1": "post+complete 1 WR",
+             "post16": "post+complete per WR (16/post)",
+             "ib_send_lat-e": "ib_send_lat -e (events)"}
+    n = names.get(test, test)
+    return n if size == 0 else f"{n} {human(size)}"
+
+
+# ---------------------------------------------------------------------------
+# Evidence for the bottleneck analysis
+
+def kicks_per_post(counts, test, size):
+    """Median over rounds of backend Kicks per perftest iteration."""
+    vals = []
+    for (r, t, s), c in counts.items():
+        if t == test and s == size and c.get("iters"):
+            vals.append(c.get("Kick", 0) / c["iters"])
+    return med(vals)
+
+
+def ctl_requests(counts, what):
+    """Median over rounds of each backend request count of a bench test."""
+    per = defaultdict(list)
+    for (r, t, s), c in counts.items():
+        if t == "bench-" + what:
+            for op, n in c.items():
+                per[op].append(n)
+    return {op: med(v) for op, v in per.items()}
+
+
+def one_request(rt):
+    """What one forwarded request costs: the modify_qp steps are one each."""
+    extra = []
+    for m in ("init_us", "rtr_us", "rts_us"):
+        x = rt.get(("qp-rts", 0, m))
+        if x and x["pv"] is not None and x["native"] is not None:
+            extra.append((m[:-3].upper(), x["pv"] - x["native"], x["native"]))
+    if not extra:
+        return ""
+    return (" Each modify_qp is exactly one forwarded request, so its extra time is the "
+            "price of one request here: " + ", ".join(f"{n} +{d:.0f} µs (native {fmt(v)} µs)"
+                                                      for n, d, v in extra)
+            + "; a QP's life (CreateQp, 2 Mmap, DestroyQp, plus 3 ModifyQp to reach RTS) "
+            "pays it 4 to 7 times.")
+
+
+def rate_line(rt):
+    """The 2-byte message rates: where the per-post cost shows."""
+    parts = []
+    for t in ["ib_write_bw", "ib_send_bw", "ib_read_bw"]:
+        x = rt.get((t, 2, "msg_rate"))
+        if x and x["ratio"] is not None:
+            parts.append(f"{t} {x['ratio']:.2f}× [{fr(x['lo'])}–{fr(x['hi'])}]")
+    if not parts:
+        return ""
+    return (" Where the per-post cost is not hidden behind the transfer, 2-byte "
+            "message rate, xib0/rxe0: " + ", ".join(parts) + ".")
+
+
+def evidence(rt, counts, env):
+    ev = []
+    g = lambda t, s, m: rt.get((t, s, m)) or {}
+    # Kicks per message
+    lines = []
+    for t in ["ib_send_lat", "ib_write_lat", "ib_read_lat", "ib_write_bw", "ib_send_bw", "ib_read_bw"]:
+        ks = [(s, kicks_per_post(counts, t, s)) for s in sorted({k[1] for k in rt if k[0] == t})]
+        ks = [(s, k) for s, k in ks if k is not None]
+        if ks:
+            lines.append(f"{t}: " + ", ".join(f"{human(s)} {k:.2f}" for s, k in ks))
+    if lines:
+        ev.append("**Doorbells.** Backend `Kick` requests per perftest iteration "
+                  "(both processes together; a latency ping-pong posts on both sides, "
+                  "a bandwidth or read test on the client only):\n\n"
+                  + "\n".join(f"- {l}" for l in lines)
+                  + "\n\nEvery `ibv_post_send` becomes one Kick: front → ring → "
+                  "`xenib-backd` service thread → uverbs `POST_SEND` on rxe0. Nothing "
+                  "coalesces them, so the paravirtual send path costs one ring trip "
+                  "plus one wake-up of the service thread per post, where rxe0 does the "
+                  "work in the poster's own system call."
+                  + rate_line(rt))
+    # polling vs events
+    p = g("ib_send_lat", 2, "lat_typical")
+    e = g("ib_send_lat-e", 2, "lat_typical")
+    if p.get("ratio") and e.get("ratio"):
+        ev.append(
+            f"**CPU contention with busy polling.** 2-byte `ib_send_lat` with busy polling: "
+            f"xib0/rxe0 = {p['ratio']:.2f}× ({fmt(p['pv'])} vs {fmt(p['native'])} µs); "
+            f"with completion events (`-e`, the pollers sleep): {e['ratio']:.2f}× "
+            f"({fmt(e['pv'])} vs {fmt(e['native'])} µs). The guest has "
+            f"{env.get('nproc', '?')} vCPUs; during a polling ping-pong both are "
+            "spinning in perftest, so the service thread that must carry each Kick "
+            "waits for a CPU to be given up (preemption/tick), whereas rxe0 runs its "
+            "send in the poster's own system call.")
+    # Scheduler-tick quantisation (CONFIG_HZ=1000 in the guest kernel)
+    typ = [(k, v) for k, v in rt.items() if k[2] == "lat_typical"]
+    vals = [(k[0], dev, v[key]) for k, v in typ for dev, key in ((NATIVE, "native"), (PV, "pv"))
+            if v[key] is not None]
+    if vals:
+        ticked = [x for x in vals if x[2] >= 900 and abs(x[2] / 1000 - round(x[2] / 1000)) < 0.06]
+        mins = []
+        for t in ["ib_send_lat", "ib_write_lat", "ib_read_lat"]:
+            x = g(t, 2, "lat_min")
+            if x.get("ratio"):
+                mins.append(f"{t} {fmt(x['pv'])} vs {fmt(x['native'])} µs = {x['ratio']:.2f}×")
+        s = (f"**Scheduler ticks, not the device, set many latencies.** {len(ticked)} of "
+             f"{len(vals)} median latencies (both devices) sit within 6% of a whole number of "
+             "milliseconds, the guest's scheduler tick (HZ=1000): the message waited for a "
+             "thread that needed a CPU — rxe's work items on both devices, the backend's service "
+             "thread on xib0 too — while both vCPUs were busy (two spinning perftest processes, "
+             "plus whatever else the host runs: see the run's host load above). The ping-pong "
+             "ratios are then ratios of tick counts.")
+        if mins:
+            s += (" The fastest iteration of each run (`lat_min`), where nobody waited for a CPU, "
+                  "shows the cost of the path itself, 2 bytes: " + "; ".join(mins) + ".")
+        ev.append(s)
+    p1 = g("post1", 2, "complete_us")
+    pp = g("post1", 2, "post_us")
+    p16 = g("post16", 2, "complete_us")
+    if p1.get("ratio"):
+        s = (f"**Kick path in isolation** (one process, one 2-byte RDMA WRITE between two "
+             f"QPs of the device, spin-polled, so one vCPU is left for rxe's workers and the service thread): "
+             f"post→completion {fmt(p1['pv'])} vs {fmt(p1['native'])} µs = {p1['ratio']:.2f}×")
+        if pp.get("ratio"):
+            s += (f"; the `ibv_post_send` call alone {fmt(pp['pv'])} vs {fmt(pp['native'])} µs "
+                  f"= {pp['ratio']:.2f}× (on xib0 it returns once the Kick is on the ring, "
+                  "on rxe0 after rxe has processed the WQE)")
+        if p16.get("ratio"):
+            s += (f"; 16 WRs per post: {fmt(p16['pv'])} vs {fmt(p16['native'])} µs per WR "
+                  f"= {p16['ratio']:.2f}×")
+        ev.append(s + ".")
+    # Control path
+    qp = g("qp", 0, "rate_per_s")
+    qc, qd = g("qp", 0, "create_us"), g("qp", 0, "destroy_us")
+    cq = g("cq", 0, "rate_per_s")
+    if qp.get("ratio"):
+        c = ctl_requests(counts, "qp")
+        n = c.get("CreateQp")
+        per = ""
+        if n:
+            per = ", ".join(f"{op} {v / n:.1f}" for op, v in sorted(c.items()) if v >= n / 2)
+            per = f" Backend requests per QP: {per}."
+        ev.append(
+            f"**Control path.** QP create+destroy: {fmt(qp['pv'])} vs {fmt(qp['native'])} per s "
+            f"= {qp['ratio']:.2f}× (create {fmt(qc.get('pv'))} vs {fmt(qc.get('native'))} µs, "
+            f"destroy {fmt(qd.get('pv'))} vs {fmt(qd.get('native'))} µs)."
+            + per
+            + (f" CQ create+destroy: {cq['ratio']:.2f}×." if cq.get("ratio") else "")
+            + one_request(rt)
+            + " Each forwarded verb is a synchronous ring round trip to the service "
+            "thread (two wake-ups: service thread, then caller), which then makes the "
+            "same uverbs call rxe0's users make; queue buffers are mapped with extra "
+            "`Mmap` requests.")
+    rf = g("reg_first", MIB, "reg_us")
+    if rf.get("ratio"):
+        big = g("reg_first", 64 * MIB, "reg_us")
+        s = (f"**Registration.** 1 MiB reg_mr {fmt(rf['pv'])} vs {fmt(rf['native'])} µs "
+             f"= {rf['ratio']:.2f}×")
+        if big.get("ratio"):
+            pages = 64 * MIB // 4096
+            s += (f"; 64 MiB {fmt(big['pv'])} vs {fmt(big['native'])} µs = {big['ratio']:.2f}× "
+                  f"(xib0 spends {(big['pv'] - big['native']) / pages * 1000:.0f} ns more per "
+                  "4 KiB page)")
+        s += (". Per registration, the front pins the pages and grants each one, "
+              "listing the references in indirect pages; the back maps every grant, maps "
+              "the pages into the service process as one range and registers that range "
+              "with rxe0, which pins them a second time. Nothing is cached: a repeated "
+              "registration of the same buffer does all of it again, and DeregMr "
+              "undoes all of it")
+        ev.append(s + ".")
+    return ev
+
+
+# ---------------------------------------------------------------------------
+# Output
+
+def write_csvs(outdir, rows, rt):
+    with open(os.path.join(outdir, "measurements.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["round", "device", "test", "size_bytes", "metric", "unit", "value", "tries"])
+        for r in sorted(rows, key=lambda r: (sort_key((r["test"], r["size"], r["metric"])), r["round"], r["dev"])):
+            w.writerow([r["round"], r["dev"], r["test"], r["size"], r["metric"],
+                        METRICS[r["metric"]][0], r["value"], r["tries"]])
+    rounds = sorted({rd for x in rt.values() for rd in x["per_round"]})
+    with open(os.path.join(outdir, "ratios.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["test", "size_bytes", "metric", "unit", "higher_is_better", "native_median",
+                    "xib0_median", "ratio_median", "ratio_min", "ratio_max"]
+                   + [f"ratio_round{rd}" for rd in rounds])
+        for k in sorted(rt, key=sort_key):
+            x = rt[k]
+            unit, hib = METRICS[k[2]]
+            w.writerow([k[0], k[1], k[2], unit, int(hib), x["native"], x["pv"], x["ratio"], x["lo"], x["hi"]]
+                       + [x["per_round"].get(rd, "") for rd in rounds])
+
+
+def plots(outdir, rt):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report.py: no matplotlib (apt-get install python3-matplotlib): no plots", file=sys.stderr)
+        return []
+    made = []
+    style = {NATIVE: dict(color="tab:blue", marker="o", label="native (rxe0)"),
+             PV: dict(color="tab:red", marker="s", label="paravirtual (xib0)")}
+
+    def series(test, metric, dev):
+        key = "native" if dev == NATIVE else "pv"
+        pts = sorted((k[1], v) for k, v in rt.items()
+                     if k[0] == test and k[2] == metric and v[key] is not None)
+        xs = [s for s, _ in pts]
+        ys = [v[key] for _, v in pts]
+        # error bars: the spread of the device's value over the rounds
+        err = [[y - v[key + "_span"][0] for (_, v), y in zip(pts, ys)],
+               [v[key + "_span"][1] - y for (_, v), y in zip(pts, ys)]]
+        return xs, ys, err
+
+    def sizefmt(ax, sizes):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(sizes))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: human(v) if v >= 1 else ""))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        for lbl in ax.get_xticklabels():
+            lbl.set_fontsize(8)
+            lbl.set_rotation(30)
+
+    def panel_set(name, title, tests, metric, ylabel, logy, extra=None):
+        tests = [t for t in tests if any(k[0] == t and k[2] == metric for k in rt)]
+        if not tests:
+            return
+        fig, axes = plt.subplots(1, len(tests), figsize=(4.6 * len(tests), 4), squeeze=False)
+        for ax, t in zip(axes[0], tests):
+            for dev in (NATIVE, PV):
+                xs, ys, err = series(t, metric, dev)
+                ax.errorbar(xs, ys, yerr=err, capsize=3, **style[dev])
+                if extra:
+                    xs, ys, _ = series(t, extra, dev)
+                    st = dict(style[dev], label=f"{style[dev]['label']}, {extra}")
+                    ax.plot(xs, ys, linestyle="--", alpha=0.6, markersize=3, **st)
+            sizefmt(ax, {k[1] for k in rt if k[0] == t and k[2] == metric})
+            if logy:
+                ax.set_yscale("log")
+            ax.set_title(label(t, 0))
+            ax.set_xlabel("message size")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, which="both", alpha=0.3)
+            # ratio annotations
+            for s in sorted({k[1] for k in rt if k[0] == t and k[2] == metric}):
+                x = rt[(t, s, metric)]
+                if x["ratio"] is not None and x["pv"] is not None:
+                    ax.annotate(f"{x['ratio']:.2f}×", (s, x["pv"]), textcoords="offset points",
+                                xytext=(0, 6), ha="center", fontsize=7, color="tab:red")
+            ax.legend(fontsize=8)
+        fig.suptitle(title + "; bars: spread over rounds; labels: xib0/rxe0\n"
+                     "(TCG guest: compare the curves, not absolute values)", fontsize=10)
+        fig.tight_layout()
+        p = os.path.join(outdir, name)
+        fig.savefig(p, dpi=90)
+        plt.close(fig)
+        made.append(name)
+
+    panel_set("latency.png", "Latency: typical (median over rounds); dashed: fastest iteration (lat_min)",
+              ["ib_send_lat", "ib_write_lat", "ib_read_lat"], "lat_typical", "latency [µs]", True,
+              extra="lat_min")
+    panel_set("bandwidth.png", "Bandwidth (median over rounds of BW average)",
+              ["ib_write_bw", "ib_send_bw", "ib_read_bw"], "bw_avg", "bandwidth [MB/s]", True)
+    # Registration: first and repeated, reg and dereg
+    if any(k[0].startswith("reg_") for k in rt):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for ax, metric, title in [(axes[0], "reg_us", "ibv_reg_mr"), (axes[1], "dereg_us", "ibv_dereg_mr")]:
+            for dev in (NATIVE, PV):
+                for test, ls in [("reg_first", "-"), ("reg_repeated", ":")]:
+                    xs, ys, err = series(test, metric, dev)
+                    st = dict(style[dev])
+                    st["label"] = f"{st['label']}, {test[4:]}"
+                    ax.errorbar(xs, ys, yerr=err, capsize=3, linestyle=ls, **st)
+            sizefmt(ax, {k[1] for k in rt if k[0].startswith("reg_")})
+            ax.set_yscale("log")
+            ax.set_title(title)
+            ax.set_xlabel("region size")
+            ax.set_ylabel("time [µs]")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.suptitle("Memory registration (median) (TCG guest: compare the curves)", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(os.path.join(outdir, "registration.png"), dpi=90)
+        plt.close(fig)
+        made.append("registration.png")
+    # Control path: rates
+    ctl = [t for t in ["cq", "qp", "qp-rts"] if (t, 0, "rate_per_s") in rt]
+    if ctl:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        w = 0.38
+        for i, dev in enumerate((NATIVE, PV)):
+            vals = [rt[(t, 0, "rate_per_s")]["native" if dev == NATIVE else "pv"] or 0 for t in ctl]
+            bars = ax.bar([j + (i - 0.5) * w for j in range(len(ctl))], vals, w,
+                          color=style[dev]["color"], label=style[dev]["label"])
+        for j, t in enumerate(ctl):
+            x = rt[(t, 0, "rate_per_s")]
+            if x["ratio"] is not None:
+                ax.annotate(f"{x['ratio']:.2f}×", (j + 0.5 * w, x["pv"] or 0), textcoords="offset points",
+                            xytext=(0, 3), ha="center", fontsize=8, color="tab:red")
+        ax.set_xticks(range(len(ctl)))
+        ax.set_xticklabels([label(t, 0) for t in ctl], fontsize=8)
+        ax.set_ylabel("operations per second")
+        ax.set_title("Control path (TCG guest: compare the bars)", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(outdir, "control.png"), dpi=90)
+        plt.close(fig)
+        made.append("control.png")
+    return made
+
+
+def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs):
+    L = []
+    L.append("# xenib benchmark: paravirtual xib0 against native rxe0\n")
+    rounds = sorted({r["round"] for r in rows})
+    L.append(f"- Run: {meta.get('date', '?')}, tree {meta.get('commit', '?')}, "
+             f"{len(rounds)} round(s) in one guest boot, wall time {meta.get('wall', '?')}.")
+    L.append(f"- Guest: kernel {env.get('kernel', '?')}, {env.get('nproc', '?')} vCPUs, QEMU TCG "
+             "(emulated). Absolute numbers are meaningless; only the xib0/rxe0 ratios of the "
+             "same boot are. Each round measures both devices back to back per point, in "
+             "alternating order (odd rounds rxe0 first).")
+    if meta.get("host_other"):
+        cpu_s, pct = (meta["host_other"].split(",") + ["?"])[:2]
+        L.append(f"- Host (2 cores): {meta.get('other_qemu', '?')} other QEMU(s) running at the "
+                 f"start; everything but this run used {cpu_s} CPU-seconds during it, {pct}% "
+                 "of the host's CPU time. Such load makes the guest's time more irregular "
+                 "and widens the spreads: numbers worth quoting come from an idle host.")
+    if meta.get("status", "0") != "0":
+        L.append(f"- **The guest run exited with status {meta['status']}**: see raw.log.")
+    L.append("- Ratio = xib0 / rxe0, per round, then the median over rounds, with the "
+             "spread [min–max] of the per-round ratios. For times > 1 is worse; for "
+             "bandwidths and rates < 1 is worse.")
+    retried = sum(1 for r in rows if r["tries"] > 1 and r["metric"] in ("lat_typical", "bw_avg"))
+    if retried or failures:
+        L.append(f"- perftest runs retried because emulated time defeated its clock "
+                 f"(r² < 0.9): {retried}; measurements missing: {len(failures)}.")
+    L.append("")
+
+    # Targets
+    L.append("## Targets\n")
+    L.append("| target | measurement | rxe0 | xib0 | ratio (median) | spread | verdict |")
+    L.append("|---|---|---:|---:|---:|---|---|")
+    missed = []
+    for name, tests, sizes, metric, bound, upper in TARGETS:
+        for t in tests:
+            for s in sizes:
+                c = check(rt, t, s, metric, bound, upper)
+                if c is None:
+                    continue
+                unit = METRICS[metric][0]
+                if c["ok"]:
+                    verdict = "met" + ("" if c["whole"] else " (not in every round)")
+                else:
+                    verdict = f"**missed by {((c['off'] - 1) * 100):.0f}%**"
+                    missed.append((name, t, s, c))
+                L.append(f"| {name} | {label(t, s)} | {fmt(c['native'])} {unit} | {fmt(c['pv'])} {unit} "
+                         f"| {fr(c['ratio'])}× | {fr(c['lo'])}–{fr(c['hi'])} | {verdict} |")
+    L.append("")
+    L.append("\"Missed by N%\": how far the median ratio is beyond the bound, as a "
+             "fraction of the bound.\n")
+
+    ev = evidence(rt, counts, env)
+    if ev:
+        L.append("## What limits xib0 (evidence from this run)\n")
+        for e in ev:
+            L.append(e + "\n")
+
+    if missed:
+        L.append("## Suggested fixes for the missed targets\n")
+        said = set()
+        for name, t, s_, c in missed:
+            for key, text in SUGGEST:
+                if key in name and key not in said:
+                    said.add(key)
+                    L.append(f"- *{name}*: {text}")
+        L.append("")
+
+
+    # Full table
+    L.append("## All measurements\n")
+    L.append("Medians over rounds of each device's value (itself a median within a run "
+             "for latencies and verb times); ratio = median of per-round xib0/rxe0.\n")
+    L.append("| measurement | metric | rxe0 | xib0 | ratio | spread | per round |")
+    L.append("|---|---|---:|---:|---:|---|---|")
+    for k in sorted(rt, key=sort_key):
+        t, s, m = k
+        if m in ("lat_min", "bw_peak", "lat_avg") and kind(t) in ("lat", "bw"):
+            continue  # in the CSV
+        x = rt[k]
+        unit = METRICS[m][0]
+        per = " ".join(f"{v:.2f}" for _, v in sorted(x["per_round"].items()))
+        L.append(f"| {label(t, s)} | {m} [{unit}] | {fmt(x['native'])} | {fmt(x['pv'])} "
+                 f"| {fr(x['ratio'])} | {fr(x['lo'])}–{fr(x['hi'])} | {per} |")
+    L.append("")
+    L.append("`lat_min`, `lat_avg`, `bw_peak` and every single round's value are in "
+             "`measurements.csv`; every ratio in `ratios.csv`.\n")
+
+    if failures:
+        L.append("## Missing measurements\n")
+        for f_ in failures:
+            L.append(f"- round {f_['round']} {f_['dev']} {f_['test']} {human(f_['size'])}: "
+                     f"{f_['status']} after {f_['tries']} tries")
+        L.append("")
+    if pngs:
+        L.append("## Plots\n")
+        for p in pngs:
+            L.append(f"![{p}]({p})\n")
+    if backend:
+        L.append("## Backend counters at the end of the run\n")
+        L.append("```")
+        L.extend(f"{k} {v}" for k, v in backend if v)
+        L.append("```\n")
+    with open(os.path.join(outdir, "report.md"), "w") as f:
+        f.write("\n".join(L))
+    return missed
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    raw, outdir = sys.argv[1], sys.argv[2]
+    meta = kv(sys.argv[3:])
+    os.makedirs(outdir, exist_ok=True)
+    rows, counts, env, failures, backend = parse(raw)
+    if not rows:
+        print(f"report.py: no measurements in {raw}", file=sys.stderr)
+        return 1
+    rt = ratios(rows)
+    write_csvs(outdir, rows, rt)
+    pngs = plots(outdir, rt)
+    missed = report(outdir, rows, rt, counts, env, failures, backend, meta, pngs)
+    # A short summary for the terminal.
+    print(f"{len(rows)} measurements, {len(failures)} missing; report in {outdir}/report.md")
+    for name, tests, sizes, metric, bound, upper in TARGETS:
+        for t in tests:
+            for s in sizes:
+                c = check(rt, t, s, metric, bound, upper)
+                if c:
+                    print(f"  {label(t, s):32s} {c['ratio']:.2f}x  [{c['lo']:.2f}-{c['hi']:.2f}]  "
+                          f"{'met' if c['ok'] else 'MISSED'} ({name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
