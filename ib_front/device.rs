@@ -15,7 +15,7 @@ use kernel::prelude::*;
 
 use crate::channel::Channel;
 use crate::sys;
-use crate::wire::{
+use crate::wire::{Response, 
     DeviceAttr, Empty, HelloReq, PortAttr, QueryPkeyReq, QueryPortReq, Request, RspBody,
     PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
@@ -93,14 +93,30 @@ pub(crate) unsafe fn channel<'a>(ibdev: *mut sys::ib_device) -> &'a Channel {
     unsafe { &*((*ibdev.cast::<sys::xenib_front_dev>()).front as *const Channel) }
 }
 
+/// How long the backend may take to answer the handshake (its service
+/// daemon may be starting).
+const HELLO_TIMEOUT_MS: u32 = 10_000;
+
 fn hello(ch: &Channel) -> Result {
     let req = HelloReq {
         features: SUPPORTED_FEATURES,
         min_version: PROTOCOL_VERSION,
         max_version: PROTOCOL_VERSION,
     };
-    match ch.call(&Request::Hello(req))? {
-        RspBody::Hello(r) if r.version == PROTOCOL_VERSION => Ok(()),
+    // SAFETY: Plain reads of the clock and a conversion.
+    let deadline = unsafe { sys::xenib_jiffies() + sys::xenib_msecs_to_jiffies(HELLO_TIMEOUT_MS) as u64 };
+    let rsp = ch.send(|id, slot| Request::Hello(req).encode(id, slot), false, true, Some(deadline));
+    match rsp {
+        Ok(Some(Response::Ok(RspBody::Hello(r)))) if r.version == PROTOCOL_VERSION => Ok(()),
+        Ok(Some(Response::Err { status, .. })) => {
+            pr_err!("the backend refused the handshake ({}): no common protocol version\n", status);
+            Err(Error::from_errno(status))
+        }
+        Err(e) if e == crate::errno::etimedout() => {
+            pr_err!("the backend did not answer within {} ms: is xenib-backd running?\n", HELLO_TIMEOUT_MS);
+            Err(e)
+        }
+        Err(e) => Err(e),
         _ => Err(eproto()),
     }
 }
