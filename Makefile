@@ -5,12 +5,13 @@
 #   make check      the whole test suite; ends with "N passed, N failed"
 #   make demo       boot the guest and run unmodified RDMA programs
 #   make bench      xib0 against native rxe0: bench/results/report.md
+#   make check-xen  Xen mode self-test (Xen 4.17 + dom0 + 2 domUs in QEMU)
 #   make kernel     build (or find cached) the Rust-enabled 6.12 kernel
 #   make initramfs  build the test guest image
 #   make rust-project.json   rust-analyzer project for the modules
 #   FLAVOUR=debug   selects the KASAN/lockdep/kmemleak kernel
 
-.PHONY: all modules kernel check demo bench initramfs host-test clean
+.PHONY: all modules kernel check check-xen demo bench initramfs host-test clean
 all: modules
 
 modules:
@@ -21,6 +22,8 @@ initramfs: modules
 	scripts/mkinitramfs "$$(scripts/build-kernel)" build/initramfs.cpio.gz
 check:
 	scripts/check
+check-xen:
+	scripts/setup-host && scripts/xen/selftest
 demo:
 	scripts/demo
 bench:

@@ -8,6 +8,8 @@ devs="rxe0"
 [ -d /sys/class/infiniband/xib0 ] && devs="xib0 rxe0"
 echo "== RDMA devices in the guest"
 ibv_devices
+before=$(awk '$1 ~ /^requests\./ { n += $2 } END { print n + 0 }' /dev/xenib_back 2>/dev/null)
+kicks0=$(back_counter requests.Kick 2>/dev/null)
 for d in $devs; do
 	g=$(ipv4_gid_index "$d") || { echo "$d: no IPv4 GID"; exit 1; }
 	echo
@@ -19,3 +21,13 @@ for d in $devs; do
 	pair ib_send_lat -d "$d" -x "$g" -s 2 -n 1000 >/tmp/lat.out || { cat /tmp/lat.out; exit 1; }
 	sed -n '/#bytes/,/^-----/p' /tmp/client.out | head -3
 done
+
+if [ -e /dev/xenib_back ]; then
+	after=$(awk '$1 ~ /^requests\./ { n += $2 } END { print n + 0 }' /dev/xenib_back)
+	kicks=$(( $(back_counter requests.Kick) - kicks0 ))
+	echo
+	echo "== what crossed the ring to ib_back for all of the above on xib0"
+	echo "$((after - before)) requests, of which $kicks send doorbells (Kick);"
+	echo "receives were posted and completions polled without any request."
+	grep -v " 0$" /dev/xenib_back | grep "^requests\." | sed 's/^requests\./  /'
+fi
