@@ -41,6 +41,10 @@ mod loop_grants;
 #[path = "../sys/table.rs"]
 mod table;
 
+/// Shared: each side uses its half.
+#[allow(dead_code)]
+#[path = "../sys/doorbell_page.rs"]
+mod doorbell_page;
 #[path = "../sys/protocol.rs"]
 mod protocol;
 use protocol::{shmem, wire};
@@ -146,6 +150,8 @@ impl Backend {
         }
         pr_warn!("the RDMA device is being removed; frontends lose their device\n");
         for fe in self.all_frontends().iter() {
+            // Our QP references would hold up the QPs' destruction.
+            fe.unbind_all_doorbells();
             fe.send_device_removed();
         }
         self.device.release();

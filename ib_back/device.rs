@@ -96,6 +96,15 @@ impl Device {
         drop(self.dev.lock().take());
     }
 
+    /// The real device's QP number `qpn`, held until the `QpRef` drops.
+    pub(crate) fn qp(&self, qpn: u32) -> Result<QpRef> {
+        let dev = self.lock()?;
+        // SAFETY: The device is present and we hold a reference.
+        let qp = unsafe { sys::xenib_back_qp_get(dev.raw(), qpn) };
+        // INVARIANT: a non-null result carries a restrack reference.
+        Ok(QpRef(NonNull::new(qp).ok_or(ENOENT)?))
+    }
+
     pub(crate) fn query_device(&self) -> Result<DeviceAttr> {
         let dev = self.lock()?;
         // SAFETY: The device is present and we hold a reference; `attrs`
@@ -216,5 +225,32 @@ impl Device {
         // SAFETY: Port checked; the driver bounds the index.
         to_result(unsafe { sys::ib_query_pkey(dev.raw(), req.port.into(), req.index, &mut pkey) })?;
         Ok(PkeyRsp { pkey })
+    }
+}
+
+/// A QP of the real device, for ringing its send doorbell directly.
+///
+/// # Invariants
+///
+/// `0` is a QP we hold a restrack reference on. Its destruction waits for
+/// that reference, so it must be dropped before the QP is destroyed.
+pub(crate) struct QpRef(NonNull<sys::ib_qp>);
+
+// SAFETY: QPs are used from any thread; post_send may be called anywhere.
+unsafe impl Send for QpRef {}
+
+impl QpRef {
+    /// Rings the send doorbell: a zero-WR `post_send`, as uverbs does for
+    /// a provider's doorbell.
+    pub(crate) fn kick(&self) {
+        // SAFETY: The QP is alive while we hold the reference.
+        unsafe { sys::xenib_back_qp_kick(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for QpRef {
+    fn drop(&mut self) {
+        // SAFETY: We hold the reference (type invariant).
+        unsafe { sys::xenib_back_qp_put(self.0.as_ptr()) };
     }
 }

@@ -19,16 +19,18 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
 use crate::context::{self, Context};
+use crate::device::QpRef;
+use crate::doorbell_page::DoorbellPage;
 use crate::loopback::Loopback;
 use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
 use crate::uverbs::Service;
+use crate::wire::{doorbell, ring_area_bytes, MAX_RING_ORDER};
 use crate::wire::{
     hello_response, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle, CtxHandle, Event,
     FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
 };
-use crate::wire::{ring_area_bytes, MAX_RING_ORDER};
 use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
 /// Contexts (guest processes using the device) per frontend.
@@ -47,11 +49,23 @@ struct State {
     broken: bool,
 }
 
+/// A QP whose send doorbell the frontend may ring in the doorbell page.
+struct Doorbell {
+    ctx: u32,
+    qp: u32,
+    dev_qp: QpRef,
+}
+
 #[pin_data]
 pub(crate) struct Frontend {
     #[pin]
     pub(crate) transport: Loopback,
     pending: AtomicBool,
+    /// The frontend's doorbell page, if it has one.
+    doorbell_page: Option<DoorbellPage>,
+    /// Doorbell number (the QP's `user_handle`) to QP.
+    #[pin]
+    doorbells: Mutex<KVec<Option<Doorbell>>>,
     #[pin]
     state: Mutex<State>,
 }
@@ -67,10 +81,19 @@ fn ring_mem(p: *mut core::ffi::c_void, order: u32) -> Result<RawMem> {
 impl Frontend {
     pub(crate) fn new(backend: &Backend, conn: NonNull<sys::xenib_loop_conn>) -> Result<Arc<Self>> {
         // SAFETY: The front filled its half of `conn` before connecting.
-        let (cmd, evt, order) = unsafe {
+        let (cmd, evt, order, db) = unsafe {
             let c = conn.as_ptr();
-            ((*c).cmd_ring, (*c).evt_ring, (*c).ring_order)
+            (
+                (*c).cmd_ring,
+                (*c).evt_ring,
+                (*c).ring_order,
+                (*c).doorbells,
+            )
         };
+        // SAFETY: The front's doorbell page, one page it keeps until
+        // disconnect, which drops this frontend first; only accessed
+        // atomically.
+        let doorbell_page = NonNull::new(db.cast::<u8>()).map(|p| unsafe { DoorbellPage::new(p) });
         if order > MAX_RING_ORDER {
             return Err(EINVAL);
         }
@@ -81,6 +104,8 @@ impl Frontend {
             pin_init!(Self {
                 transport <- Loopback::new(conn),
                 pending: AtomicBool::new(false),
+                doorbell_page,
+                doorbells <- kernel::new_mutex!(KVec::new()),
                 state <- kernel::new_mutex!(State {
                     cmd,
                     evt,
@@ -93,6 +118,67 @@ impl Frontend {
         )?;
         backend.stats.add(Obj::Frontend, 1);
         Ok(fe)
+    }
+
+    /// The frontend rang doorbells: ring them on the real device right
+    /// here, in the notifier's context (no request, no service thread).
+    pub(crate) fn ring_doorbells(&self, stats: &Stats) {
+        if let Some(page) = &self.doorbell_page {
+            let table = self.doorbells.lock();
+            page.take(|n| {
+                match table.get(n as usize) {
+                    Some(Some(d)) => {
+                        d.dev_qp.kick();
+                        stats.doorbell();
+                    }
+                    // A bit that names no QP of this frontend.
+                    _ => stats.bad_request(),
+                }
+            });
+        }
+    }
+
+    /// A QP was created: let its doorbell (its `user_handle`) reach it.
+    fn bind_doorbell(&self, backend: &Backend, ctx: u32, qp: u32, qpn: u32, user_handle: u64) {
+        let Ok(n) = usize::try_from(user_handle) else {
+            return;
+        };
+        if self.doorbell_page.is_none() || n >= doorbell::MAX_DOORBELLS as usize {
+            return;
+        }
+        let dev_qp = match backend.device.qp(qpn) {
+            Ok(q) => q,
+            Err(e) => {
+                warn_ratelimited!("no doorbell for QP {}: {:?}\n", qpn, e);
+                return;
+            }
+        };
+        let mut table = self.doorbells.lock();
+        while table.len() <= n {
+            if table.push(None, GFP_KERNEL).is_err() {
+                return;
+            }
+        }
+        // A number reused by the frontend replaces the old binding.
+        table[n] = Some(Doorbell { ctx, qp, dev_qp });
+    }
+
+    /// Drops the doorbells of `ctx` (of its QP `qp` only, if given). Must
+    /// precede the QPs' destruction, which waits for our references.
+    fn unbind_doorbells(&self, ctx: u32, qp: Option<u32>) {
+        for slot in self.doorbells.lock().iter_mut() {
+            if slot
+                .as_ref()
+                .is_some_and(|d| d.ctx == ctx && qp.is_none_or(|q| d.qp == q))
+            {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Drops every doorbell (the real device is going away).
+    pub(crate) fn unbind_all_doorbells(&self) {
+        *self.doorbells.lock() = KVec::new();
     }
 
     /// The frontend notified us: have a service thread look at it.
@@ -289,6 +375,7 @@ impl Frontend {
             }
             Request::CloseContext(r) => {
                 let c = st.contexts.remove(r.ctx.0 as usize).ok_or(EBADF)?;
+                self.unbind_doorbells(r.ctx.0, None);
                 close_context(c, svc, tr, stats);
                 ok(RspBody::CloseContext(Default::default()))
             }
@@ -309,14 +396,20 @@ impl Frontend {
             Request::ReqNotifyCq(r) => ok(RspBody::ReqNotifyCq(
                 cq::req_notify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
             )),
-            Request::CreateQp(r) => ok(RspBody::CreateQp(qp::create(ctx!(r.ctx), svc, r)?)),
+            Request::CreateQp(r) => {
+                let rsp = qp::create(ctx!(r.ctx), svc, r)?;
+                self.bind_doorbell(backend, r.ctx.0, rsp.qp.0, rsp.qpn, r.user_handle);
+                ok(RspBody::CreateQp(rsp))
+            }
             Request::ModifyQp(r) => ok(RspBody::ModifyQp(
                 qp::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
             )),
             Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(ctx!(r.ctx), svc, r)?)),
-            Request::DestroyQp(r) => ok(RspBody::DestroyQp(
-                qp::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
-            )),
+            Request::DestroyQp(r) => {
+                self.unbind_doorbells(r.ctx.0, Some(r.qp.0));
+                qp::destroy(ctx!(r.ctx), svc, r)?;
+                ok(RspBody::DestroyQp(Default::default()))
+            }
             Request::Kick(r) => ok(RspBody::Kick(
                 qp::kick(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
             )),
@@ -362,6 +455,7 @@ impl Frontend {
 
     /// Releases every context; runs in the service process.
     pub(crate) fn close_all(&self, svc: &Service, backend: &Backend) {
+        self.unbind_all_doorbells();
         let mut st = self.state.lock();
         for c in st.contexts.drain() {
             close_context(c, svc, &self.transport, &backend.stats);

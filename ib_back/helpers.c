@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/restrack.h>
 #include "xenib_helpers.h"
 #include "xenib_callbacks.h"
 #include "uapi.h"
@@ -171,6 +172,27 @@ int xenib_back_unmap_pages(unsigned long addr, unsigned long nr)
 		vma->vm_private_data = NULL;
 	mmap_write_unlock(mm);
 	return vm_munmap(addr, nr << PAGE_SHIFT);
+}
+
+/* ---- send doorbells of the real device's QPs ---- */
+
+/* The QP the real device knows by `qpn`, with a restrack reference. */
+struct ib_qp *xenib_back_qp_get(struct ib_device *dev, u32 qpn)
+{
+	struct rdma_restrack_entry *res = rdma_restrack_get_byid(dev, RDMA_RESTRACK_QP, qpn);
+
+	return IS_ERR(res) ? NULL : container_of(res, struct ib_qp, res);
+}
+
+void xenib_back_qp_put(struct ib_qp *qp)
+{
+	rdma_restrack_put(&qp->res);
+}
+
+/* A zero-WR post_send: what uverbs does for a provider's doorbell write. */
+int xenib_back_qp_kick(struct ib_qp *qp)
+{
+	return ib_post_send(qp, NULL, NULL);
 }
 
 /* ---- removal of the real device ---- */

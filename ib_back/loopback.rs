@@ -100,6 +100,14 @@ unsafe extern "C" fn notify_back(conn: *mut sys::xenib_loop_conn) {
     fe.kick();
 }
 
+unsafe extern "C" fn notify_doorbells(conn: *mut sys::xenib_loop_conn) {
+    // SAFETY: Only called on a connected connection (loopback contract).
+    let fe = unsafe { frontend_of(conn) };
+    if let Some(b) = Backend::get() {
+        fe.ring_doorbells(&b.stats);
+    }
+}
+
 unsafe extern "C" fn back_map_grant(conn: *mut sys::xenib_loop_conn, r: u32) -> *mut sys::page {
     // SAFETY: Only called on a connected connection (loopback contract).
     let fe = unsafe { frontend_of(conn) };
@@ -122,6 +130,7 @@ pub(crate) extern "C" fn xenib_loop_connect(conn: *mut sys::xenib_loop_conn) -> 
             unsafe {
                 let c = conn.as_ptr();
                 (*c).notify_back = Some(notify_back);
+                (*c).notify_doorbells = Some(notify_doorbells);
                 (*c).back_map_grant = Some(back_map_grant);
                 (*c).back_priv = Arc::into_raw(fe.clone()) as *mut core::ffi::c_void;
             }

@@ -28,6 +28,7 @@ pub(crate) struct Stats {
     requests: [AtomicU64; MAX_OPS],
     errors: AtomicU64,
     bad_requests: AtomicU64,
+    doorbells: AtomicU64,
     objects: [AtomicI64; OBJ_NAMES.len()],
 }
 
@@ -37,6 +38,7 @@ impl Stats {
             requests: [const { AtomicU64::new(0) }; MAX_OPS],
             errors: AtomicU64::new(0),
             bad_requests: AtomicU64::new(0),
+            doorbells: AtomicU64::new(0),
             objects: [const { AtomicI64::new(0) }; OBJ_NAMES.len()],
         }
     }
@@ -50,6 +52,10 @@ impl Stats {
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    pub(crate) fn doorbell(&self) {
+        self.doorbells.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn bad_request(&self) {
@@ -74,6 +80,7 @@ impl Stats {
             "bad_requests {}",
             self.bad_requests.load(Ordering::Relaxed)
         );
+        let _ = writeln!(w, "doorbells {}", self.doorbells.load(Ordering::Relaxed));
         for (name, c) in OBJ_NAMES.iter().zip(self.objects.iter()) {
             let _ = writeln!(w, "objects.{} {}", name, c.load(Ordering::Relaxed));
         }

@@ -21,6 +21,7 @@ use crate::loopback::{Loopback, RingPages};
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
 use crate::table::Table;
+use crate::wire::doorbell;
 use crate::wire::{
     init_shared, AsyncEvent, AsyncObj, BackRing, Event, FrontRing, Op, Request, Response, RspBody,
     Slot, SLOT_SIZE,
@@ -53,9 +54,11 @@ struct State {
     evt: BackRing<RawMem>,
     next_id: u64,
     waiting: Table<Waiter>,
-    /// Objects that events may name (the index is the cookie we gave
+    /// CQs and SRQs that events may name (the index is the cookie we gave
     /// the backend as their `user_handle`).
     objects: Table<ObjRef>,
+    /// QPs, likewise; a QP's cookie is also its doorbell number.
+    qps: Table<ObjRef>,
     /// The backend is gone or broke the protocol: fail every request.
     dead: bool,
 }
@@ -87,6 +90,7 @@ impl Channel {
                 next_id: 1,
                 waiting: Table::new(MAX_OUTSTANDING),
                 objects: Table::new(MAX_OBJECTS),
+                qps: Table::new(doorbell::MAX_DOORBELLS as usize),
                 dead: false,
             }),
             changed <- kernel::new_condvar!(),
@@ -260,12 +264,36 @@ impl Channel {
 
     /// Lets events reach `obj`; returns its cookie.
     pub(crate) fn add_object(&self, obj: ObjRef) -> Result<u64> {
-        Ok(self.state.lock().objects.insert(obj)? as u64)
+        let mut st = self.state.lock();
+        let table = if matches!(obj, ObjRef::Qp(_)) {
+            &mut st.qps
+        } else {
+            &mut st.objects
+        };
+        Ok(table.insert(obj)? as u64)
     }
 
     /// No more events for this object (it is being destroyed).
-    pub(crate) fn remove_object(&self, cookie: u64) {
-        self.state.lock().objects.remove(cookie as usize);
+    pub(crate) fn remove_object(&self, obj: ObjRef, cookie: u64) {
+        let mut st = self.state.lock();
+        let table = if matches!(obj, ObjRef::Qp(_)) {
+            &mut st.qps
+        } else {
+            &mut st.objects
+        };
+        table.remove(cookie as usize);
+    }
+
+    /// The send doorbell of the QP whose cookie is `cookie`: a bit in the
+    /// doorbell page, and a notification only if the backend has not been
+    /// told of any doorbell since it last looked.
+    pub(crate) fn ring_doorbell(&self, cookie: u64) -> Result {
+        let page = self.transport.doorbell_page();
+        let n = u32::try_from(cookie).map_err(|_| EINVAL)?;
+        if page.ring(n).ok_or(EINVAL)? {
+            self.transport.notify_doorbells();
+        }
+        Ok(())
     }
 
     /// A completion event: raise the CQ's completion handler (for a user
@@ -296,13 +324,16 @@ impl Channel {
             ..Default::default()
         };
         match (ev.kind, st.objects.get(ev.user_handle as usize).copied()) {
-            (AsyncObj::Qp, Some(ObjRef::Qp(qp))) => unsafe {
-                let qp = qp.as_ptr();
-                e.device = (*qp).device;
-                *e.element.qp.as_mut() = qp;
-                if let Some(h) = (*qp).event_handler {
-                    h(&mut e, (*qp).qp_context);
-                }
+            (AsyncObj::Qp, _) => match st.qps.get(ev.user_handle as usize).copied() {
+                Some(ObjRef::Qp(qp)) => unsafe {
+                    let qp = qp.as_ptr();
+                    e.device = (*qp).device;
+                    *e.element.qp.as_mut() = qp;
+                    if let Some(h) = (*qp).event_handler {
+                        h(&mut e, (*qp).qp_context);
+                    }
+                },
+                _ => {}
             },
             (AsyncObj::Cq, Some(ObjRef::Cq(cq))) => unsafe {
                 let cq = cq.as_ptr();

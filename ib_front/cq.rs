@@ -43,10 +43,11 @@ pub(crate) unsafe extern "C" fn create_cq(
         }
         // SAFETY: As above.
         let ctx = unsafe { ctx_of(udata)? };
-        let cookie = ch.add_object(ObjRef::Cq(NonNull::new(cq).ok_or(EINVAL)?))?;
+        let obj = ObjRef::Cq(NonNull::new(cq).ok_or(EINVAL)?);
+        let cookie = ch.add_object(obj)?;
         let result = create(ch, xcq, attr, udata, ctx, cookie);
         if result.is_err() {
-            ch.remove_object(cookie);
+            ch.remove_object(obj, cookie);
         }
         result
     })
@@ -100,7 +101,7 @@ pub(crate) unsafe extern "C" fn destroy_cq(
             ctx: CtxHandle(xcq.ctx),
             cq: CqHandle(xcq.handle),
         }))?;
-        ch.remove_object(xcq.cookie);
+        ch.remove_object(ObjRef::Cq(NonNull::new(cq).ok_or(EINVAL)?), xcq.cookie);
         Ok(0)
     })
 }

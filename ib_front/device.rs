@@ -15,8 +15,8 @@ use kernel::prelude::*;
 
 use crate::channel::Channel;
 use crate::sys;
-use crate::wire::{Response, 
-    DeviceAttr, Empty, HelloReq, PortAttr, QueryPkeyReq, QueryPortReq, Request, RspBody,
+use crate::wire::{
+    DeviceAttr, Empty, HelloReq, PortAttr, QueryPkeyReq, QueryPortReq, Request, Response, RspBody,
     PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
 use crate::{ah, context, cq, mmap, mr, pd, qp, srq};
@@ -104,16 +104,28 @@ fn hello(ch: &Channel) -> Result {
         max_version: PROTOCOL_VERSION,
     };
     // SAFETY: Plain reads of the clock and a conversion.
-    let deadline = unsafe { sys::xenib_jiffies() + sys::xenib_msecs_to_jiffies(HELLO_TIMEOUT_MS) as u64 };
-    let rsp = ch.send(|id, slot| Request::Hello(req).encode(id, slot), false, true, Some(deadline));
+    let deadline =
+        unsafe { sys::xenib_jiffies() + sys::xenib_msecs_to_jiffies(HELLO_TIMEOUT_MS) as u64 };
+    let rsp = ch.send(
+        |id, slot| Request::Hello(req).encode(id, slot),
+        false,
+        true,
+        Some(deadline),
+    );
     match rsp {
         Ok(Some(Response::Ok(RspBody::Hello(r)))) if r.version == PROTOCOL_VERSION => Ok(()),
         Ok(Some(Response::Err { status, .. })) => {
-            pr_err!("the backend refused the handshake ({}): no common protocol version\n", status);
+            pr_err!(
+                "the backend refused the handshake ({}): no common protocol version\n",
+                status
+            );
             Err(Error::from_errno(status))
         }
         Err(e) if e == crate::errno::etimedout() => {
-            pr_err!("the backend did not answer within {} ms: is xenib-backd running?\n", HELLO_TIMEOUT_MS);
+            pr_err!(
+                "the backend did not answer within {} ms: is xenib-backd running?\n",
+                HELLO_TIMEOUT_MS
+            );
             Err(e)
         }
         Err(e) => Err(e),

@@ -37,6 +37,10 @@ mod loop_grants;
 #[path = "../sys/table.rs"]
 mod table;
 
+/// Shared: each side uses its half.
+#[allow(dead_code)]
+#[path = "../sys/doorbell_page.rs"]
+mod doorbell_page;
 #[path = "../sys/protocol.rs"]
 mod protocol;
 use protocol::{shmem, wire};

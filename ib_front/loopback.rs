@@ -11,6 +11,7 @@ use kernel::prelude::*;
 use kernel::types::Opaque;
 
 use crate::channel::Channel;
+use crate::doorbell_page::DoorbellPage;
 use crate::loop_grants::{GrantTable, MappedPage};
 use crate::shmem::RawMem;
 use crate::sys;
@@ -27,6 +28,7 @@ pub(crate) const RING_ORDER: u32 = 2;
 pub(crate) struct RingPages {
     cmd: NonNull<u8>,
     evt: NonNull<u8>,
+    doorbells: NonNull<u8>,
 }
 
 impl RingPages {
@@ -41,7 +43,28 @@ impl RingPages {
             unsafe { sys::xenib_free_pages(cmd.as_ptr().cast(), RING_ORDER) };
             return Err(ENOMEM);
         };
-        Ok(Self { cmd, evt })
+        // SAFETY: As above.
+        let Some(doorbells) = NonNull::new(unsafe { sys::xenib_alloc_pages(0) }.cast::<u8>())
+        else {
+            // SAFETY: Allocated just above.
+            unsafe {
+                sys::xenib_free_pages(cmd.as_ptr().cast(), RING_ORDER);
+                sys::xenib_free_pages(evt.as_ptr().cast(), RING_ORDER);
+            }
+            return Err(ENOMEM);
+        };
+        Ok(Self {
+            cmd,
+            evt,
+            doorbells,
+        })
+    }
+
+    /// The doorbell page.
+    pub(crate) fn doorbell_page(&self) -> DoorbellPage {
+        // SAFETY: A zeroed page of ours until drop, shared with the back
+        // and only accessed atomically.
+        unsafe { DoorbellPage::new(self.doorbells) }
     }
 
     fn mem(p: NonNull<u8>) -> RawMem {
@@ -66,6 +89,7 @@ impl Drop for RingPages {
         unsafe {
             sys::xenib_free_pages(self.cmd.as_ptr().cast(), RING_ORDER);
             sys::xenib_free_pages(self.evt.as_ptr().cast(), RING_ORDER);
+            sys::xenib_free_pages(self.doorbells.as_ptr().cast(), 0);
         }
     }
 }
@@ -107,6 +131,7 @@ impl Loopback {
         unsafe {
             (*c).cmd_ring = self.rings.cmd.as_ptr().cast();
             (*c).evt_ring = self.rings.evt.as_ptr().cast();
+            (*c).doorbells = self.rings.doorbells.as_ptr().cast();
             (*c).ring_order = RING_ORDER;
             (*c).notify_front = Some(notify_front);
             (*c).front_map_grant = Some(front_map_grant);
@@ -142,6 +167,25 @@ impl Loopback {
                 f(c)
             }
         }
+    }
+
+    /// Raises the backend's doorbell "event channel".
+    pub(crate) fn notify_doorbells(&self) {
+        if !self.connected.load(Ordering::Acquire) {
+            return;
+        }
+        let c = self.conn.get();
+        // SAFETY: Connected, so the back half is valid (type invariant).
+        unsafe {
+            if let Some(f) = (*c).notify_doorbells {
+                f(c)
+            }
+        }
+    }
+
+    /// The doorbell page shared with the backend.
+    pub(crate) fn doorbell_page(&self) -> DoorbellPage {
+        self.rings.doorbell_page()
     }
 
     pub(crate) fn grant(&self, page: NonNull<sys::page>) -> Result<GrantRef> {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Queue pairs. The provider writes work requests into the mapped queues
-//! itself; a send needs only the doorbell, a zero-WR `post_send`, which is
-//! forwarded as a `Kick` that nobody waits for.
+//! itself; a send needs only the doorbell, a zero-WR `post_send`, which
+//! becomes a bit in the doorbell page (`sys/doorbell_page.rs`): no request,
+//! and a notification only when the backend has not been told already.
 
 use crate::errno::{eopnotsupp, eproto};
 use core::ffi::c_int;
@@ -61,9 +62,10 @@ pub(crate) unsafe extern "C" fn create_qp(
             // SAFETY: As above: one of our SRQs.
             Some(SrqHandle(unsafe { (*init.srq.cast::<XibSrq>()).handle }))
         };
-        let cookie = ch.add_object(ObjRef::Qp(NonNull::new(qp).ok_or(EINVAL)?))?;
+        let obj = ObjRef::Qp(NonNull::new(qp).ok_or(EINVAL)?);
+        let cookie = ch.add_object(obj)?;
         let forget = |e: Error| {
-            ch.remove_object(cookie);
+            ch.remove_object(obj, cookie);
             e
         };
         let req = CreateQpReq {
@@ -192,7 +194,7 @@ pub(crate) unsafe extern "C" fn destroy_qp(
             ctx: CtxHandle(xqp.ctx),
             qp: QpHandle(xqp.handle),
         }))?;
-        ch.remove_object(xqp.cookie);
+        ch.remove_object(ObjRef::Qp(NonNull::new(qp).ok_or(EINVAL)?), xqp.cookie);
         Ok(0)
     })
 }
@@ -218,10 +220,7 @@ pub(crate) unsafe extern "C" fn post_send(
         {
             return Err(EINVAL);
         }
-        ch.call(&Request::Kick(QpReq {
-            ctx: CtxHandle(xqp.ctx),
-            qp: QpHandle(xqp.handle),
-        }))?;
+        ch.ring_doorbell(xqp.cookie)?;
         Ok(0)
     })
 }

@@ -38,9 +38,10 @@ pub(crate) unsafe extern "C" fn create_srq(
         }
         // SAFETY: As above.
         let ctx = unsafe { ctx_of(udata)? };
-        let cookie = ch.add_object(ObjRef::Srq(NonNull::new(srq).ok_or(EINVAL)?))?;
+        let obj = ObjRef::Srq(NonNull::new(srq).ok_or(EINVAL)?);
+        let cookie = ch.add_object(obj)?;
         let forget = |e: Error| {
-            ch.remove_object(cookie);
+            ch.remove_object(obj, cookie);
             e
         };
         let req = CreateSrqReq {
@@ -132,7 +133,7 @@ pub(crate) unsafe extern "C" fn destroy_srq(
             ctx: CtxHandle(xsrq.ctx),
             srq: SrqHandle(xsrq.handle),
         }))?;
-        ch.remove_object(xsrq.cookie);
+        ch.remove_object(ObjRef::Srq(NonNull::new(srq).ok_or(EINVAL)?), xsrq.cookie);
         Ok(0)
     })
 }

@@ -50,6 +50,7 @@ quiet_cmd_xenib_bindgen = BINDGEN $@
 		-I$(xenib_sys) -fno-builtin -D__BINDGEN__ -DMODULE
 
 $(obj)/bindings_generated.rs: $(xenib_sys)/bindings.h $(xenib_sys)/xenib_helpers.h \
+		$(xenib_sys)/xenib_loopback.h \
 		$(xenib_sys)/bindgen.mk FORCE
 	$(call if_changed_dep,xenib_bindgen)
 targets += bindings_generated.rs

@@ -7,6 +7,7 @@
 #[allow(unreachable_pub, dead_code, missing_docs)]
 pub(crate) mod xen_ring {
     pub mod codec;
+    pub mod doorbell;
     pub mod msg;
     pub mod ring;
     pub mod shmem;
@@ -17,6 +18,7 @@ pub(crate) use xen_ring::shmem;
 
 /// Everything on the wire, under one name.
 pub(crate) mod wire {
+    pub(crate) use super::xen_ring::doorbell;
     pub(crate) use super::xen_ring::msg::*;
     pub(crate) use super::xen_ring::ring::*;
     pub(crate) use super::xen_ring::wire::*;

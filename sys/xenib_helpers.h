@@ -22,6 +22,10 @@ struct vm_area_struct;
 /* ---- ib_back ---- */
 const char *xenib_back_param_dev(void);
 int xenib_back_misc_register(void);
+struct ib_qp;
+struct ib_qp *xenib_back_qp_get(struct ib_device *dev, u32 qpn);
+void xenib_back_qp_put(struct ib_qp *qp);
+int xenib_back_qp_kick(struct ib_qp *qp);
 int xenib_back_client_register(void);
 void xenib_back_client_unregister(void);
 void xenib_back_misc_deregister(void);

@@ -25,12 +25,15 @@ struct xenib_loop_conn {
 	/* Filled by the front before connecting. */
 	void *cmd_ring;
 	void *evt_ring;
+	void *doorbells;	/* one page: the doorbell page (xen_ring doorbell.rs) */
 	u32 ring_order;
 	void (*notify_front)(struct xenib_loop_conn *conn);
 	struct page *(*front_map_grant)(struct xenib_loop_conn *conn, u32 ref);
 	void *front_priv;
 	/* Filled by ib_back in xenib_loop_connect(). */
 	void (*notify_back)(struct xenib_loop_conn *conn);
+	/* A second "event channel", for the doorbell page only. */
+	void (*notify_doorbells)(struct xenib_loop_conn *conn);
 	struct page *(*back_map_grant)(struct xenib_loop_conn *conn, u32 ref);
 	void *back_priv;
 };

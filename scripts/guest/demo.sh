@@ -9,7 +9,7 @@ devs="rxe0"
 echo "== RDMA devices in the guest"
 ibv_devices
 before=$(awk '$1 ~ /^requests\./ { n += $2 } END { print n + 0 }' /dev/xenib_back 2>/dev/null)
-kicks0=$(back_counter requests.Kick 2>/dev/null)
+kicks0=$(back_counter doorbells 2>/dev/null)
 for d in $devs; do
 	g=$(ipv4_gid_index "$d") || { echo "$d: no IPv4 GID"; exit 1; }
 	echo
@@ -24,10 +24,11 @@ done
 
 if [ -e /dev/xenib_back ]; then
 	after=$(awk '$1 ~ /^requests\./ { n += $2 } END { print n + 0 }' /dev/xenib_back)
-	kicks=$(( $(back_counter requests.Kick) - kicks0 ))
+	kicks=$(( $(back_counter doorbells) - kicks0 ))
 	echo
 	echo "== what crossed the ring to ib_back for all of the above on xib0"
-	echo "$((after - before)) requests, of which $kicks send doorbells (Kick);"
-	echo "receives were posted and completions polled without any request."
+	echo "$((after - before)) requests (setup and teardown), and $kicks send doorbells"
+	echo "rung in the shared doorbell page; receives were posted and completions"
+	echo "polled without any request."
 	grep -v " 0$" /dev/xenib_back | grep "^requests\." | sed 's/^requests\./  /'
 fi

@@ -7,7 +7,7 @@
 //! ```text
 //! #[path = "../xen_ring/src"]
 //! #[allow(unreachable_pub, dead_code)]
-//! mod xen_ring { pub mod shmem; pub mod ring; pub mod codec; pub mod msg; pub mod wire; }
+//! mod xen_ring { pub mod shmem; pub mod ring; pub mod codec; pub mod msg; pub mod wire; pub mod doorbell; }
 //! ```
 //!
 //! so sibling references use `super::`, never `crate::`. `host.rs` is
@@ -24,6 +24,7 @@ pub mod msg;
 pub mod ring;
 pub mod shmem;
 pub mod wire;
+pub mod doorbell;
 
 #[cfg(any(test, feature = "host"))]
 pub mod host;

@@ -31,13 +31,18 @@ pub const MIN_PROTOCOL_VERSION: u16 = 1;
 pub const FEATURE_EVENT_RING: u64 = 1 << 0;
 /// Feature: `Mmap`/`Munmap` of driver doorbell/queue pages.
 pub const FEATURE_MMAP: u64 = 1 << 1;
+/// Feature: the doorbell page (`doorbell.rs`) replaces `Kick` requests.
+pub const FEATURE_DOORBELL_PAGE: u64 = 1 << 4;
 /// Feature: `Kick` doorbell requests.
 pub const FEATURE_KICK: u64 = 1 << 2;
 /// Feature: multi-page rings (order > 0).
 pub const FEATURE_MULTI_PAGE_RING: u64 = 1 << 3;
 /// Every feature this implementation knows.
-pub const SUPPORTED_FEATURES: u64 =
-    FEATURE_EVENT_RING | FEATURE_MMAP | FEATURE_KICK | FEATURE_MULTI_PAGE_RING;
+pub const SUPPORTED_FEATURES: u64 = FEATURE_EVENT_RING
+    | FEATURE_MMAP
+    | FEATURE_KICK
+    | FEATURE_MULTI_PAGE_RING
+    | FEATURE_DOORBELL_PAGE;
 
 /// Header flag: the back sends no response.
 pub const FLAG_NO_REPLY: u16 = 1 << 0;
