@@ -162,6 +162,38 @@ impl Backend {
         self.work.notify_all();
     }
 
+    /// The module is being unloaded (no service can be running: its daemon
+    /// would hold the module). Every frontend is told its device is gone,
+    /// and answered `ENODEV` while it tears its device down, until it
+    /// disconnects.
+    fn unload(&self) {
+        for fe in self.all_frontends().iter() {
+            fe.unbind_all_doorbells();
+            fe.send_device_removed();
+        }
+        // SAFETY: Plain clock reads and a conversion.
+        let (start, tick) = unsafe { (sys::xenib_jiffies(), sys::xenib_msecs_to_jiffies(100)) };
+        // SAFETY: As above.
+        let limit = unsafe { sys::xenib_msecs_to_jiffies(30_000) } as u64;
+        loop {
+            for fe in self.all_frontends().iter() {
+                if fe.take_pending() {
+                    fe.serve(None, self);
+                }
+            }
+            let mut g = self.state.lock();
+            if g.frontends.len() == 0 {
+                break;
+            }
+            // SAFETY: As above.
+            if unsafe { sys::xenib_jiffies() } - start > limit {
+                pr_err!("frontends still connected after 30 s; unloading anyway\n");
+                break;
+            }
+            let _ = self.work.wait_interruptible_timeout(&mut g, tick as _);
+        }
+    }
+
     /// Every frontend, for a walk without the lock held.
     fn all_frontends(&self) -> KVec<Arc<Frontend>> {
         let mut all = KVec::new();
@@ -290,11 +322,11 @@ impl Drop for IbBack {
         // SAFETY: Registered in `init`. The misc device's owner is this
         // module, so no service can be running (it holds the device open).
         unsafe { sys::xenib_back_misc_deregister() };
-        // SAFETY: Registered in `init`. Its remove callback ignores this
-        // module's own unload (frontends hold us loaded while connected).
+        self.backend.unload();
+        // SAFETY: Registered in `init`. No frontend is left for its remove
+        // callback to tell.
         unsafe { sys::xenib_back_client_unregister() };
         BACKEND.store(core::ptr::null_mut(), Ordering::Release);
-        let _ = &self.backend;
     }
 }
 

@@ -195,7 +195,9 @@ impl Frontend {
     }
 
     /// Serves up to `BUDGET` requests. Returns whether more may be queued.
-    pub(crate) fn serve(&self, svc: &Service, backend: &Backend) -> bool {
+    /// Without a service (`svc` is `None`: the backend is being unloaded)
+    /// every request is answered with `ENODEV`.
+    pub(crate) fn serve(&self, svc: Option<&Service>, backend: &Backend) -> bool {
         let mut st = self.state.lock();
         if st.broken {
             return false;
@@ -234,7 +236,9 @@ impl Frontend {
             more = true;
         }
         let mut notify = st.cmd.push_responses_and_check_notify();
-        notify |= Self::pump_events(&mut st, svc);
+        if let Some(svc) = svc {
+            notify |= Self::pump_events(&mut st, svc);
+        }
         if notify {
             self.transport.notify();
         }
@@ -296,7 +300,7 @@ impl Frontend {
     fn handle(
         &self,
         st: &mut State,
-        svc: &Service,
+        svc: Option<&Service>,
         backend: &Backend,
         slot: &Slot,
     ) -> Option<(u64, Response)> {
@@ -311,10 +315,10 @@ impl Frontend {
             }
         };
         let op = req.op();
-        let result = if !st.connected && !matches!(req, Request::Hello(_)) {
-            Err(eproto())
-        } else {
-            self.execute(st, svc, backend, &req)
+        let result = match svc {
+            None => Err(ENODEV),
+            Some(_) if !st.connected && !matches!(req, Request::Hello(_)) => Err(eproto()),
+            Some(svc) => self.execute(st, svc, backend, &req),
         };
         backend.stats.request(op, result.is_ok());
         let rsp = match result {

@@ -373,6 +373,5 @@ u32 xenib_get_uverbs_abi_ver(struct ib_device *ibdev)
 }
 /* The loopback transport's rendezvous, implemented in loopback.rs. */
 EXPORT_SYMBOL_GPL(xenib_loop_connect);
-EXPORT_SYMBOL_GPL(xenib_loop_disconnect);
 
 #include "common_helpers.c"

@@ -22,7 +22,7 @@ use crate::Backend;
 /// # Invariants
 ///
 /// `conn` points to the frontend's connection structure, which stays
-/// valid until `xenib_loop_disconnect()` returns.
+/// valid until its `disconnect` returns.
 #[pin_data]
 pub(crate) struct Loopback {
     conn: NonNull<sys::xenib_loop_conn>,
@@ -88,7 +88,7 @@ impl Loopback {
 /// # Safety
 ///
 /// `conn` must be connected (`back_priv` set by `xenib_loop_connect` and
-/// not yet released by `xenib_loop_disconnect`).
+/// not yet released by `disconnect`).
 unsafe fn frontend_of<'a>(conn: *mut sys::xenib_loop_conn) -> &'a Frontend {
     // SAFETY: `back_priv` holds an `Arc<Frontend>` until disconnect.
     unsafe { &*((*conn).back_priv as *const Frontend) }
@@ -131,6 +131,7 @@ pub(crate) extern "C" fn xenib_loop_connect(conn: *mut sys::xenib_loop_conn) -> 
                 let c = conn.as_ptr();
                 (*c).notify_back = Some(notify_back);
                 (*c).notify_doorbells = Some(notify_doorbells);
+                (*c).disconnect = Some(disconnect);
                 (*c).back_map_grant = Some(back_map_grant);
                 (*c).back_priv = Arc::into_raw(fe.clone()) as *mut core::ffi::c_void;
             }
@@ -152,9 +153,9 @@ pub(crate) extern "C" fn xenib_loop_connect(conn: *mut sys::xenib_loop_conn) -> 
 }
 
 /// Disconnects a loopback frontend: everything it still owns in the
-/// backend is released before this returns. Exported to `ib_front`.
-#[no_mangle]
-pub(crate) extern "C" fn xenib_loop_disconnect(conn: *mut sys::xenib_loop_conn) {
+/// backend is released before this returns. Reached through the
+/// connection's `disconnect` pointer.
+unsafe extern "C" fn disconnect(conn: *mut sys::xenib_loop_conn) {
     if conn.is_null() {
         return;
     }

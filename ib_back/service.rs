@@ -38,7 +38,7 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
     let result = loop {
         match backend.next_work() {
             Ok(Work::Serve(fe)) => {
-                if fe.serve(&svc, backend) {
+                if fe.serve(Some(&svc), backend) {
                     // More queued than one turn's budget: come back later.
                     fe.kick();
                 }

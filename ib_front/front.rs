@@ -10,6 +10,7 @@
 //! process, so posting and polling never leave it. Guest memory is
 //! pinned and granted for memory registration.
 
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 
 mod ah;
@@ -63,6 +64,21 @@ struct IbFront {
     channel: Pin<KBox<Channel>>,
 }
 
+/// The module's channel, for the device-removal work item.
+static CHANNEL: AtomicPtr<Channel> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Our device was unregistered because the backend's went away: nothing
+/// more will be asked of the backend, so let it go.
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_removed() {
+    let p = CHANNEL.load(Ordering::Acquire);
+    // SAFETY: Set while the module's channel exists; cleared (after the
+    // work item that calls us is cancelled) before it goes.
+    if let Some(ch) = unsafe { p.as_ref() } {
+        ch.disconnect();
+    }
+}
+
 impl kernel::Module for IbFront {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let channel = KBox::try_pin_init(Channel::new()?, GFP_KERNEL)?;
@@ -73,6 +89,10 @@ impl kernel::Module for IbFront {
             pr_err!("cannot register the device: {:?}\n", e);
             channel.disconnect();
         })?;
+        CHANNEL.store(
+            &*channel as *const Channel as *mut Channel,
+            Ordering::Release,
+        );
         Ok(IbFront { device, channel })
     }
 }
@@ -82,6 +102,7 @@ impl Drop for IbFront {
         // Unregistering destroys every guest object through our verbs,
         // which still reach the backend; then the connection goes.
         self.device.unregister();
+        CHANNEL.store(core::ptr::null_mut(), Ordering::Release);
         self.channel.disconnect();
     }
 }

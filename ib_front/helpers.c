@@ -65,6 +65,7 @@ static struct ib_device *removal_dev;
 static void removal_fn(struct work_struct *work)
 {
 	ib_unregister_device(READ_ONCE(removal_dev));
+	xenib_front_removed();
 }
 static DECLARE_WORK(removal_work, removal_fn);
 
@@ -117,9 +118,9 @@ struct ib_device *xenib_front_alloc_device(size_t size)
 /*
  * The loopback transport connects through ib_back's exported
  * xenib_loop_connect(), looked up at run time so that ib_front does not
- * need ib_back when it runs over Xen. The module reference symbol_get()
- * takes is held until disconnect: ib_back cannot be unloaded while a
- * frontend is connected (rmmod says it is in use).
+ * need ib_back when it runs over Xen. No reference on ib_back is kept: the
+ * connection's own function pointers carry the rest (see
+ * sys/xenib_loopback.h).
  */
 int xenib_front_loop_connect(struct xenib_loop_conn *conn)
 {
@@ -129,20 +130,8 @@ int xenib_front_loop_connect(struct xenib_loop_conn *conn)
 	if (!connect)
 		return -ENODEV;
 	ret = connect(conn);
-	if (ret)
-		symbol_put(xenib_loop_connect);
-	return ret;
-}
-
-void xenib_front_loop_disconnect(struct xenib_loop_conn *conn)
-{
-	typeof(xenib_loop_disconnect) *disconnect = symbol_get(xenib_loop_disconnect);
-
-	if (disconnect) {
-		disconnect(conn);
-		symbol_put(xenib_loop_disconnect);
-	}
 	symbol_put(xenib_loop_connect);
+	return ret;
 }
 
 unsigned long xenib_front_umem_page_count(struct ib_umem *umem)

@@ -6,7 +6,7 @@
 
 use crate::errno::enotconn;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -105,6 +105,8 @@ pub(crate) struct Loopback {
     #[pin]
     grants: GrantTable,
     connected: AtomicBool,
+    /// Calls into the backend in progress (see `enter`).
+    calls: AtomicU32,
 }
 
 // SAFETY: The connection's callbacks may be used from any thread; the
@@ -121,6 +123,7 @@ impl Loopback {
             rings,
             grants <- GrantTable::new(),
             connected: AtomicBool::new(false),
+            calls: AtomicU32::new(0),
         }? Error))
     }
 
@@ -147,21 +150,44 @@ impl Loopback {
         Ok(())
     }
 
+    /// Starts a call into the backend: `None` once disconnecting. The
+    /// backend's code may be unloaded after `disconnect`, which waits for
+    /// every call begun before it.
+    fn enter(&self) -> Option<CallGuard<'_>> {
+        // ORDERING: SeqCst pairs the increment here with the store of
+        // `connected` in `disconnect` (each sees the other's write first).
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if !self.connected.load(Ordering::SeqCst) {
+            self.calls.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(CallGuard(&self.calls))
+    }
+
     /// Disconnects; the backend has released everything of ours after this.
     pub(crate) fn disconnect(&self) {
-        if self.connected.swap(false, Ordering::AcqRel) {
-            // SAFETY: We were connected.
-            unsafe { sys::xenib_front_loop_disconnect(self.conn.get()) };
+        if !self.connected.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        while self.calls.load(Ordering::SeqCst) != 0 {
+            // SAFETY: Plain sleep; calls in progress are short.
+            unsafe { sys::xenib_msleep(1) };
+        }
+        let c = self.conn.get();
+        // SAFETY: We were connected, so the back half is valid; no other
+        // call into the backend is in progress or can start.
+        unsafe {
+            if let Some(f) = (*c).disconnect {
+                f(c)
+            }
         }
     }
 
     /// Raises the backend's "event channel".
     pub(crate) fn notify(&self) {
-        if !self.connected.load(Ordering::Acquire) {
-            return;
-        }
+        let Some(_call) = self.enter() else { return };
         let c = self.conn.get();
-        // SAFETY: Connected, so the back half is valid (type invariant).
+        // SAFETY: Connected (`enter`), so the back half is valid.
         unsafe {
             if let Some(f) = (*c).notify_back {
                 f(c)
@@ -171,9 +197,7 @@ impl Loopback {
 
     /// Raises the backend's doorbell "event channel".
     pub(crate) fn notify_doorbells(&self) {
-        if !self.connected.load(Ordering::Acquire) {
-            return;
-        }
+        let Some(_call) = self.enter() else { return };
         let c = self.conn.get();
         // SAFETY: Connected, so the back half is valid (type invariant).
         unsafe {
@@ -198,9 +222,7 @@ impl Loopback {
 
     /// Maps a page the backend granted us.
     pub(crate) fn map_grant(&self, r: GrantRef) -> Result<MappedPage> {
-        if !self.connected.load(Ordering::Acquire) {
-            return Err(enotconn());
-        }
+        let _call = self.enter().ok_or_else(enotconn)?;
         let c = self.conn.get();
         // SAFETY: Connected (type invariant); the lookup returns null or a
         // page with a reference for us.
@@ -236,4 +258,13 @@ unsafe extern "C" fn notify_front(conn: *mut sys::xenib_loop_conn) {
 unsafe extern "C" fn front_map_grant(conn: *mut sys::xenib_loop_conn, r: u32) -> *mut sys::page {
     // SAFETY: The backend only maps grants of connected connections.
     unsafe { channel_of(conn) }.transport().grants.lookup(r)
+}
+
+/// A call into the backend in progress.
+struct CallGuard<'a>(&'a AtomicU32);
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }

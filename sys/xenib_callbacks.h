@@ -21,6 +21,8 @@ void xenib_back_device_removed(struct ib_device *ibdev);
 /* ib_back: format the counters into buf, return the length. */
 size_t xenib_back_stats(char *buf, size_t len);
 
+/* ib_front: our device was removed after the backend's: disconnect. */
+void xenib_front_removed(void);
 /* ib_front: the hostile-frontend self-test (hostile.rs). */
 int xenib_front_hostile_run(void);
 int xenib_front_hostile_result(char *buf, size_t len);

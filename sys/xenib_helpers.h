@@ -78,7 +78,6 @@ enum rdma_link_layer xenib_front_get_link_layer(struct ib_device *dev, u32 port)
 void *xenib_err_ptr(long err);
 struct ib_device *xenib_front_alloc_device(size_t size);
 int xenib_front_loop_connect(struct xenib_loop_conn *conn);
-void xenib_front_loop_disconnect(struct xenib_loop_conn *conn);
 int xenib_front_umem_pages(struct ib_umem *umem, struct page **pages,
 			   unsigned long nr);
 unsigned long xenib_front_umem_page_count(struct ib_umem *umem);

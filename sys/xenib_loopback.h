@@ -34,12 +34,19 @@ struct xenib_loop_conn {
 	void (*notify_back)(struct xenib_loop_conn *conn);
 	/* A second "event channel", for the doorbell page only. */
 	void (*notify_doorbells)(struct xenib_loop_conn *conn);
+	/* Ends the connection; the backend has released everything of it. */
+	void (*disconnect)(struct xenib_loop_conn *conn);
 	struct page *(*back_map_grant)(struct xenib_loop_conn *conn, u32 ref);
 	void *back_priv;
 };
 
-/* Exported by ib_back. */
+/*
+ * Exported by ib_back: the rendezvous. Everything after it goes through the
+ * function pointers above; the frontend holds no reference on ib_back, so
+ * ib_back can be unloaded under a connected frontend (it then removes the
+ * frontend's device, see Documentation/design.rst), and the frontend keeps
+ * every call into ib_back inside a guard that disconnect waits for.
+ */
 int xenib_loop_connect(struct xenib_loop_conn *conn);
-void xenib_loop_disconnect(struct xenib_loop_conn *conn);
 
 #endif

@@ -36,14 +36,18 @@ xenib_up() {
 	insmod /lib/modules/xenib/ib_front.ko || return 1
 	[ -d /sys/class/infiniband/xib0 ] || { echo "xib0 did not appear"; return 1; }
 }
-# Unload both, in the only order that works: front, daemon, back.
-xenib_down() {
-	rmmod ib_front || return 1
+# Stop the backend's service daemon (it keeps ib_back loaded).
+stop_backd() {
 	if [ -f /run/xenib-backd.pid ]; then
 		kill "$(cat /run/xenib-backd.pid)"
 		wait "$(cat /run/xenib-backd.pid)" 2>/dev/null
 		rm -f /run/xenib-backd.pid
 	fi
+}
+# Unload both: front, daemon, back.
+xenib_down() {
+	rmmod ib_front || return 1
+	stop_backd
 	# The daemon's file keeps ib_back busy until it is really gone.
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		rmmod ib_back 2>/dev/null && return 0
