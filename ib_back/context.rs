@@ -25,6 +25,8 @@ pub(crate) struct Context {
     pub(crate) async_events: AsyncEvents,
     pub(crate) mrs: Table<GuestMr>,
     pub(crate) mmaps: Table<MmapRegion>,
+    /// Guest pages its MRs have mapped here.
+    pub(crate) mr_pages: usize,
 }
 
 /// `OpenContext`: open a uverbs file and run `GET_CONTEXT` on it.
@@ -63,6 +65,7 @@ pub(crate) fn open(
         async_events,
         mrs: Table::new(MAX_MRS_PER_CONTEXT),
         mmaps: Table::new(MAX_MMAPS_PER_CONTEXT),
+        mr_pages: 0,
     };
     Ok((ctx, rsp))
 }

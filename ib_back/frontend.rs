@@ -35,6 +35,9 @@ use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
 /// Contexts (guest processes using the device) per frontend.
 const MAX_CONTEXTS: usize = 256;
+/// Guest pages one frontend may have registered here at once (16 GiB):
+/// each costs the backend 16 bytes of bookkeeping.
+const MAX_MR_PAGES_PER_FRONTEND: usize = 1 << 22;
 /// Requests handled per turn before other frontends get theirs.
 const BUDGET: usize = 64;
 
@@ -54,6 +57,21 @@ struct Doorbell {
     ctx: u32,
     qp: u32,
     dev_qp: QpRef,
+}
+
+impl State {
+    /// Refuses a registration that would take the frontend's registered
+    /// pages past its budget.
+    fn check_mr_budget(&mut self, nr_pages: u32) -> Result {
+        let mut total = nr_pages as usize;
+        for (_, c) in self.contexts.iter_mut_indexed() {
+            total += c.mr_pages;
+        }
+        if total > MAX_MR_PAGES_PER_FRONTEND {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
 }
 
 #[pin_data]
@@ -387,8 +405,14 @@ impl Frontend {
             Request::DeallocPd(r) => ok(RspBody::DeallocPd(
                 pd::dealloc(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
             )),
-            Request::RegMr(r) => ok(RspBody::RegMr(mr::reg(ctx!(r.ctx), svc, tr, stats, r)?)),
-            Request::ReregMr(r) => ok(RspBody::ReregMr(mr::rereg(ctx!(r.ctx), svc, tr, r)?)),
+            Request::RegMr(r) => {
+                st.check_mr_budget(r.nr_pages)?;
+                ok(RspBody::RegMr(mr::reg(ctx!(r.ctx), svc, tr, stats, r)?))
+            }
+            Request::ReregMr(r) => {
+                st.check_mr_budget(r.nr_pages)?;
+                ok(RspBody::ReregMr(mr::rereg(ctx!(r.ctx), svc, tr, r)?))
+            }
             Request::DeregMr(r) => ok(RspBody::DeregMr(
                 mr::dereg(ctx!(r.ctx), svc, stats, r).map(|_| Default::default())?,
             )),
@@ -476,6 +500,7 @@ fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
         async_events,
         mrs,
         mut mmaps,
+        mr_pages: _,
     } = c;
     // Our mappings of the driver's queues hold references on the uverbs
     // file: drop them first, so that closing the file below is the final

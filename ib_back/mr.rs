@@ -140,6 +140,7 @@ pub(crate) fn reg(
         handle: resp.mr_handle,
         pages,
     })?;
+    ctx.mr_pages += req.nr_pages as usize;
     stats.add(Obj::Mr, 1);
     Ok(RegMrRsp {
         mr: MrHandle(resp.mr_handle),
@@ -164,7 +165,9 @@ pub(crate) fn dereg(ctx: &mut Context, svc: &Service, stats: &Stats, req: &Dereg
     let i = ctx.mrs.position(|m| m.handle == req.mr.0).ok_or(EINVAL)?;
     dereg_cmd(ctx, svc, req.mr.0)?;
     // The driver has unpinned the pages: now unmap them.
-    drop(ctx.mrs.remove(i));
+    if let Some(mr) = ctx.mrs.remove(i) {
+        ctx.mr_pages -= mr.pages.ptrs.len();
+    }
     stats.add(Obj::Mr, -1);
     Ok(())
 }
@@ -210,7 +213,9 @@ pub(crate) fn rereg(
         &mut [],
     )?;
     if let (Some(p), Some(mr)) = (new_pages, ctx.mrs.get_mut(i)) {
-        mr.pages = p;
+        let new = p.ptrs.len();
+        let old = core::mem::replace(&mut mr.pages, p).ptrs.len();
+        ctx.mr_pages = ctx.mr_pages - old + new;
     }
     Ok(ReregMrRsp {
         lkey: resp.lkey,
