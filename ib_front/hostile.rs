@@ -200,6 +200,16 @@ fn run_all() -> Result {
     }));
     check("mmap of an absurd length is refused", errno_of(r) == einval);
 
+    // Doorbells for QPs it does not have (bits anywhere in the page): the
+    // backend must ignore them and keep answering.
+    let page = a.transport().doorbell_page();
+    for n in (0..crate::wire::doorbell::MAX_DOORBELLS).step_by(97) {
+        let _ = page.ring(n);
+    }
+    a.transport().notify_doorbells();
+    let r = a.call(&Request::QueryDevice(Empty));
+    check("doorbells naming no QP are ignored", errno_of(r) == 0);
+
     // Protocol violations: the backend stops serving the offender.
     let r = raw(&a, &Request::QueryDevice(Empty), |s| {
         s[0..2].copy_from_slice(&0x7777u16.to_le_bytes())
