@@ -317,45 +317,55 @@ impl Channel {
     /// passes it to the process's async event file), or the device's for
     /// port and device events.
     fn async_event(st: &State, ev: &AsyncEvent) {
-        // SAFETY (all blocks): as in `comp_event`; `ib_event` is plain data
-        // the handlers only read during the call.
         let mut e = sys::ib_event {
             event: ev.event_type,
             ..Default::default()
         };
-        match (ev.kind, st.objects.get(ev.user_handle as usize).copied()) {
-            (AsyncObj::Qp, _) => match st.qps.get(ev.user_handle as usize).copied() {
-                Some(ObjRef::Qp(qp)) => unsafe {
+        let cookie = ev.user_handle as usize;
+        match ev.kind {
+            AsyncObj::Qp => {
+                let Some(ObjRef::Qp(qp)) = st.qps.get(cookie).copied() else { return };
+                // SAFETY: As in `comp_event`: the QP is alive while in the
+                // table, whose lock we hold; the handler only reads `e`
+                // during the call.
+                unsafe {
                     let qp = qp.as_ptr();
                     e.device = (*qp).device;
                     *e.element.qp.as_mut() = qp;
                     if let Some(h) = (*qp).event_handler {
                         h(&mut e, (*qp).qp_context);
                     }
-                },
-                _ => {}
-            },
-            (AsyncObj::Cq, Some(ObjRef::Cq(cq))) => unsafe {
-                let cq = cq.as_ptr();
-                e.device = (*cq).device;
-                *e.element.cq.as_mut() = cq;
-                if let Some(h) = (*cq).event_handler {
-                    h(&mut e, (*cq).cq_context);
                 }
-            },
-            (AsyncObj::Srq, Some(ObjRef::Srq(srq))) => unsafe {
-                let srq = srq.as_ptr();
-                e.device = (*srq).device;
-                *e.element.srq.as_mut() = srq;
-                if let Some(h) = (*srq).event_handler {
-                    h(&mut e, (*srq).srq_context);
+            }
+            AsyncObj::Cq => {
+                let Some(ObjRef::Cq(cq)) = st.objects.get(cookie).copied() else { return };
+                // SAFETY: As for the QP above.
+                unsafe {
+                    let cq = cq.as_ptr();
+                    e.device = (*cq).device;
+                    *e.element.cq.as_mut() = cq;
+                    if let Some(h) = (*cq).event_handler {
+                        h(&mut e, (*cq).cq_context);
+                    }
                 }
-            },
-            (AsyncObj::Port | AsyncObj::Device, _) => unsafe {
+            }
+            AsyncObj::Srq => {
+                let Some(ObjRef::Srq(srq)) = st.objects.get(cookie).copied() else { return };
+                // SAFETY: As for the QP above.
+                unsafe {
+                    let srq = srq.as_ptr();
+                    e.device = (*srq).device;
+                    *e.element.srq.as_mut() = srq;
+                    if let Some(h) = (*srq).event_handler {
+                        h(&mut e, (*srq).srq_context);
+                    }
+                }
+            }
+            // SAFETY: Dispatches on our registered device (or nothing, if
+            // it is gone); the port number is only copied into the event.
+            AsyncObj::Port | AsyncObj::Device => unsafe {
                 sys::xenib_front_device_event(ev.event_type, ev.user_handle as u32);
             },
-            // Destroyed meanwhile, or not matching what it claims to be.
-            _ => {}
         }
     }
 
