@@ -3,10 +3,8 @@
 # device: the module goes, the process is cut off, nothing leaks or oopses.
 . ./lib.sh
 g=$(ipv4_gid_index xib0) || fail "no IPv4 GID on xib0"
-ibv_rc_pingpong -d xib0 -g "$g" >/tmp/held.out 2>&1 &
-pid=$!
-sleep 1
-[ "$(back_counter objects.contexts)" -ge 1 ] || fail "process holds no context"
+hold_objects || fail "no process holding objects"
+pid=$held
 reload() { insmod /lib/modules/xenib/ib_front.ko; }
 timeout 30 rmmod ib_front || fail "rmmod ib_front with a busy device"
 trap reload EXIT	# leave the stack up for the tests after this one

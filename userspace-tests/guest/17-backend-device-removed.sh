@@ -6,16 +6,10 @@
 # works again. Runs last: it tears down what the other tests use.
 . ./lib.sh
 g=$(ipv4_gid_index xib0) || fail "no IPv4 GID on xib0"
-ibv_rc_pingpong -d xib0 -g "$g" >/tmp/held.out 2>&1 &
-pid=$!
-sleep 1
-[ "$(back_counter objects.contexts)" -ge 1 ] || fail "process holds no context"
+hold_objects || fail "no process holding objects"
+pid=$held
 rdma link delete rxe0 || fail "rdma link delete rxe0"
-for i in $(seq 50); do
-	[ -d /sys/class/infiniband/xib0 ] || break
-	sleep 0.2
-done
-[ -d /sys/class/infiniband/xib0 ] && fail "xib0 still registered after its backend device went away"
+xib0_gone || fail "xib0 still registered after its backend device went away"
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
 for c in objects.contexts objects.mrs objects.mmaps objects.grants; do
 	[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"

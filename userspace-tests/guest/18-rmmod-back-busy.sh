@@ -6,17 +6,11 @@
 # cleanly; the stack comes back up.
 . ./lib.sh
 g=$(ipv4_gid_index xib0) || fail "no IPv4 GID on xib0"
-ibv_rc_pingpong -d xib0 -g "$g" >/tmp/held.out 2>&1 &
-pid=$!
-sleep 1
-[ "$(back_counter objects.contexts)" -ge 1 ] || fail "process holds no context"
+hold_objects || fail "no process holding objects"
+pid=$held
 stop_backd
 timeout 40 rmmod ib_back || fail "rmmod ib_back with a connected frontend"
-for i in $(seq 50); do
-	[ -d /sys/class/infiniband/xib0 ] || break
-	sleep 0.2
-done
-[ -d /sys/class/infiniband/xib0 ] && fail "xib0 still registered after ib_back went"
+xib0_gone || fail "xib0 still registered after ib_back went"
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
 rxe_clean || fail "the real device kept objects"
 timeout 20 rmmod ib_front || fail "rmmod ib_front after its backend went"

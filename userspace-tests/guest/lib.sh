@@ -69,3 +69,20 @@ rxe_clean() {
 		echo "$res" | grep -qw "$k 0" || { echo "rxe0 still has objects: $res"; return 1; }
 	done
 }
+
+# Starts a process that holds RDMA objects on xib0 (an ibv_rc_pingpong
+# server waiting for its client); sets $held to its pid.
+hold_objects() {
+	ibv_rc_pingpong -d xib0 -g "$(ipv4_gid_index xib0)" >/tmp/held.out 2>&1 &
+	held=$!
+	sleep 1
+	[ "$(back_counter objects.contexts)" -ge 1 ]
+}
+# Waits up to 10 s for xib0 to be unregistered.
+xib0_gone() {
+	for i in $(seq 50); do
+		[ -d /sys/class/infiniband/xib0 ] || return 0
+		sleep 0.2
+	done
+	return 1
+}
