@@ -30,9 +30,11 @@ else
 	LAT_ITERS=500
 fi
 
-# The backend's request counters, as "Op count" lines.
+# The backend's request counters, as "Op count" lines, and the doorbells
+# rung through the doorbell page as "Doorbell count".
 snap() {
-	awk '$1 ~ /^requests\./ { sub(/^requests\./, "", $1); print $1, $2 }' /dev/xenib_back >"$1"
+	awk '$1 ~ /^requests\./ { sub(/^requests\./, "", $1); print $1, $2 }
+	     $1 == "doorbells" { print "Doorbell", $2 }' /dev/xenib_back >"$1"
 }
 # Nonzero differences of two snapshots: " Op=n Op=n ...".
 delta() {
