@@ -30,24 +30,10 @@ mod stats;
 mod sys;
 mod uverbs;
 
-#[allow(dead_code)] // shared: each module uses some of them
-#[path = "../sys/errno.rs"]
-mod errno;
-#[allow(dead_code)]
-#[path = "../sys/loop_grants.rs"]
-mod loop_grants;
-/// Shared with the other module, which may use more of it.
-#[allow(dead_code)]
-#[path = "../sys/table.rs"]
-mod table;
-
-/// Shared: each side uses its half.
-#[allow(dead_code)]
-#[path = "../sys/doorbell_page.rs"]
-mod doorbell_page;
-#[path = "../sys/protocol.rs"]
-mod protocol;
-use protocol::{shmem, wire};
+#[path = "../sys/shared.rs"]
+mod shared;
+use shared::protocol::{shmem, wire};
+use shared::{doorbell_page, errno, loop_grants, table};
 
 use device::Device;
 use frontend::Frontend;
@@ -138,7 +124,7 @@ impl Backend {
 
     /// Whether the real device has been removed.
     pub(crate) fn device_gone(&self) -> bool {
-        self.device.query_device().is_err()
+        !self.device.present()
     }
 
     /// The real device `ibdev` is being unregistered. If it is ours, the
@@ -198,12 +184,8 @@ impl Backend {
     fn all_frontends(&self) -> KVec<Arc<Frontend>> {
         let mut all = KVec::new();
         let g = self.state.lock();
-        for i in 0..MAX_FRONTENDS {
-            for t in [&g.frontends, &g.closing] {
-                if let Some(fe) = t.get(i) {
-                    let _ = all.push(fe.clone(), GFP_KERNEL);
-                }
-            }
+        for fe in Iterator::chain(g.frontends.iter(), g.closing.iter()) {
+            let _ = all.push(fe.clone(), GFP_KERNEL);
         }
         all
     }

@@ -82,6 +82,11 @@ impl Device {
         Ok(Locked(g))
     }
 
+    /// Whether the device is still there (not removed under us).
+    pub(crate) fn present(&self) -> bool {
+        self.dev.lock().is_some()
+    }
+
     /// Whether `ibdev` is our device.
     pub(crate) fn is(&self, ibdev: *mut sys::ib_device) -> bool {
         self.dev

@@ -324,7 +324,9 @@ impl Channel {
         let cookie = ev.user_handle as usize;
         match ev.kind {
             AsyncObj::Qp => {
-                let Some(ObjRef::Qp(qp)) = st.qps.get(cookie).copied() else { return };
+                let Some(ObjRef::Qp(qp)) = st.qps.get(cookie).copied() else {
+                    return;
+                };
                 // SAFETY: As in `comp_event`: the QP is alive while in the
                 // table, whose lock we hold; the handler only reads `e`
                 // during the call.
@@ -338,7 +340,9 @@ impl Channel {
                 }
             }
             AsyncObj::Cq => {
-                let Some(ObjRef::Cq(cq)) = st.objects.get(cookie).copied() else { return };
+                let Some(ObjRef::Cq(cq)) = st.objects.get(cookie).copied() else {
+                    return;
+                };
                 // SAFETY: As for the QP above.
                 unsafe {
                     let cq = cq.as_ptr();
@@ -350,7 +354,9 @@ impl Channel {
                 }
             }
             AsyncObj::Srq => {
-                let Some(ObjRef::Srq(srq)) = st.objects.get(cookie).copied() else { return };
+                let Some(ObjRef::Srq(srq)) = st.objects.get(cookie).copied() else {
+                    return;
+                };
                 // SAFETY: As for the QP above.
                 unsafe {
                     let srq = srq.as_ptr();

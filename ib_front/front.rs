@@ -27,24 +27,10 @@ mod qp;
 mod srq;
 mod sys;
 
-#[allow(dead_code)] // shared: each module uses some of them
-#[path = "../sys/errno.rs"]
-mod errno;
-#[allow(dead_code)]
-#[path = "../sys/loop_grants.rs"]
-mod loop_grants;
-/// Shared with the other module, which may use more of it.
-#[allow(dead_code)]
-#[path = "../sys/table.rs"]
-mod table;
-
-/// Shared: each side uses its half.
-#[allow(dead_code)]
-#[path = "../sys/doorbell_page.rs"]
-mod doorbell_page;
-#[path = "../sys/protocol.rs"]
-mod protocol;
-use protocol::{shmem, wire};
+#[path = "../sys/shared.rs"]
+mod shared;
+use shared::protocol::{shmem, wire};
+use shared::{doorbell_page, errno, loop_grants, table};
 
 use channel::Channel;
 use device::IbDevice;

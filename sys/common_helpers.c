@@ -10,7 +10,6 @@
 #include <linux/jiffies.h>
 #include <linux/delay.h>
 #include <linux/mm.h>
-#include <linux/sched/signal.h>
 #include <linux/ratelimit.h>
 #include "xenib_helpers.h"
 
@@ -27,11 +26,6 @@ unsigned long xenib_msecs_to_jiffies(unsigned int ms)
 void xenib_msleep(unsigned int ms)
 {
 	msleep(ms);
-}
-
-bool xenib_signal_pending(void)
-{
-	return signal_pending(current);
 }
 
 /*

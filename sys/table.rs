@@ -97,6 +97,11 @@ impl<T> Table<T> {
             .position(|s| s.as_ref().is_some_and(&mut f))
     }
 
+    /// Every object.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten()
+    }
+
     /// Every object with its index, mutably.
     pub(crate) fn iter_mut_indexed(&mut self) -> impl Iterator<Item = (usize, &mut T)> {
         self.slots

@@ -49,7 +49,6 @@ unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
 int xenib_back_unmap_pages(unsigned long addr, unsigned long nr);
 int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);
 int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
-bool xenib_signal_pending(void);
 u64 xenib_jiffies(void);
 void xenib_msleep(unsigned int ms);
 unsigned long xenib_msecs_to_jiffies(unsigned int ms);

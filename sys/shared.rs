@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The Rust code both modules compile from the same files: the protocol,
+//! the loopback transport's grants and doorbell page, small utilities.
+//! Each module uses part of it (the frontend one half of a transport, the
+//! backend the other), hence the `dead_code` allowance.
+
+#![allow(dead_code)]
+
+#[path = "doorbell_page.rs"]
+pub(crate) mod doorbell_page;
+#[path = "errno.rs"]
+pub(crate) mod errno;
+#[path = "loop_grants.rs"]
+pub(crate) mod loop_grants;
+#[path = "protocol.rs"]
+pub(crate) mod protocol;
+#[path = "table.rs"]
+pub(crate) mod table;
