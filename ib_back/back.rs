@@ -28,7 +28,9 @@ mod service;
 mod srq;
 mod stats;
 mod sys;
+mod transport;
 mod uverbs;
+mod xen;
 
 #[path = "../sys/shared.rs"]
 mod shared;
@@ -252,6 +254,8 @@ impl Backend {
 
 struct IbBack {
     backend: Arc<Backend>,
+    /// The xenbus backend driver is registered.
+    xen: bool,
 }
 
 impl kernel::Module for IbBack {
@@ -294,8 +298,27 @@ impl kernel::Module for IbBack {
             BACKEND.store(core::ptr::null_mut(), Ordering::Release);
             return Err(Error::from_errno(ret));
         }
-        pr_info!("backend for {} ready; start xenib-backd to serve\n", name);
-        Ok(IbBack { backend })
+        // SAFETY: Plain query.
+        let xen = unsafe { sys::xenib_xen_domain() };
+        if xen {
+            // SAFETY: Registered once; unregistered in `drop`.
+            let ret = unsafe { sys::xenib_back_xen_register() };
+            if ret != 0 {
+                // SAFETY: Registered above.
+                unsafe {
+                    sys::xenib_back_misc_deregister();
+                    sys::xenib_back_client_unregister();
+                }
+                BACKEND.store(core::ptr::null_mut(), Ordering::Release);
+                return Err(Error::from_errno(ret));
+            }
+        }
+        pr_info!(
+            "backend for {} ready{}; start xenib-backd to serve\n",
+            name,
+            if xen { " (Xen vrdma devices too)" } else { "" }
+        );
+        Ok(IbBack { backend, xen })
     }
 }
 
@@ -304,6 +327,11 @@ impl Drop for IbBack {
         // SAFETY: Registered in `init`. The misc device's owner is this
         // module, so no service can be running (it holds the device open).
         unsafe { sys::xenib_back_misc_deregister() };
+        if self.xen {
+            // SAFETY: Registered in `init`. Each device's remove callback
+            // disconnects its frontend; xenbus then tells it we closed.
+            unsafe { sys::xenib_back_xen_unregister() };
+        }
         self.backend.unload();
         // SAFETY: Registered in `init`. No frontend is left for its remove
         // callback to tell.

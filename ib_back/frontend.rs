@@ -9,11 +9,10 @@
 //! contexts (this table) and, within a context, only the objects of its
 //! own uverbs file (uverbs' per-file handle table).
 //!
-//! Lock order: `Frontend::state`, then `Loopback::grants`.
+//! Lock order: `Frontend::state`, then the transport's locks.
 
 use crate::errno::eproto;
 use crate::sys::warn_ratelimited;
-use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
@@ -21,12 +20,12 @@ use kernel::sync::{Arc, Mutex};
 use crate::context::{self, Context};
 use crate::device::QpRef;
 use crate::doorbell_page::DoorbellPage;
-use crate::loopback::Loopback;
 use crate::shmem::RawMem;
+use crate::transport::Transport;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
 use crate::uverbs::Service;
-use crate::wire::{doorbell, ring_area_bytes, MAX_RING_ORDER};
+use crate::wire::doorbell;
 use crate::wire::{
     hello_response, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle, CtxHandle, Event,
     FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
@@ -76,8 +75,7 @@ impl State {
 
 #[pin_data]
 pub(crate) struct Frontend {
-    #[pin]
-    pub(crate) transport: Loopback,
+    pub(crate) transport: Transport,
     pending: AtomicBool,
     /// The frontend's doorbell page, if it has one.
     doorbell_page: Option<DoorbellPage>,
@@ -88,39 +86,16 @@ pub(crate) struct Frontend {
     state: Mutex<State>,
 }
 
-fn ring_mem(p: *mut core::ffi::c_void, order: u32) -> Result<RawMem> {
-    let base = NonNull::new(p.cast::<u8>()).ok_or(EINVAL)?;
-    // SAFETY: The front allocated `ring_area_bytes(order)` bytes for the
-    // ring and keeps them until disconnect, which drops this frontend
-    // first. Both sides only access it through volatile `RawMem` calls.
-    Ok(unsafe { RawMem::new(base, ring_area_bytes(order)) })
-}
-
 impl Frontend {
-    pub(crate) fn new(backend: &Backend, conn: NonNull<sys::xenib_loop_conn>) -> Result<Arc<Self>> {
-        // SAFETY: The front filled its half of `conn` before connecting.
-        let (cmd, evt, order, db) = unsafe {
-            let c = conn.as_ptr();
-            (
-                (*c).cmd_ring,
-                (*c).evt_ring,
-                (*c).ring_order,
-                (*c).doorbells,
-            )
-        };
-        // SAFETY: The front's doorbell page, one page it keeps until
-        // disconnect, which drops this frontend first; only accessed
-        // atomically.
-        let doorbell_page = NonNull::new(db.cast::<u8>()).map(|p| unsafe { DoorbellPage::new(p) });
-        if order > MAX_RING_ORDER {
-            return Err(EINVAL);
-        }
-        let cmd = BackRing::attach(ring_mem(cmd, order)?).map_err(|_| EINVAL)?;
+    pub(crate) fn new(backend: &Backend, transport: Transport) -> Result<Arc<Self>> {
+        let rings = transport.rings()?;
+        let cmd = BackRing::attach(rings.cmd).map_err(|_| EINVAL)?;
         // The front initialised the event ring; we produce on it.
-        let evt = FrontRing::attach(ring_mem(evt, order)?).map_err(|_| EINVAL)?;
+        let evt = FrontRing::attach(rings.evt).map_err(|_| EINVAL)?;
+        let doorbell_page = rings.doorbells;
         let fe = Arc::pin_init(
             pin_init!(Self {
-                transport <- Loopback::new(conn),
+                transport,
                 pending: AtomicBool::new(false),
                 doorbell_page,
                 doorbells <- kernel::new_mutex!(KVec::new()),
@@ -493,7 +468,7 @@ impl Frontend {
 
 /// Closes a context: unmaps what the guest shared and closes the uverbs
 /// file, which destroys every object in it.
-fn close_context(c: Context, svc: &Service, tr: &Loopback, stats: &Stats) {
+fn close_context(c: Context, svc: &Service, tr: &Transport, stats: &Stats) {
     let Context {
         file,
         comp,

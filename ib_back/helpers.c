@@ -20,6 +20,7 @@
 #include <rdma/restrack.h>
 #include "xenib_helpers.h"
 #include "xenib_callbacks.h"
+#include "xen_glue.c"
 #include "uapi.h"
 
 static char *dev = "rxe0";
@@ -72,6 +73,7 @@ static ssize_t xenib_back_read(struct file *file, char __user *ubuf, size_t len,
  */
 static DEFINE_MUTEX(xenib_map_lock);
 static struct page **xenib_map_pages_pending;
+static struct xenib_gmap *xenib_map_gmap_pending;
 static unsigned long xenib_map_nr_pending;
 
 /*
@@ -105,7 +107,13 @@ static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long i, nr = vma_pages(vma);
 	vm_fault_t vmf;
 
-	/* Only xenib_back_map_pages() maps this file, from the kernel. */
+	/* Only xenib_back_map_{pages,grants}() map this file, from the kernel. */
+	if (mutex_is_locked(&xenib_map_lock) && xenib_map_gmap_pending && !vma->vm_pgoff) {
+		struct xenib_gmap *m = xenib_map_gmap_pending;
+
+		xenib_map_gmap_pending = NULL;
+		return xenib_gmap_mmap(m, vma);
+	}
 	if (!mutex_is_locked(&xenib_map_lock) || !xenib_map_pages_pending ||
 	    nr != xenib_map_nr_pending || vma->vm_pgoff)
 		return -EINVAL;
@@ -157,6 +165,30 @@ unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
 	addr = vm_mmap(service, 0, nr << PAGE_SHIFT, PROT_READ | PROT_WRITE,
 		       MAP_SHARED, 0);
 	xenib_map_pages_pending = NULL;
+	mutex_unlock(&xenib_map_lock);
+	return addr;
+}
+
+/*
+ * Guest pages granted by a Xen frontend, mapped into the service process
+ * the same way (sys/xen_glue.c maps the grants as gntdev would).
+ */
+unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr)
+{
+	struct xenib_gmap *m = xenib_gmap_new(domid, refs, nr, false);
+	unsigned long addr;
+
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	mutex_lock(&xenib_map_lock);
+	xenib_map_gmap_pending = m;
+	addr = vm_mmap(service, 0, (unsigned long)nr << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, 0);
+	if (xenib_map_gmap_pending) {
+		/* vm_mmap failed before reaching our mmap handler. */
+		xenib_gmap_free(xenib_map_gmap_pending);
+		xenib_map_gmap_pending = NULL;
+	}
 	mutex_unlock(&xenib_map_lock);
 	return addr;
 }
@@ -373,5 +405,44 @@ u32 xenib_get_uverbs_abi_ver(struct ib_device *ibdev)
 }
 /* The loopback transport's rendezvous, implemented in loopback.rs. */
 EXPORT_SYMBOL_GPL(xenib_loop_connect);
+
+/* ---- the Xen backend driver (xen.rs) ---- */
+
+static const struct xenbus_device_id xenib_back_ids[] = {
+	{ "vrdma" },
+	{ "" }
+};
+
+static int xenib_back_probe(struct xenbus_device *dev, const struct xenbus_device_id *id)
+{
+	return xenib_back_xen_probed(dev);
+}
+
+static void xenib_back_frontend_changed(struct xenbus_device *dev, enum xenbus_state state)
+{
+	xenib_back_xen_frontend_changed(dev, state);
+}
+
+static void xenib_back_remove(struct xenbus_device *dev)
+{
+	xenib_back_xen_removed(dev);
+}
+
+static struct xenbus_driver xenib_back_driver = {
+	.ids = xenib_back_ids,
+	.probe = xenib_back_probe,
+	.otherend_changed = xenib_back_frontend_changed,
+	.remove = xenib_back_remove,
+};
+
+int xenib_back_xen_register(void)
+{
+	return xenbus_register_backend(&xenib_back_driver);
+}
+
+void xenib_back_xen_unregister(void)
+{
+	xenbus_unregister_driver(&xenib_back_driver);
+}
 
 #include "common_helpers.c"

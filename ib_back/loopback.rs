@@ -12,8 +12,8 @@ use kernel::sync::Arc;
 
 use crate::frontend::Frontend;
 use crate::loop_grants::{GrantTable, MappedPage};
-use crate::stats::{Obj, Stats};
 use crate::sys;
+use crate::transport::{Rings, Transport};
 use crate::wire::GrantRef;
 use crate::Backend;
 
@@ -40,6 +40,17 @@ unsafe impl Sync for Loopback {}
 impl Loopback {
     pub(crate) fn new(conn: NonNull<sys::xenib_loop_conn>) -> impl PinInit<Self> {
         pin_init!(Self { conn, grants <- GrantTable::new() })
+    }
+
+    /// The frontend's ring and doorbell pages.
+    pub(crate) fn rings(&self) -> Result<Rings> {
+        // SAFETY: `conn` is valid (type invariant) and the front filled its
+        // half before connecting; it keeps the pages until disconnect,
+        // which drops us first.
+        unsafe {
+            let c = self.conn.as_ptr();
+            Rings::new((*c).cmd_ring, (*c).evt_ring, (*c).ring_order, (*c).doorbells)
+        }
     }
 
     /// Raises the frontend's "event channel".
@@ -69,17 +80,13 @@ impl Loopback {
     }
 
     /// Grants one of our pages to the frontend.
-    pub(crate) fn grant(&self, stats: &Stats, page: NonNull<sys::page>) -> Result<GrantRef> {
-        let r = self.grants.grant(page)?;
-        stats.add(Obj::Grant, 1);
-        Ok(GrantRef(r))
+    pub(crate) fn grant(&self, page: NonNull<sys::page>) -> Result<GrantRef> {
+        Ok(GrantRef(self.grants.grant(page)?))
     }
 
-    /// Ends a grant.
-    pub(crate) fn revoke(&self, stats: &Stats, r: GrantRef) {
-        if self.grants.revoke(r.0) {
-            stats.add(Obj::Grant, -1);
-        }
+    /// Ends a grant; whether it was outstanding.
+    pub(crate) fn revoke(&self, r: GrantRef) -> bool {
+        self.grants.revoke(r.0)
     }
 }
 
@@ -111,7 +118,10 @@ unsafe extern "C" fn notify_doorbells(conn: *mut sys::xenib_loop_conn) {
 unsafe extern "C" fn back_map_grant(conn: *mut sys::xenib_loop_conn, r: u32) -> *mut sys::page {
     // SAFETY: Only called on a connected connection (loopback contract).
     let fe = unsafe { frontend_of(conn) };
-    fe.transport.grants.lookup(r)
+    match &fe.transport {
+        Transport::Loopback(l) => l.grants.lookup(r),
+        Transport::Xen(_) => core::ptr::null_mut(),
+    }
 }
 
 /// Connects a loopback frontend. Exported to `ib_front`.
@@ -123,7 +133,11 @@ pub(crate) extern "C" fn xenib_loop_connect(conn: *mut sys::xenib_loop_conn) -> 
     let Some(backend) = Backend::get() else {
         return ENODEV.to_errno();
     };
-    match Frontend::new(backend, conn) {
+    let transport = match KBox::pin_init(Loopback::new(conn), GFP_KERNEL) {
+        Ok(l) => Transport::Loopback(l),
+        Err(e) => return e.to_errno(),
+    };
+    match Frontend::new(backend, transport) {
         Ok(fe) => {
             // SAFETY: `conn` is the front's, valid until disconnect; the
             // callbacks below may be used from now on.

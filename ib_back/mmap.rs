@@ -13,9 +13,9 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 
 use crate::context::Context;
-use crate::loopback::Loopback;
 use crate::stats::{Obj, Stats};
 use crate::sys;
+use crate::transport::Transport;
 use crate::uverbs::Service;
 use crate::wire::{GrantRef, MmapReq, MmapRsp, MunmapReq, RefList, MAX_MMAP_REFS_PER_RSP};
 
@@ -44,9 +44,11 @@ unsafe impl Send for MmapRegion {}
 
 impl MmapRegion {
     /// Releases the region; must run in the service process.
-    pub(crate) fn release(mut self, _svc: &Service, transport: &Loopback, stats: &Stats) {
-        for g in core::mem::take(&mut self.grants) {
-            transport.revoke(stats, g);
+    pub(crate) fn release(mut self, _svc: &Service, transport: &Transport, stats: &Stats) {
+        for (g, p) in core::mem::take(&mut self.grants).into_iter().zip(self.pages.iter()) {
+            if let Some(p) = NonNull::new(*p) {
+                transport.revoke(stats, g, p);
+            }
         }
         // SAFETY: The pages were pinned by `xenib_back_pin_pages`.
         unsafe { sys::xenib_back_unpin_pages(self.pages.as_mut_ptr(), self.pages.len() as _) };
@@ -59,7 +61,7 @@ impl MmapRegion {
 fn map_region(
     ctx: &Context,
     svc: &Service,
-    transport: &Loopback,
+    transport: &Transport,
     stats: &Stats,
     offset: u64,
     length: u64,
@@ -103,9 +105,10 @@ fn map_region(
     };
     for i in 0..nr {
         let page = NonNull::new(region.pages[i]).ok_or(EFAULT);
-        let g = page.and_then(|p| transport.grant(stats, p)).and_then(|g| {
+        let g = page.and_then(|p| {
+            let g = transport.grant(stats, p)?;
             region.grants.push(g, GFP_KERNEL).map_err(|e| {
-                transport.revoke(stats, g);
+                transport.revoke(stats, g, p);
                 Error::from(e)
             })
         });
@@ -122,7 +125,7 @@ fn map_region(
 pub(crate) fn mmap(
     ctx: &mut Context,
     svc: &Service,
-    transport: &Loopback,
+    transport: &Transport,
     stats: &Stats,
     req: &MmapReq,
 ) -> Result<MmapRsp> {
@@ -155,7 +158,7 @@ pub(crate) fn mmap(
 pub(crate) fn munmap(
     ctx: &mut Context,
     svc: &Service,
-    transport: &Loopback,
+    transport: &Transport,
     stats: &Stats,
     req: &MunmapReq,
 ) -> Result {

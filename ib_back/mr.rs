@@ -12,10 +12,9 @@
 use kernel::prelude::*;
 
 use crate::context::Context;
-use crate::loop_grants::MappedPage;
-use crate::loopback::Loopback;
 use crate::stats::{Obj, Stats};
 use crate::sys;
+use crate::transport::{GuestPages, Transport};
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
     DeregMrReq, GrantRef, MrHandle, RefList, RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp,
@@ -25,71 +24,29 @@ use crate::wire::{
 pub(crate) const MAX_MRS_PER_CONTEXT: usize = 1 << 14;
 const PAGE: u64 = 4096;
 
-/// Guest pages mapped into the service process.
-///
-/// # Invariants
-///
-/// `addr..addr + 4096 * pages.len()` maps `ptrs` (one entry per page of
-/// `pages`, whose references keep them alive) in the service process.
-pub(crate) struct GuestPages {
-    addr: usize,
-    ptrs: KVec<*mut sys::page>,
-    /// Held for the page references it carries.
-    #[allow(dead_code)]
-    pages: KVec<MappedPage>,
-}
-
-// SAFETY: Page pointers and references can be used on any thread.
-unsafe impl Send for GuestPages {}
-
-impl GuestPages {
-    fn map(
-        svc: &Service,
-        transport: &Loopback,
-        nr_pages: u32,
-        indirect: &RefList<MAX_INDIRECT>,
-    ) -> Result<Self> {
-        let nr = nr_pages as usize;
-        let mut pages = KVec::with_capacity(nr, GFP_KERNEL)?;
-        let mut ptrs = KVec::with_capacity(nr, GFP_KERNEL)?;
-        let mut list = [0u8; 4096];
-        for (k, ind) in indirect.as_slice().iter().enumerate() {
-            // Copy the list out once; the guest may change it under us.
-            transport.map_grant(*ind)?.read(&mut list);
-            let first = k * REFS_PER_INDIRECT_PAGE as usize;
-            let count = core::cmp::min(nr - first, REFS_PER_INDIRECT_PAGE as usize);
-            for r in list.chunks_exact(4).take(count) {
-                let r = GrantRef(u32::from_le_bytes([r[0], r[1], r[2], r[3]]));
-                let page = transport.map_grant(r)?;
-                ptrs.push(page.as_ptr(), GFP_KERNEL)?;
-                pages.push(page, GFP_KERNEL)?;
-            }
+/// Maps the guest pages a registration names: the grant references are
+/// read from the indirect pages (each copied out once), then the pages are
+/// mapped into the service process as one range.
+fn map_guest(
+    svc: &Service,
+    transport: &Transport,
+    nr_pages: u32,
+    indirect: &RefList<MAX_INDIRECT>,
+) -> Result<GuestPages> {
+    let nr = nr_pages as usize;
+    let mut refs = KVec::with_capacity(nr, GFP_KERNEL)?;
+    let mut list = KBox::new([0u8; 4096], GFP_KERNEL)?;
+    for ind in indirect.as_slice() {
+        transport.read_granted(*ind, &mut list)?;
+        let count = core::cmp::min(nr - refs.len(), REFS_PER_INDIRECT_PAGE as usize);
+        for r in list.chunks_exact(4).take(count) {
+            refs.push(GrantRef(u32::from_le_bytes([r[0], r[1], r[2], r[3]])), GFP_KERNEL)?;
         }
-        if pages.len() != nr {
-            return Err(EINVAL);
-        }
-        // SAFETY: `ptrs` holds `nr` pages we hold references to; the array
-        // outlives the mapping (we unmap in `drop`). We are in the service.
-        let addr =
-            unsafe { sys::xenib_back_map_pages(svc.file().as_ptr(), ptrs.as_mut_ptr(), nr as _) };
-        if addr as isize >= -4095 && addr as isize <= -1 {
-            return Err(Error::from_errno(addr as i32));
-        }
-        // INVARIANT: mapped above.
-        Ok(Self {
-            addr: addr as usize,
-            ptrs,
-            pages,
-        })
     }
-}
-
-impl Drop for GuestPages {
-    fn drop(&mut self) {
-        // SAFETY: Mapped in `map` (type invariant); MRs are dropped in the
-        // service process (see `Context`).
-        unsafe { sys::xenib_back_unmap_pages(self.addr as _, self.ptrs.len() as _) };
+    if refs.len() != nr {
+        return Err(EINVAL);
     }
+    transport.map_guest_pages(svc, &refs)
 }
 
 /// A registered guest MR.
@@ -127,13 +84,13 @@ fn reg_cmd(
 pub(crate) fn reg(
     ctx: &mut Context,
     svc: &Service,
-    transport: &Loopback,
+    transport: &Transport,
     stats: &Stats,
     req: &RegMrReq,
 ) -> Result<RegMrRsp> {
     req.check().map_err(|_| EINVAL)?;
     ctx.mrs.reserve()?;
-    let pages = GuestPages::map(svc, transport, req.nr_pages, &req.indirect)?;
+    let pages = map_guest(svc, transport, req.nr_pages, &req.indirect)?;
     let resp = reg_cmd(ctx, svc, &pages, req)?;
     // Cannot fail after `reserve`.
     ctx.mrs.insert(GuestMr {
@@ -166,7 +123,7 @@ pub(crate) fn dereg(ctx: &mut Context, svc: &Service, stats: &Stats, req: &Dereg
     dereg_cmd(ctx, svc, req.mr.0)?;
     // The driver has unpinned the pages: now unmap them.
     if let Some(mr) = ctx.mrs.remove(i) {
-        ctx.mr_pages -= mr.pages.ptrs.len();
+        ctx.mr_pages -= mr.pages.nr;
     }
     stats.add(Obj::Mr, -1);
     Ok(())
@@ -175,18 +132,13 @@ pub(crate) fn dereg(ctx: &mut Context, svc: &Service, stats: &Stats, req: &Dereg
 pub(crate) fn rereg(
     ctx: &mut Context,
     svc: &Service,
-    transport: &Loopback,
+    transport: &Transport,
     req: &ReregMrReq,
 ) -> Result<ReregMrRsp> {
     req.check().map_err(|_| EINVAL)?;
     let i = ctx.mrs.position(|m| m.handle == req.mr.0).ok_or(EINVAL)?;
     let new_pages = if req.flags & REREG_TRANS != 0 {
-        Some(GuestPages::map(
-            svc,
-            transport,
-            req.nr_pages,
-            &req.indirect,
-        )?)
+        Some(map_guest(svc, transport, req.nr_pages, &req.indirect)?)
     } else {
         None
     };
@@ -213,8 +165,8 @@ pub(crate) fn rereg(
         &mut [],
     )?;
     if let (Some(p), Some(mr)) = (new_pages, ctx.mrs.get_mut(i)) {
-        let new = p.ptrs.len();
-        let old = core::mem::replace(&mut mr.pages, p).ptrs.len();
+        let new = p.nr;
+        let old = core::mem::replace(&mut mr.pages, p).nr;
         ctx.mr_pages = ctx.mr_pages - old + new;
     }
     Ok(ReregMrRsp {

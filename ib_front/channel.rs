@@ -8,7 +8,7 @@
 //! transport calls when the backend signals us.
 //!
 //! Lock order: `Channel::state` is never held while calling into the
-//! backend (`Loopback::notify`), which may call back into `on_notify`.
+//! backend (`Transport::notify`), which may call back into `on_notify`.
 
 use crate::errno::{eproto, etimedout};
 use crate::sys::warn_ratelimited;
@@ -17,10 +17,10 @@ use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{CondVar, Mutex};
 
-use crate::loopback::{Loopback, RingPages};
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
 use crate::table::Table;
+use crate::transport::Transport;
 use crate::wire::doorbell;
 use crate::wire::{
     init_shared, AsyncEvent, AsyncObj, BackRing, Event, FrontRing, Op, Request, Response, RspBody,
@@ -65,8 +65,7 @@ struct State {
 
 #[pin_data]
 pub(crate) struct Channel {
-    #[pin]
-    transport: Loopback,
+    transport: Transport,
     #[pin]
     state: Mutex<State>,
     #[pin]
@@ -75,15 +74,13 @@ pub(crate) struct Channel {
 
 impl Channel {
     /// Sets up the rings; `connect` attaches them to the backend.
-    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
-        let rings = RingPages::alloc()?;
-        let cmd = FrontRing::init(rings.cmd_mem()).map_err(|_| EINVAL)?;
+    pub(crate) fn new(transport: Transport) -> Result<impl PinInit<Self, Error>> {
+        let cmd = FrontRing::init(transport.cmd_mem()).map_err(|_| EINVAL)?;
         // We initialise both rings; the backend produces on the event ring.
-        init_shared(&rings.evt_mem(), 0).map_err(|_| EINVAL)?;
-        let evt = BackRing::attach(rings.evt_mem()).map_err(|_| EINVAL)?;
-        let transport = Loopback::new(rings)?;
+        init_shared(&transport.evt_mem(), 0).map_err(|_| EINVAL)?;
+        let evt = BackRing::attach(transport.evt_mem()).map_err(|_| EINVAL)?;
         Ok(try_pin_init!(Self {
-            transport <- transport,
+            transport,
             state <- kernel::new_mutex!(State {
                 cmd,
                 evt,
@@ -97,7 +94,7 @@ impl Channel {
         }? Error))
     }
 
-    pub(crate) fn transport(&self) -> &Loopback {
+    pub(crate) fn transport(&self) -> &Transport {
         &self.transport
     }
 

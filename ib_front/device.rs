@@ -15,8 +15,10 @@ use kernel::prelude::*;
 
 use crate::channel::Channel;
 use crate::sys;
+use crate::transport::Transport;
 use crate::wire::{
-    DeviceAttr, Empty, HelloReq, PortAttr, QueryPkeyReq, QueryPortReq, Request, Response, RspBody,
+    DeviceAttr, Empty, HelloReq, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq, Request,
+    Response, RspBody,
     PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
 use crate::{ah, context, cq, mmap, mr, pd, qp, srq};
@@ -75,6 +77,8 @@ xib_object!(/// An address handle.
 pub(crate) struct IbDevice {
     dev: NonNull<sys::xenib_front_dev>,
     registered: bool,
+    /// Over Xen: the netdev that gives the port the backend's GIDs.
+    gid_netdev: Option<NonNull<sys::net_device>>,
 }
 
 // SAFETY: `struct ib_device` is used from any thread by design.
@@ -140,6 +144,21 @@ pub(crate) fn query_port_attr(ch: &Channel, port: u8) -> Result<PortAttr> {
     }
 }
 
+/// The MAC of the backend device's port, from its default GID (index 0,
+/// `fe80::` + the MAC's EUI-64).
+fn backend_mac(ch: &Channel) -> Result<[u8; 6]> {
+    let g = match ch.call(&Request::QueryGid(QueryGidReq { index: 0, port: 1 }))? {
+        RspBody::QueryGid(r) if r.valid => r.gid,
+        RspBody::QueryGid(_) => return Err(ENODEV),
+        _ => return Err(eproto()),
+    };
+    if g[0] != 0xfe || g[1] != 0x80 || g[11] != 0xff || g[12] != 0xfe {
+        pr_err!("the backend's default GID is not a MAC-based link-local address\n");
+        return Err(eopnotsupp());
+    }
+    Ok([g[8] ^ 2, g[9], g[10], g[13], g[14], g[15]])
+}
+
 impl IbDevice {
     pub(crate) fn register(module: &'static ThisModule, ch: &Pin<KBox<Channel>>) -> Result<Self> {
         hello(ch)?;
@@ -163,6 +182,7 @@ impl IbDevice {
         let mut this = IbDevice {
             dev,
             registered: false,
+            gid_netdev: None,
         };
         // SAFETY: Freshly allocated and not yet visible to anyone.
         unsafe { this.setup(module, ch, &attr, &port)? };
@@ -201,7 +221,7 @@ impl IbDevice {
                 | (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
             let ops = ops(module, attr);
             sys::ib_set_device_ops(&mut (*d).ibdev, &ops);
-            self.set_netdev()?;
+            self.set_netdev(ch)?;
             to_result(sys::ib_register_device(
                 &mut (*d).ibdev,
                 kernel::c_str!("xib%d").as_char_ptr(),
@@ -213,22 +233,40 @@ impl IbDevice {
         Ok(())
     }
 
-    /// RoCE GIDs are derived from a netdev's addresses: use the guest's.
-    fn set_netdev(&self) -> Result {
-        // SAFETY: The helper returns the module parameter (NUL-terminated).
-        let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_front_param_netdev()) };
-        // SAFETY: `init_net` is the initial namespace; a found device comes
-        // with a reference that we drop once the core holds its own.
-        unsafe {
-            let nd = sys::xenib_front_netdev_get(name.as_char_ptr());
+    /// RoCE GIDs are derived from a netdev's addresses. Over the loopback
+    /// the guest's netdev is the backend device's own; over Xen we present
+    /// one with the backend port's MAC (see `backend_mac`).
+    fn set_netdev(&mut self, ch: &Channel) -> Result {
+        let nd = if let Transport::Xen(_) = ch.transport() {
+            let mac = backend_mac(ch)?;
+            // SAFETY: `mac` is 6 bytes; the netdev is ours until `drop`.
+            let nd = unsafe { sys::xenib_front_gid_netdev_create(mac.as_ptr()) };
+            // SAFETY: Any pointer may be tested.
+            let err = unsafe { sys::xenib_ptr_err(nd.cast()) };
+            if err != 0 {
+                return Err(Error::from_errno(err as i32));
+            }
+            self.gid_netdev = NonNull::new(nd);
+            nd
+        } else {
+            // SAFETY: The helper returns the module parameter.
+            let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_front_param_netdev()) };
+            // SAFETY: `init_net` is the initial namespace; a found device
+            // comes with a reference that we drop once the core holds one.
+            let nd = unsafe { sys::xenib_front_netdev_get(name.as_char_ptr()) };
             if nd.is_null() {
                 pr_err!("no network device {} for the GID table\n", name);
                 return Err(ENODEV);
             }
-            let ret = sys::ib_device_set_netdev(&mut (*self.dev.as_ptr()).ibdev, nd, 1);
-            sys::xenib_front_netdev_put(nd);
-            to_result(ret)
+            nd
+        };
+        // SAFETY: `nd` is a live netdev; the core takes its own reference.
+        let ret = unsafe { sys::ib_device_set_netdev(&mut (*self.dev.as_ptr()).ibdev, nd, 1) };
+        if self.gid_netdev.is_none() {
+            // SAFETY: The reference `xenib_front_netdev_get` took.
+            unsafe { sys::xenib_front_netdev_put(nd) };
         }
+        to_result(ret)
     }
 
     /// Unregisters the device: the core destroys every object first.
@@ -248,6 +286,11 @@ impl Drop for IbDevice {
         self.unregister();
         // SAFETY: Allocated by `_ib_alloc_device`, no longer registered.
         unsafe { sys::ib_dealloc_device(&mut (*self.dev.as_ptr()).ibdev) };
+        if let Some(nd) = self.gid_netdev.take() {
+            // SAFETY: Created in `set_netdev`; the device that used it is
+            // gone.
+            unsafe { sys::xenib_front_gid_netdev_destroy(nd.as_ptr()) };
+        }
     }
 }
 

@@ -26,6 +26,8 @@ mod pd;
 mod qp;
 mod srq;
 mod sys;
+mod transport;
+mod xen;
 
 #[path = "../sys/shared.rs"]
 mod shared;
@@ -34,6 +36,7 @@ use shared::{doorbell_page, errno, loop_grants, table};
 
 use channel::Channel;
 use device::IbDevice;
+use transport::Transport;
 
 module! {
     type: IbFront,
@@ -43,23 +46,35 @@ module! {
     license: "GPL",
 }
 
-struct IbFront {
-    // Field order is drop order: the device goes before the channel it
-    // forwards to.
-    device: IbDevice,
-    channel: Pin<KBox<Channel>>,
+/// Over the loopback, the module has one device and one channel; over
+/// Xen, each `vrdma` xenbus device has its own (see `xen.rs`).
+enum IbFront {
+    Loopback {
+        // Field order is drop order: the device goes before the channel
+        // it forwards to.
+        device: IbDevice,
+        channel: Pin<KBox<Channel>>,
+    },
+    Xen,
 }
 
-/// The module's channel, for the device-removal work item.
+/// The channel of the registered device, for the device-removal work item.
 static CHANNEL: AtomicPtr<Channel> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Publishes (or, with `None`, withdraws) the registered device's channel.
+/// Withdraw it before the channel goes, after the device is unregistered.
+pub(crate) fn set_channel(ch: Option<&Pin<KBox<Channel>>>) {
+    let p = ch.map_or(core::ptr::null_mut(), |c| &**c as *const Channel as *mut Channel);
+    CHANNEL.store(p, Ordering::Release);
+}
 
 /// Our device was unregistered because the backend's went away: nothing
 /// more will be asked of the backend, so let it go.
 #[no_mangle]
 pub(crate) extern "C" fn xenib_front_removed() {
     let p = CHANNEL.load(Ordering::Acquire);
-    // SAFETY: Set while the module's channel exists; cleared (after the
-    // work item that calls us is cancelled) before it goes.
+    // SAFETY: Set while the registered device's channel exists; cleared
+    // (after the work item that calls us is cancelled) before it goes.
     if let Some(ch) = unsafe { p.as_ref() } {
         ch.disconnect();
     }
@@ -67,7 +82,13 @@ pub(crate) extern "C" fn xenib_front_removed() {
 
 impl kernel::Module for IbFront {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let channel = KBox::try_pin_init(Channel::new()?, GFP_KERNEL)?;
+        // SAFETY: Plain queries.
+        if unsafe { sys::xenib_xen_domain() && !sys::xenib_xen_initial_domain() } {
+            // SAFETY: Registered once, unregistered in `drop`.
+            kernel::error::to_result(unsafe { sys::xenib_front_xen_register() })?;
+            return Ok(IbFront::Xen);
+        }
+        let channel = KBox::try_pin_init(Channel::new(Transport::loopback()?)?, GFP_KERNEL)?;
         channel
             .connect()
             .inspect_err(|e| pr_err!("cannot connect to ib_back: {:?}\n", e))?;
@@ -75,20 +96,25 @@ impl kernel::Module for IbFront {
             pr_err!("cannot register the device: {:?}\n", e);
             channel.disconnect();
         })?;
-        CHANNEL.store(
-            &*channel as *const Channel as *mut Channel,
-            Ordering::Release,
-        );
-        Ok(IbFront { device, channel })
+        set_channel(Some(&channel));
+        Ok(IbFront::Loopback { device, channel })
     }
 }
 
 impl Drop for IbFront {
     fn drop(&mut self) {
-        // Unregistering destroys every guest object through our verbs,
-        // which still reach the backend; then the connection goes.
-        self.device.unregister();
-        CHANNEL.store(core::ptr::null_mut(), Ordering::Release);
-        self.channel.disconnect();
+        match self {
+            IbFront::Loopback { device, channel } => {
+                // Unregistering destroys every guest object through our
+                // verbs, which still reach the backend; then the
+                // connection goes.
+                device.unregister();
+                set_channel(None);
+                channel.disconnect();
+            }
+            // SAFETY: Registered in `init`; each device's remove callback
+            // unregisters its `xib` device and disconnects.
+            IbFront::Xen => unsafe { sys::xenib_front_xen_unregister() },
+        }
     }
 }

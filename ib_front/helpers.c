@@ -5,7 +5,9 @@
  * depend on ib_back when it runs over Xen), and wrappers for static
  * inline functions and macros of the RDMA core and mm.
  */
+#include <linux/etherdevice.h>
 #include <linux/mm.h>
+#include <linux/rtnetlink.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/workqueue.h>
@@ -14,6 +16,7 @@
 #include <rdma/uverbs_ioctl.h>
 #include "xenib_helpers.h"
 #include "xenib_callbacks.h"
+#include "xen_glue.c"
 
 static char *netdev = "eth0";
 module_param(netdev, charp, 0444);
@@ -84,6 +87,61 @@ void xenib_front_cancel_removal(void)
 {
 	cancel_work_sync(&removal_work);
 	WRITE_ONCE(removal_dev, NULL);
+}
+
+/*
+ * Over Xen, xib0's GID table must be the backend device's: the guest's
+ * verbs name GIDs by index and the backend executes them on its own
+ * table. The RDMA core builds a RoCE port's table from a netdev, and its
+ * default GIDs (fe80::/64 from the MAC, RoCE v1 and v2, indexes 0 and 1)
+ * depend on the MAC only. So xib0 gets a netdev of its own, xibgidN, with
+ * the backend port's MAC, up, carrying no traffic (transmit drops).
+ */
+static netdev_tx_t xenib_gid_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	dev_kfree_skb(skb);
+	return NETDEV_TX_OK;
+}
+
+static const struct net_device_ops xenib_gid_netdev_ops = {
+	.ndo_start_xmit = xenib_gid_xmit,
+};
+
+static void xenib_gid_setup(struct net_device *dev)
+{
+	ether_setup(dev);
+	dev->netdev_ops = &xenib_gid_netdev_ops;
+	dev->flags |= IFF_NOARP;
+	dev->flags &= ~IFF_MULTICAST;
+	dev->priv_flags |= IFF_NO_QUEUE;
+	dev->needs_free_netdev = true;
+}
+
+struct net_device *xenib_front_gid_netdev_create(const u8 *mac)
+{
+	struct net_device *dev = alloc_netdev(0, "xibgid%d", NET_NAME_ENUM, xenib_gid_setup);
+	int err;
+
+	if (!dev)
+		return ERR_PTR(-ENOMEM);
+	eth_hw_addr_set(dev, mac);
+	rtnl_lock();
+	err = register_netdevice(dev);
+	if (err) {
+		rtnl_unlock();
+		free_netdev(dev);
+		return ERR_PTR(err);
+	}
+	err = dev_open(dev, NULL);
+	if (err)
+		unregister_netdevice(dev);	/* frees it */
+	rtnl_unlock();
+	return err ? ERR_PTR(err) : dev;
+}
+
+void xenib_front_gid_netdev_destroy(struct net_device *dev)
+{
+	unregister_netdev(dev);
 }
 
 /* A port or device event for our device (the backend's device had it). */
@@ -200,6 +258,59 @@ int xenib_udata_copy_out(struct ib_udata *udata, const void *src, size_t len)
 	/* ib_copy_to_udata() copies all of len: bound it by what the provider
 	 * made room for. */
 	return ib_copy_to_udata(udata, (void *)src, min(len, udata->outlen));
+}
+
+/* Map the backend's granted queue pages into the guest process. */
+int xenib_front_map_grants(struct vm_area_struct *vma, u16 domid, const u32 *refs, u32 nr)
+{
+	struct xenib_gmap *m;
+
+	if (vma_pages(vma) != nr)
+		return -EINVAL;
+	m = xenib_gmap_new(domid, refs, nr, false);
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	return xenib_gmap_mmap(m, vma);
+}
+
+/* ---- the Xen frontend driver (xen.rs) ---- */
+
+static const struct xenbus_device_id xenib_front_ids[] = {
+	{ "vrdma" },
+	{ "" }
+};
+
+static int xenib_front_probe(struct xenbus_device *dev, const struct xenbus_device_id *id)
+{
+	return xenib_front_xen_probed(dev);
+}
+
+static void xenib_front_backend_changed(struct xenbus_device *dev, enum xenbus_state state)
+{
+	xenib_front_xen_backend_changed(dev, state);
+}
+
+static void xenib_front_remove(struct xenbus_device *dev)
+{
+	xenib_front_xen_removed(dev);
+}
+
+static struct xenbus_driver xenib_front_driver = {
+	.ids = xenib_front_ids,
+	.probe = xenib_front_probe,
+	.otherend_changed = xenib_front_backend_changed,
+	.remove = xenib_front_remove,
+	.not_essential = true,
+};
+
+int xenib_front_xen_register(void)
+{
+	return xenbus_register_frontend(&xenib_front_driver);
+}
+
+void xenib_front_xen_unregister(void)
+{
+	xenbus_unregister_driver(&xenib_front_driver);
 }
 
 #include "common_helpers.c"

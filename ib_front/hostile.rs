@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
 use crate::channel::Channel;
+use crate::transport::Transport;
 use crate::sys;
 use crate::wire::{
     AllocPdReq, CreateCqReq, CtxHandle, DeallocPdReq, Empty, GrantRef, HelloReq, MmapReq, PdHandle,
@@ -46,7 +47,7 @@ fn errno_of(r: Result<RspBody>) -> i32 {
 }
 
 fn connect() -> Result<Pin<KBox<Channel>>> {
-    let ch = KBox::try_pin_init(Channel::new()?, GFP_KERNEL)?;
+    let ch = KBox::try_pin_init(Channel::new(Transport::loopback()?)?, GFP_KERNEL)?;
     ch.connect()?;
     Ok(ch)
 }

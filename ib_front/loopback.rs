@@ -15,6 +15,7 @@ use crate::doorbell_page::DoorbellPage;
 use crate::loop_grants::{GrantTable, MappedPage};
 use crate::shmem::RawMem;
 use crate::sys;
+use crate::transport::Transport;
 use crate::wire::{ring_area_bytes, GrantRef};
 
 /// Ring size: 2^RING_ORDER pages each for the command and event rings.
@@ -207,9 +208,9 @@ impl Loopback {
         }
     }
 
-    /// The doorbell page shared with the backend.
-    pub(crate) fn doorbell_page(&self) -> DoorbellPage {
-        self.rings.doorbell_page()
+    /// The ring and doorbell pages shared with the backend.
+    pub(crate) fn rings(&self) -> &RingPages {
+        &self.rings
     }
 
     pub(crate) fn grant(&self, page: NonNull<sys::page>) -> Result<GrantRef> {
@@ -219,6 +220,7 @@ impl Loopback {
     pub(crate) fn revoke(&self, r: GrantRef) {
         self.grants.revoke(r.0);
     }
+
 
     /// Maps a page the backend granted us.
     pub(crate) fn map_grant(&self, r: GrantRef) -> Result<MappedPage> {
@@ -257,7 +259,10 @@ unsafe extern "C" fn notify_front(conn: *mut sys::xenib_loop_conn) {
 
 unsafe extern "C" fn front_map_grant(conn: *mut sys::xenib_loop_conn, r: u32) -> *mut sys::page {
     // SAFETY: The backend only maps grants of connected connections.
-    unsafe { channel_of(conn) }.transport().grants.lookup(r)
+    match unsafe { channel_of(conn) }.transport() {
+        Transport::Loopback(l) => l.grants.lookup(r),
+        Transport::Xen(_) => core::ptr::null_mut(),
+    }
 }
 
 /// A call into the backend in progress.

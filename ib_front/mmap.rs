@@ -9,7 +9,7 @@
 
 use crate::errno::eproto;
 use core::ffi::c_int;
-use kernel::error::{from_result, to_result};
+use kernel::error::from_result;
 use kernel::prelude::*;
 
 use crate::device::{channel, XibUcontext};
@@ -38,14 +38,13 @@ pub(crate) unsafe extern "C" fn mmap(
         let length = (end - start) as u64;
         let offset = (vma.vm_pgoff as u64).checked_mul(PAGE).ok_or(EINVAL)?;
         let nr = (length / PAGE) as usize;
-        let mut pages = KVec::with_capacity(nr, GFP_KERNEL)?;
-        let mut ptrs = KVec::with_capacity(nr, GFP_KERNEL)?;
-        while pages.len() < nr {
+        let mut refs = KVec::with_capacity(nr, GFP_KERNEL)?;
+        while refs.len() < nr {
             let req = MmapReq {
                 offset,
                 length,
                 ctx: CtxHandle(xuc.handle),
-                first_page: pages.len() as u32,
+                first_page: refs.len() as u32,
             };
             let rsp = match ch.call(&Request::Mmap(req))? {
                 RspBody::Mmap(r) => r,
@@ -54,18 +53,14 @@ pub(crate) unsafe extern "C" fn mmap(
             if rsp.total_pages as usize != nr || rsp.refs.is_empty() {
                 return Err(eproto());
             }
-            for r in rsp.refs.as_slice() {
-                let page = ch.transport().map_grant(*r)?;
-                ptrs.push(page.as_ptr(), GFP_KERNEL)?;
-                pages.push(page, GFP_KERNEL)?;
-            }
+            refs.extend_from_slice(rsp.refs.as_slice(), GFP_KERNEL)?;
         }
-        if pages.len() != nr {
+        if refs.len() != nr {
             return Err(eproto());
         }
-        // SAFETY: `ptrs` are the `nr` pages we hold; the VMA is being set
-        // up under the mmap lock. The VMA takes its own references.
-        to_result(unsafe { sys::xenib_front_insert_pages(vma, ptrs.as_mut_ptr(), nr as _) })?;
+        // SAFETY: The VMA is being set up by this mmap call, under the
+        // mmap lock.
+        unsafe { ch.transport().map_into(vma, &refs)? };
         Ok(0)
     })
 }

@@ -15,7 +15,7 @@ use kernel::prelude::*;
 use crate::channel::Channel;
 use crate::context::ctx_of;
 use crate::device::{channel, XibPd};
-use crate::loopback::Loopback;
+use crate::transport::Transport;
 use crate::sys;
 use crate::wire::{
     indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq,
@@ -41,7 +41,8 @@ const _: () = assert!(core::mem::offset_of!(XibMr, ibmr) == 0);
 /// `indirect` is a page we allocated, granted under the matching ref.
 struct SharedPages {
     umem: NonNull<sys::ib_umem>,
-    grants: KVec<GrantRef>,
+    /// The umem's pages, in order, with their grants.
+    grants: KVec<(NonNull<sys::page>, GrantRef)>,
     indirect: KVec<(NonNull<sys::page>, GrantRef)>,
 }
 
@@ -73,7 +74,7 @@ impl SharedPages {
         Ok(this)
     }
 
-    fn grant_all(&mut self, tr: &Loopback) -> Result {
+    fn grant_all(&mut self, tr: &Transport) -> Result {
         // SAFETY: `umem` is pinned (type invariant).
         let n = unsafe { sys::xenib_front_umem_page_count(self.umem.as_ptr()) } as usize;
         if n == 0 || n > MAX_MR_PAGES as usize {
@@ -86,8 +87,9 @@ impl SharedPages {
         })?;
         self.grants.reserve(n, GFP_KERNEL)?;
         for p in pages.iter() {
-            let g = tr.grant(NonNull::new(*p).ok_or(EFAULT)?)?;
-            self.grants.push(g, GFP_KERNEL)?;
+            let p = NonNull::new(*p).ok_or(EFAULT)?;
+            let g = tr.grant(p)?;
+            self.grants.push((p, g), GFP_KERNEL)?;
         }
         for chunk in self.grants.chunks(REFS_PER_INDIRECT_PAGE as usize) {
             // SAFETY: Plain page allocation, freed in `release`.
@@ -99,7 +101,7 @@ impl SharedPages {
                     4096,
                 )
             };
-            for (dst, g) in list.chunks_exact_mut(4).zip(chunk) {
+            for (dst, (_, g)) in list.chunks_exact_mut(4).zip(chunk) {
                 dst.copy_from_slice(&g.0.to_le_bytes());
             }
             let g = match tr.grant(page) {
@@ -111,7 +113,7 @@ impl SharedPages {
                 }
             };
             if let Err(e) = self.indirect.push((page, g), GFP_KERNEL) {
-                tr.revoke(g);
+                tr.revoke(g, page);
                 // SAFETY: As above.
                 unsafe { sys::xenib_put_page(page.as_ptr()) };
                 return Err(e.into());
@@ -131,12 +133,12 @@ impl SharedPages {
 
     /// Ends every grant and unpins. The backend must no longer use the
     /// pages (deregistered, or never registered).
-    fn release(self, tr: &Loopback) {
-        for g in self.grants.iter() {
-            tr.revoke(*g);
+    fn release(self, tr: &Transport) {
+        for (page, g) in self.grants.iter() {
+            tr.revoke(*g, *page);
         }
         for (page, g) in self.indirect.iter() {
-            tr.revoke(*g);
+            tr.revoke(*g, *page);
             // SAFETY: Allocated in `grant_all`, no longer granted.
             unsafe { sys::xenib_put_page(page.as_ptr()) };
         }

@@ -27,4 +27,13 @@ void xenib_front_removed(void);
 int xenib_front_hostile_run(void);
 int xenib_front_hostile_result(char *buf, size_t len);
 
+/* Xen bus drivers (ib_front: xen.rs; ib_back: xen.rs). */
+struct xenbus_device;
+int xenib_front_xen_probed(struct xenbus_device *dev);
+void xenib_front_xen_backend_changed(struct xenbus_device *dev, int state);
+void xenib_front_xen_removed(struct xenbus_device *dev);
+int xenib_back_xen_probed(struct xenbus_device *dev);
+void xenib_back_xen_frontend_changed(struct xenbus_device *dev, int state);
+void xenib_back_xen_removed(struct xenbus_device *dev);
+
 #endif

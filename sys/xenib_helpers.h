@@ -47,6 +47,9 @@ void xenib_back_unpin_pages(struct page **pages, unsigned long nr);
 unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
 				   unsigned long nr);
 int xenib_back_unmap_pages(unsigned long addr, unsigned long nr);
+unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr);
+int xenib_back_xen_register(void);
+void xenib_back_xen_unregister(void);
 int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);
 int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
 u64 xenib_jiffies(void);
@@ -63,6 +66,39 @@ void *xenib_alloc_pages(unsigned int order);
 void xenib_free_pages(void *addr, unsigned int order);
 int xenib_get_driver_id(struct ib_device *dev);
 u32 xenib_get_uverbs_abi_ver(struct ib_device *dev);
+
+/* ---- Xen (both; sys/xen_glue.c) ---- */
+struct xenbus_device;
+struct xenib_evtchn;
+struct xenib_gmap;
+bool xenib_xen_domain(void);
+bool xenib_xen_initial_domain(void);
+struct xenib_evtchn *xenib_evtchn_bind(struct xenbus_device *dev, u32 remote_port,
+				       void (*fn)(void *data), void *data,
+				       const char *name, u32 *local_port);
+void xenib_evtchn_notify(struct xenib_evtchn *ch);
+void xenib_evtchn_free(struct xenib_evtchn *ch);
+int xenib_ring_setup(struct xenbus_device *dev, void **vaddr, u32 nr_pages, u32 *grefs);
+void xenib_ring_teardown(void **vaddr, u32 nr_pages, u32 *grefs);
+void *xenib_ring_map(struct xenbus_device *dev, u32 *grefs, u32 nr);
+void xenib_ring_unmap(struct xenbus_device *dev, void *vaddr);
+int xenib_xs_write_u32(u32 t, const char *dir, const char *node, u32 val);
+int xenib_xs_read_u32(const char *dir, const char *node, u32 *val);
+int xenib_xs_start(u32 *t);
+int xenib_xs_end(u32 t, bool abort);
+const char *xenib_xs_nodename(struct xenbus_device *dev);
+const char *xenib_xs_otherend(struct xenbus_device *dev);
+u32 xenib_xs_otherend_id(struct xenbus_device *dev);
+void xenib_xs_set_drvdata(struct xenbus_device *dev, void *data);
+void *xenib_xs_get_drvdata(struct xenbus_device *dev);
+int xenib_xs_state(struct xenbus_device *dev);
+int xenib_grant_page(u16 domid, struct page *page, bool readonly);
+void xenib_end_grant(u32 ref, struct page *page);
+int xenib_grant_copy_in(u16 domid, u32 ref, void *buf);
+struct xenib_gmap *xenib_gmap_new(u16 domid, const u32 *refs, u32 count, bool readonly);
+int xenib_gmap_mmap(struct xenib_gmap *m, struct vm_area_struct *vma);
+void xenib_get_device(struct xenbus_device *dev);
+void xenib_put_device(struct xenbus_device *dev);
 
 /* ---- ib_front ---- */
 #include <rdma/ib_verbs.h>
@@ -82,6 +118,9 @@ int xenib_front_umem_pages(struct ib_umem *umem, struct page **pages,
 unsigned long xenib_front_umem_page_count(struct ib_umem *umem);
 int xenib_front_insert_pages(struct vm_area_struct *vma, struct page **pages,
 			     unsigned long nr);
+int xenib_front_map_grants(struct vm_area_struct *vma, u16 domid, const u32 *refs, u32 nr);
+int xenib_front_xen_register(void);
+void xenib_front_xen_unregister(void);
 int xenib_udata_copy_in(void *dst, struct ib_udata *udata, size_t len);
 int xenib_udata_copy_out(struct ib_udata *udata, const void *src, size_t len);
 const char *xenib_front_param_netdev(void);
@@ -90,6 +129,8 @@ void xenib_front_schedule_removal(void);
 void xenib_front_cancel_removal(void);
 void xenib_front_device_event(u32 type, u32 port);
 struct net_device *xenib_front_netdev_get(const char *name);
+struct net_device *xenib_front_gid_netdev_create(const u8 *mac);
+void xenib_front_gid_netdev_destroy(struct net_device *dev);
 void xenib_front_netdev_put(struct net_device *dev);
 struct ib_ucontext *xenib_udata_context(struct ib_udata *udata);
 struct ib_udata *xenib_bundle_udata(struct uverbs_attr_bundle *attrs);

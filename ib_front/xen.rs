@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The Xen transport, frontend half: a xenbus frontend driver for devices
+//! of type `vrdma` (see Documentation/ring-protocol.rst, "Xen transport").
+//!
+//! When the backend is waiting (InitWait) we grant our rings and doorbell
+//! page, allocate two event channels, publish them and switch to
+//! Initialised; when the backend is Connected we say hello and register
+//! `xib0`. A backend that closes or vanishes takes `xib0` away, as a
+//! hot-unplugged device: the core destroys every object and the processes
+//! using it are told.
+
+use core::ffi::{c_int, c_void};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::Mutex;
+
+use crate::channel::Channel;
+use crate::device::IbDevice;
+use crate::doorbell_page::DoorbellPage;
+use crate::loopback::RING_ORDER;
+use crate::shmem::RawMem;
+use crate::sys;
+use crate::transport::Transport;
+use crate::wire::{ring_area_bytes, GrantRef};
+
+const XS_INIT_WAIT: u32 = sys::xenbus_state_XenbusStateInitWait;
+const XS_INITIALISED: u32 = sys::xenbus_state_XenbusStateInitialised;
+const XS_CONNECTED: u32 = sys::xenbus_state_XenbusStateConnected;
+const XS_CLOSING: u32 = sys::xenbus_state_XenbusStateClosing;
+const XS_CLOSED: u32 = sys::xenbus_state_XenbusStateClosed;
+const XS_UNKNOWN: u32 = sys::xenbus_state_XenbusStateUnknown;
+
+/// Pages of ours granted to the backend as a ring (or the doorbell page).
+///
+/// # Invariants
+///
+/// Until drop, `vaddr` is `nr` zeroed-then-shared pages granted as `refs`.
+struct GrantedRing {
+    vaddr: *mut c_void,
+    nr: u32,
+    refs: [u32; 1 << RING_ORDER],
+}
+
+impl GrantedRing {
+    /// # Safety
+    ///
+    /// `dev` is a live xenbus device.
+    unsafe fn new(dev: NonNull<sys::xenbus_device>, order: u32) -> Result<Self> {
+        let mut this = Self {
+            vaddr: core::ptr::null_mut(),
+            nr: 1 << order,
+            refs: [0; 1 << RING_ORDER],
+        };
+        if this.nr as usize > this.refs.len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: Per the function contract; `refs` has room for `nr`.
+        kernel::error::to_result(unsafe {
+            sys::xenib_ring_setup(dev.as_ptr(), &mut this.vaddr, this.nr, this.refs.as_mut_ptr())
+        })?;
+        Ok(this)
+    }
+
+    fn refs(&self) -> &[u32] {
+        &self.refs[..self.nr as usize]
+    }
+}
+
+impl Drop for GrantedRing {
+    fn drop(&mut self) {
+        if !self.vaddr.is_null() {
+            // SAFETY: Set up in `new`; ending the grants defers the pages'
+            // freeing while the backend still maps them.
+            unsafe { sys::xenib_ring_teardown(&mut self.vaddr, self.nr, self.refs.as_mut_ptr()) };
+        }
+    }
+}
+
+/// The frontend's end of one Xen connection.
+///
+/// # Invariants
+///
+/// `dev` is a live xenbus device for as long as we exist (we live in its
+/// driver data). A non-null event channel is bound with the `Channel`
+/// given to `connect` as its data.
+pub(crate) struct XenFront {
+    dev: NonNull<sys::xenbus_device>,
+    backend_id: u16,
+    cmd: GrantedRing,
+    evt: GrantedRing,
+    doorbells: GrantedRing,
+    evtchn: AtomicPtr<sys::xenib_evtchn>,
+    db_evtchn: AtomicPtr<sys::xenib_evtchn>,
+}
+
+// SAFETY: The device and rings may be used from any thread; the event
+// channels are swapped atomically.
+unsafe impl Send for XenFront {}
+// SAFETY: As above.
+unsafe impl Sync for XenFront {}
+
+impl XenFront {
+    /// # Safety
+    ///
+    /// `dev` is a live xenbus device that outlives the result.
+    unsafe fn new(dev: NonNull<sys::xenbus_device>) -> Result<Self> {
+        // SAFETY: Per the function contract.
+        unsafe {
+            Ok(Self {
+                dev,
+                backend_id: sys::xenib_xs_otherend_id(dev.as_ptr()) as u16,
+                cmd: GrantedRing::new(dev, RING_ORDER)?,
+                evt: GrantedRing::new(dev, RING_ORDER)?,
+                doorbells: GrantedRing::new(dev, 0)?,
+                evtchn: AtomicPtr::new(core::ptr::null_mut()),
+                db_evtchn: AtomicPtr::new(core::ptr::null_mut()),
+            })
+        }
+    }
+
+    pub(crate) fn backend_id(&self) -> u16 {
+        self.backend_id
+    }
+
+    fn ring_mem(r: &GrantedRing) -> RawMem {
+        // SAFETY: `2^RING_ORDER` pages of ours until drop (type invariant
+        // of `GrantedRing`), shared with the backend and only accessed
+        // through volatile `RawMem` calls.
+        unsafe { RawMem::new(NonNull::new_unchecked(r.vaddr.cast()), ring_area_bytes(RING_ORDER)) }
+    }
+
+    pub(crate) fn cmd_mem(&self) -> RawMem {
+        Self::ring_mem(&self.cmd)
+    }
+
+    pub(crate) fn evt_mem(&self) -> RawMem {
+        Self::ring_mem(&self.evt)
+    }
+
+    pub(crate) fn doorbell_page(&self) -> DoorbellPage {
+        // SAFETY: A zeroed page of ours until drop, shared with the backend
+        // and only accessed atomically.
+        unsafe { DoorbellPage::new(NonNull::new_unchecked(self.doorbells.vaddr.cast())) }
+    }
+
+    /// Allocates and binds the event channels and publishes everything
+    /// the backend needs in our xenstore directory.
+    pub(crate) fn connect(&self, channel: *const Channel) -> Result {
+        let dev = self.dev;
+        let bind = |f: unsafe extern "C" fn(*mut c_void), name: &kernel::str::CStr| {
+            let mut port = 0u32;
+            // SAFETY: `dev` is live (type invariant); `channel` outlives the
+            // binding (the channel disconnects, unbinding, before it goes).
+            let ch = unsafe {
+                sys::xenib_evtchn_bind(dev.as_ptr(), 0, Some(f), channel as *mut c_void, name.as_char_ptr(), &mut port)
+            };
+            // SAFETY: Any pointer may be tested.
+            let err = unsafe { sys::xenib_ptr_err(ch.cast()) };
+            if err != 0 {
+                return Err(Error::from_errno(err as i32));
+            }
+            Ok((ch, port))
+        };
+        let (ch, port) = bind(on_event, kernel::c_str!("xenib-front"))?;
+        self.evtchn.store(ch, Ordering::Release);
+        let (ch, db_port) = bind(on_event, kernel::c_str!("xenib-front-db"))?;
+        self.db_evtchn.store(ch, Ordering::Release);
+        self.publish(port, db_port)
+    }
+
+    fn publish(&self, port: u32, db_port: u32) -> Result {
+        // SAFETY: `dev` is live (type invariant).
+        let dir = unsafe { sys::xenib_xs_nodename(self.dev.as_ptr()) };
+        loop {
+            let mut t = 0u32;
+            // SAFETY: Plain xenstore transaction.
+            kernel::error::to_result(unsafe { sys::xenib_xs_start(&mut t) })?;
+            let write = |node: &kernel::str::CStr, v: u32| -> Result {
+                // SAFETY: `dir` is our device's directory, `node` a string.
+                kernel::error::to_result(unsafe { sys::xenib_xs_write_u32(t, dir, node.as_char_ptr(), v) })
+            };
+            let all = || -> Result {
+                write(kernel::c_str!("ring-page-order"), RING_ORDER)?;
+                for (prefix, ring) in [("cmd-ring-ref", &self.cmd), ("evt-ring-ref", &self.evt)] {
+                    for (i, r) in ring.refs().iter().enumerate() {
+                        write(&CString::try_from_fmt(kernel::fmt!("{prefix}{i}"))?, *r)?;
+                    }
+                }
+                write(kernel::c_str!("doorbell-ref"), self.doorbells.refs()[0])?;
+                write(kernel::c_str!("event-channel"), port)?;
+                write(kernel::c_str!("doorbell-event-channel"), db_port)
+            };
+            let res = all();
+            // SAFETY: Ends the transaction started above.
+            let end = unsafe { sys::xenib_xs_end(t, res.is_err()) };
+            res?;
+            if end == EAGAIN.to_errno() {
+                continue;
+            }
+            return kernel::error::to_result(end);
+        }
+    }
+
+    /// Unbinds the event channels; no notification runs after this.
+    pub(crate) fn disconnect(&self) {
+        for ch in [&self.evtchn, &self.db_evtchn] {
+            let p = ch.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: Bound in `connect`, unbound once (the swap).
+                unsafe { sys::xenib_evtchn_free(p) };
+            }
+        }
+    }
+
+    fn notify_on(ch: &AtomicPtr<sys::xenib_evtchn>) {
+        let p = ch.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: Bound until `disconnect`, which the channel does not
+            // run concurrently with its own notifications' callers beyond
+            // the channel's lifetime.
+            unsafe { sys::xenib_evtchn_notify(p) };
+        }
+    }
+
+    pub(crate) fn notify(&self) {
+        Self::notify_on(&self.evtchn);
+    }
+
+    pub(crate) fn notify_doorbells(&self) {
+        Self::notify_on(&self.db_evtchn);
+    }
+
+    pub(crate) fn grant(&self, page: NonNull<sys::page>) -> Result<GrantRef> {
+        // SAFETY: `page` is pinned guest memory being registered; the
+        // backend's device may read and write it.
+        let r = unsafe { sys::xenib_grant_page(self.backend_id, page.as_ptr(), false) };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(GrantRef(r as u32))
+    }
+
+    pub(crate) fn revoke(&self, r: GrantRef, page: NonNull<sys::page>) {
+        // SAFETY: `r` is our grant of `page`; the helper keeps the page
+        // until the backend has unmapped it.
+        unsafe { sys::xenib_end_grant(r.0, page.as_ptr()) };
+    }
+}
+
+impl Drop for XenFront {
+    fn drop(&mut self) {
+        self.disconnect();
+    }
+}
+
+/// # Safety
+///
+/// `data` is the `Channel` the event channel was bound with, still bound.
+unsafe extern "C" fn on_event(data: *mut c_void) {
+    // SAFETY: Per the function contract.
+    unsafe { &*(data as *const Channel) }.on_notify();
+}
+
+/// What a `vrdma` device has set up so far.
+#[derive(Default)]
+struct Inner {
+    channel: Option<Pin<KBox<Channel>>>,
+    device: Option<IbDevice>,
+}
+
+/// Our state for one `vrdma` device, in its driver data.
+#[pin_data]
+struct XenDevice {
+    dev: NonNull<sys::xenbus_device>,
+    #[pin]
+    inner: Mutex<Inner>,
+}
+
+impl XenDevice {
+    fn switch(&self, state: u32) {
+        // SAFETY: `dev` is live while its driver data is.
+        let ret = unsafe { sys::xenbus_switch_state(self.dev.as_ptr(), state) };
+        if ret != 0 {
+            pr_err!("cannot switch xenbus state to {}: {}\n", state, ret);
+        }
+    }
+
+    /// The backend waits for us: grant, bind, publish.
+    fn setup(&self, inner: &mut Inner) -> Result {
+        if inner.channel.is_some() {
+            return Ok(());
+        }
+        // SAFETY: `dev` is live and outlives its driver data, which owns
+        // the transport.
+        let x = unsafe { XenFront::new(self.dev)? };
+        let ch = KBox::try_pin_init(Channel::new(Transport::Xen(x))?, GFP_KERNEL)?;
+        ch.connect()?;
+        inner.channel = Some(ch);
+        Ok(())
+    }
+
+    /// The backend is connected: register the device.
+    fn register(&self, inner: &mut Inner) -> Result {
+        let Some(ch) = inner.channel.as_ref() else {
+            return Err(crate::errno::enotconn());
+        };
+        if inner.device.is_none() {
+            inner.device = Some(IbDevice::register(&crate::THIS_MODULE, ch)?);
+            crate::set_channel(Some(ch));
+        }
+        Ok(())
+    }
+
+    /// Takes the device away and disconnects. `graceful`: the backend is
+    /// still there, so the core's teardown of our objects reaches it;
+    /// otherwise every request fails at once.
+    fn teardown(&self, inner: &mut Inner, graceful: bool) {
+        if let (false, Some(ch)) = (graceful, inner.channel.as_ref()) {
+            ch.disconnect();
+        }
+        if let Some(mut d) = inner.device.take() {
+            d.unregister();
+            crate::set_channel(None);
+        }
+        if let Some(ch) = inner.channel.take() {
+            ch.disconnect();
+        }
+    }
+}
+
+/// # Safety
+///
+/// `dev` is a live xenbus device whose driver data is null or ours.
+unsafe fn device_of<'a>(dev: *mut sys::xenbus_device) -> Option<&'a XenDevice> {
+    // SAFETY: Per the function contract.
+    let p = unsafe { sys::xenib_xs_get_drvdata(dev) } as *const XenDevice;
+    // SAFETY: Set in `probed` from a live box, cleared in `removed`.
+    unsafe { p.as_ref() }
+}
+
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_xen_probed(dev: *mut sys::xenbus_device) -> c_int {
+    let Some(dev) = NonNull::new(dev) else {
+        return EINVAL.to_errno();
+    };
+    let xd = match KBox::pin_init(
+        pin_init!(XenDevice {
+            dev,
+            inner <- kernel::new_mutex!(Inner::default()),
+        }),
+        GFP_KERNEL,
+    ) {
+        Ok(b) => b,
+        Err(e) => return e.to_errno(),
+    };
+    // SAFETY: The box goes to the device until `removed` and is never
+    // moved out of.
+    let p = KBox::into_raw(unsafe { Pin::into_inner_unchecked(xd) });
+    // SAFETY: `dev` is live in its probe callback.
+    unsafe { sys::xenib_xs_set_drvdata(dev.as_ptr(), p.cast()) };
+    0
+}
+
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_xen_backend_changed(dev: *mut sys::xenbus_device, state: c_int) {
+    // SAFETY: The bus calls us with a live device of our driver.
+    let Some(xd) = (unsafe { device_of(dev) }) else {
+        return;
+    };
+    // SAFETY: As above.
+    let ours = unsafe { sys::xenib_xs_state(dev) } as u32;
+    let mut inner = xd.inner.lock();
+    match state as u32 {
+        XS_INIT_WAIT => {
+            if ours != sys::xenbus_state_XenbusStateInitialising {
+                return;
+            }
+            match xd.setup(&mut inner) {
+                Ok(()) => xd.switch(XS_INITIALISED),
+                Err(e) => {
+                    pr_err!("cannot set up the rings: {:?}\n", e);
+                    xd.teardown(&mut inner, false);
+                    xd.switch(XS_CLOSING);
+                }
+            }
+        }
+        XS_CONNECTED => {
+            if ours != XS_INITIALISED {
+                return;
+            }
+            match xd.register(&mut inner) {
+                Ok(()) => xd.switch(XS_CONNECTED),
+                Err(e) => {
+                    pr_err!("cannot register the device: {:?}\n", e);
+                    xd.teardown(&mut inner, false);
+                    xd.switch(XS_CLOSING);
+                }
+            }
+        }
+        XS_CLOSING | XS_CLOSED | XS_UNKNOWN => {
+            xd.teardown(&mut inner, false);
+            if ours != XS_CLOSED {
+                // SAFETY: As above.
+                unsafe { sys::xenbus_frontend_closed(dev) };
+            }
+        }
+        _ => {}
+    }
+}
+
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_xen_removed(dev: *mut sys::xenbus_device) {
+    // SAFETY: The bus calls us with a live device of our driver.
+    let p = unsafe { sys::xenib_xs_get_drvdata(dev) } as *mut XenDevice;
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: Set in `probed` from `KBox::into_raw`; no other callback of
+    // this device runs any more.
+    let xd = unsafe { KBox::from_raw(p) };
+    {
+        let mut inner = xd.inner.lock();
+        xd.teardown(&mut inner, true);
+    }
+    // SAFETY: As above.
+    unsafe { sys::xenib_xs_set_drvdata(dev, core::ptr::null_mut()) };
+}
