@@ -394,11 +394,13 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(dev: *mut sys::xenbus_d
             xd.disconnect();
             xd.switch(XS_CLOSING);
         }
+        // The frontend's directory is not there yet (the toolstack writes
+        // ours first) or no longer (its domain is gone).
+        XS_UNKNOWN if xd.frontend.lock().is_none() => {}
         XS_CLOSED | XS_UNKNOWN => {
-            // Closed, or its domain is gone (its directory vanished).
             xd.disconnect();
             if ours != XS_CLOSED {
-                pr_info!("domain {}: frontend gone; released its resources\n", domid);
+                pr_info!("domain {}: frontend closed or gone; released its resources\n", domid);
                 xd.switch(XS_CLOSED);
             }
         }
