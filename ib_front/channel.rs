@@ -259,6 +259,14 @@ impl Channel {
         self.transport.notify();
     }
 
+    /// The command ring's shared indices (`req_prod`, `req_event`,
+    /// `rsp_prod`, `rsp_event`), for diagnostics.
+    pub(crate) fn ring_indices(&self) -> [u32; 4] {
+        let st = self.state.lock();
+        let mem = st.cmd.mem();
+        [mem.read_u32(0), mem.read_u32(4), mem.read_u32(8), mem.read_u32(12)]
+    }
+
     /// Lets events reach `obj`; returns its cookie.
     pub(crate) fn add_object(&self, obj: ObjRef) -> Result<u64> {
         let mut st = self.state.lock();

@@ -126,9 +126,14 @@ fn hello(ch: &Channel) -> Result {
             Err(Error::from_errno(status))
         }
         Err(e) if e == crate::errno::etimedout() => {
+            let [req_prod, req_event, rsp_prod, rsp_event] = ch.ring_indices();
             pr_err!(
-                "the backend did not answer within {} ms: is xenib-backd running?\n",
-                HELLO_TIMEOUT_MS
+                "the backend did not answer within {} ms: is xenib-backd running? (ring: req_prod {} req_event {} rsp_prod {} rsp_event {})\n",
+                HELLO_TIMEOUT_MS,
+                req_prod,
+                req_event,
+                rsp_prod,
+                rsp_event
             );
             Err(e)
         }

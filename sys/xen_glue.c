@@ -53,6 +53,12 @@ static irqreturn_t xenib_evtchn_interrupt(int irq, void *dev_id)
 {
 	struct xenib_evtchn *ch = dev_id;
 
+	/*
+	 * The channel can fire as soon as it is bound, before the binding
+	 * call has returned the irq to xenib_evtchn_bind(): the work item's
+	 * EOI must not depend on that assignment.
+	 */
+	WRITE_ONCE(ch->irq, irq);
 	/* Already queued: the handler will see this event's work too. */
 	if (!queue_work(system_highpri_wq, &ch->work))
 		xen_irq_lateeoi(irq, XEN_EOI_FLAG_SPURIOUS);
@@ -64,7 +70,7 @@ static void xenib_evtchn_work(struct work_struct *work)
 	struct xenib_evtchn *ch = container_of(work, struct xenib_evtchn, work);
 
 	ch->fn(ch->data);
-	xen_irq_lateeoi(ch->irq, 0);
+	xen_irq_lateeoi(READ_ONCE(ch->irq), 0);
 }
 
 /*
@@ -102,7 +108,7 @@ struct xenib_evtchn *xenib_evtchn_bind(struct xenbus_device *dev, u32 remote_por
 	}
 	if (err < 0)
 		goto fail;
-	ch->irq = err;
+	WRITE_ONCE(ch->irq, err);
 	return ch;
 fail:
 	kfree(ch);

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Detach the device from a running domU (its xib0 goes away, the backend
+# lets go of the frontend), attach it again (xib0 comes back and works).
+. ./lib.sh
+n=$(back_counter objects.frontends)
+xenib-attach detach domu1 || fail "detach"
+xrun domu1 'for i in $(seq 50); do [ -d /sys/class/infiniband/xib0 ] || exit 0; sleep 0.2; done; exit 1' ||
+	fail "xib0 still there after detach"
+wait_for "[ \"\$(back_counter objects.frontends)\" -eq $((n - 1)) ]" || fail "backend kept the frontend"
+XENIB_ATTACH_WAIT=30 xenib-attach attach domu1 || fail "re-attach"
+xrun domu1 'for i in $(seq 100); do [ -d /sys/class/infiniband/xib0 ] && exit 0; sleep 0.2; done; exit 1' ||
+	fail "xib0 did not come back"
+xrun domu1 "timeout 60 ibv_rc_pingpong -d xib0 -g $GID -n 100 -c -p 18591 >/tmp/s.out 2>&1 & sleep 1; timeout 60 ibv_rc_pingpong -d xib0 -g $GID -n 100 -c -p 18591 127.0.0.1" ||
+	fail "xib0 does not work after re-attach"
