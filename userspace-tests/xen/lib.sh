@@ -36,10 +36,9 @@ wait_for() {
 }
 
 # Runs a server/client pair of an ibv_*/ib_* tool: the server in domu2, the
-# client in domu1 (given domu2's address). Under TCG, user processes of a
-# Xen guest may die of a signal for reasons of the emulator's (see
-# Documentation/build.rst); an attempt whose either side died of a signal
-# is retried (at most 3), any other failure is final.
+# client in domu1 (given domu2's address). An attempt whose either side
+# timed out or died of a signal, or whose perftest report failed on
+# emulated time, is retried (at most 3); any other failure is final.
 xpair() { # TOOL ARGS...
 	for attempt in 1 2 3; do
 		port=$((18600 + attempt + $(date +%s) % 100 * 4))
@@ -53,6 +52,10 @@ xpair() { # TOOL ARGS...
 		echo "--- server (domu2), attempt $attempt, exit $src"; cat /tmp/server.out
 		echo "--- client (domu1), attempt $attempt, exit $crc"; cat /tmp/client.out
 		[ $crc -eq 0 ] && [ $src -eq 0 ] && return 0
+		# perftest's report fails on emulated time (r^2 < 0.9): retry, it
+		# says nothing about the device.
+		grep -q "Correlation coefficient\|produce a report" /tmp/client.out /tmp/server.out &&
+			continue
 		# 124: timeout (the other side died); >128: killed by a signal.
 		case "$crc:$src" in *12[4-9]*|*13[0-9]*|*14[0-9]*) continue ;; esac
 		return 1
