@@ -5,7 +5,7 @@
 #   make check      the whole test suite; ends with "N passed, N failed"
 #   make demo       boot the guest and run unmodified RDMA programs
 #   make bench      xib0 against native rxe0: bench/results/report.md
-#   make check-xen  Xen mode self-test (Xen 4.17 + dom0 + 2 domUs in QEMU)
+#   make check-xen  only the Xen-mode tests (Xen 4.17 + dom0 + 2 domUs in QEMU)
 #   make kernel     build (or find cached) the Rust-enabled 6.12 kernel
 #   make initramfs  build the test guest image
 #   make rust-project.json   rust-analyzer project for the modules
@@ -23,7 +23,8 @@ initramfs: modules
 check:
 	scripts/check
 check-xen:
-	scripts/setup-host && scripts/xen/selftest
+	scripts/setup-host && scripts/build-userspace-tests >/dev/null && \
+		scripts/guest-run --xen --domain dom0 --timeout 2400 /xenib/xen-tests/job
 demo:
 	scripts/demo
 bench:

@@ -35,7 +35,7 @@ mod xen;
 #[path = "../sys/shared.rs"]
 mod shared;
 use shared::protocol::{shmem, wire};
-use shared::{doorbell_page, errno, loop_grants, table};
+use shared::{doorbell_page, errno, loop_grants, table, xenbus};
 
 use device::Device;
 use frontend::Frontend;

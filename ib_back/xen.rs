@@ -22,14 +22,9 @@ use crate::frontend::Frontend;
 use crate::sys::{self, warn_ratelimited};
 use crate::transport::{Rings, Transport};
 use crate::wire::{GrantRef, MAX_RING_ORDER};
+use crate::xenbus::*;
 use crate::Backend;
 
-const XS_INIT_WAIT: u32 = sys::xenbus_state_XenbusStateInitWait;
-const XS_INITIALISED: u32 = sys::xenbus_state_XenbusStateInitialised;
-const XS_CONNECTED: u32 = sys::xenbus_state_XenbusStateConnected;
-const XS_CLOSING: u32 = sys::xenbus_state_XenbusStateClosing;
-const XS_CLOSED: u32 = sys::xenbus_state_XenbusStateClosed;
-const XS_UNKNOWN: u32 = sys::xenbus_state_XenbusStateUnknown;
 
 /// A ring mapped from the frontend's grants.
 struct MappedRing(*mut c_void);
@@ -38,12 +33,12 @@ struct MappedRing(*mut c_void);
 ///
 /// # Invariants
 ///
-/// `dev` is a xenbus device we hold a reference on. `cmd`, `evt` and
+/// We hold a reference on `dev`. `cmd`, `evt` and
 /// `doorbells` are mapped from the frontend's grants (through `dev`) until
 /// drop. A non-null event channel is bound with the `Frontend` that owns
 /// this transport as its data.
 pub(crate) struct XenBack {
-    dev: NonNull<sys::xenbus_device>,
+    dev: XenbusDevice,
     domid: u16,
     order: u32,
     cmd: MappedRing,
@@ -59,38 +54,17 @@ unsafe impl Send for XenBack {}
 // SAFETY: As above.
 unsafe impl Sync for XenBack {}
 
-/// Reads `dir/node` as a number.
-///
-/// # Safety
-///
-/// `dir` is a valid xenstore path.
-unsafe fn read_u32(dir: *const u8, node: &kernel::str::CStr) -> Result<u32> {
-    let mut v = 0u32;
-    // SAFETY: Per the function contract; `node` is NUL-terminated.
-    let ret = unsafe { sys::xenib_xs_read_u32(dir.cast(), node.as_char_ptr(), &mut v) };
-    kernel::error::to_result(ret).map(|_| v)
-}
-
-/// Reads `dir/{prefix}{i}` for `i` in `0..n`, e.g. `cmd-ring-ref0`.
-///
-/// # Safety
-///
-/// As for `read_u32`.
-unsafe fn read_refs(dir: *const u8, prefix: &str, refs: &mut [u32]) -> Result {
+/// Reads the other end's `{prefix}{i}` for each `i`, e.g. `cmd-ring-ref0`.
+fn read_refs(dev: XenbusDevice, prefix: &str, refs: &mut [u32]) -> Result {
     for (i, r) in refs.iter_mut().enumerate() {
-        let node = CString::try_from_fmt(kernel::fmt!("{prefix}{i}"))?;
-        // SAFETY: Per the function contract.
-        *r = unsafe { read_u32(dir, &node)? };
+        *r = dev.read_otherend_u32(&CString::try_from_fmt(kernel::fmt!("{prefix}{i}"))?)?;
     }
     Ok(())
 }
 
 impl MappedRing {
-    /// # Safety
-    ///
-    /// `dev` is a live xenbus device.
-    unsafe fn map(dev: NonNull<sys::xenbus_device>, refs: &mut [u32]) -> Result<Self> {
-        // SAFETY: Per the function contract; `refs` holds `len` refs.
+    fn map(dev: XenbusDevice, refs: &mut [u32]) -> Result<Self> {
+        // SAFETY: `dev` is live; `refs` holds `len` refs.
         let p = unsafe { sys::xenib_ring_map(dev.as_ptr(), refs.as_mut_ptr(), refs.len() as _) };
         // SAFETY: Any pointer may be tested.
         let err = unsafe { sys::xenib_ptr_err(p) };
@@ -100,7 +74,7 @@ impl MappedRing {
         Ok(Self(p))
     }
 
-    fn unmap(&mut self, dev: NonNull<sys::xenbus_device>) {
+    fn unmap(&mut self, dev: XenbusDevice) {
         let p = core::mem::replace(&mut self.0, core::ptr::null_mut());
         if !p.is_null() {
             // SAFETY: Mapped through `dev` in `map`.
@@ -111,38 +85,23 @@ impl MappedRing {
 
 impl XenBack {
     /// Maps what the frontend of `dev` published.
-    ///
-    /// # Safety
-    ///
-    /// `dev` is a live xenbus device (in one of its driver callbacks).
-    unsafe fn map(dev: NonNull<sys::xenbus_device>) -> Result<Self> {
-        // SAFETY: Per the function contract.
-        let (dir, domid) = unsafe {
-            (
-                sys::xenib_xs_otherend(dev.as_ptr()).cast::<u8>(),
-                sys::xenib_xs_otherend_id(dev.as_ptr()),
-            )
-        };
-        // SAFETY: `dir` is the frontend's directory.
-        let order = unsafe { read_u32(dir, kernel::c_str!("ring-page-order"))? };
+    fn map(dev: XenbusDevice) -> Result<Self> {
+        let domid = dev.otherend_id();
+        let order = dev.read_otherend_u32(kernel::c_str!("ring-page-order"))?;
         if order > MAX_RING_ORDER {
             warn_ratelimited!("domain {}: ring-page-order {} too large\n", domid, order);
             return Err(EINVAL);
         }
         let n = 1usize << order;
         let (mut cmd_refs, mut evt_refs) = ([0u32; 1 << MAX_RING_ORDER], [0u32; 1 << MAX_RING_ORDER]);
-        let mut db_ref = [0u32; 1];
-        // SAFETY: As above.
-        unsafe {
-            read_refs(dir, "cmd-ring-ref", &mut cmd_refs[..n])?;
-            read_refs(dir, "evt-ring-ref", &mut evt_refs[..n])?;
-            db_ref[0] = read_u32(dir, kernel::c_str!("doorbell-ref"))?;
-        }
-        // SAFETY: Per the function contract (and for each mapping below).
+        read_refs(dev, "cmd-ring-ref", &mut cmd_refs[..n])?;
+        read_refs(dev, "evt-ring-ref", &mut evt_refs[..n])?;
+        let mut db_ref = [dev.read_otherend_u32(kernel::c_str!("doorbell-ref"))?];
+        // SAFETY: `dev` is live (in one of its callbacks); dropped in `drop`.
         unsafe { sys::xenib_get_device(dev.as_ptr()) };
         let mut this = Self {
             dev,
-            domid: domid as u16,
+            domid,
             order,
             cmd: MappedRing(core::ptr::null_mut()),
             evt: MappedRing(core::ptr::null_mut()),
@@ -150,13 +109,10 @@ impl XenBack {
             evtchn: AtomicPtr::new(core::ptr::null_mut()),
             db_evtchn: AtomicPtr::new(core::ptr::null_mut()),
         };
-        // SAFETY: We hold a reference on `dev`. On failure, `drop` unmaps
-        // what was mapped.
-        unsafe {
-            this.cmd = MappedRing::map(dev, &mut cmd_refs[..n])?;
-            this.evt = MappedRing::map(dev, &mut evt_refs[..n])?;
-            this.doorbells = MappedRing::map(dev, &mut db_ref)?;
-        }
+        // On failure, `drop` unmaps what was mapped.
+        this.cmd = MappedRing::map(dev, &mut cmd_refs[..n])?;
+        this.evt = MappedRing::map(dev, &mut evt_refs[..n])?;
+        this.doorbells = MappedRing::map(dev, &mut db_ref)?;
         Ok(this)
     }
 
@@ -172,18 +128,14 @@ impl XenBack {
 
     /// Binds both event channels to `fe` (which owns us).
     fn bind(&self, fe: &Arc<Frontend>) -> Result {
-        // SAFETY: `dev` is live (type invariant); the frontend's directory
-        // holds its port numbers.
-        let (dir, dev) = (unsafe { sys::xenib_xs_otherend(self.dev.as_ptr()) }.cast::<u8>(), self.dev);
-        // SAFETY: As above.
-        let (port, db_port) = unsafe {
-            (
-                read_u32(dir, kernel::c_str!("event-channel"))?,
-                read_u32(dir, kernel::c_str!("doorbell-event-channel"))?,
-            )
-        };
+        let dev = self.dev;
+        let port = dev.read_otherend_u32(kernel::c_str!("event-channel"))?;
+        let db_port = dev.read_otherend_u32(kernel::c_str!("doorbell-event-channel"))?;
         let data = &**fe as *const Frontend as *mut c_void;
         let bind = |port: u32, f: unsafe extern "C" fn(*mut c_void), name: &CStr| {
+            if port == 0 {
+                return Err(EINVAL);
+            }
             let mut local = 0u32;
             // SAFETY: `dev` is live; `data` stays valid while bound: we are
             // unbound (`unbind`) before the frontend can go.
@@ -192,8 +144,8 @@ impl XenBack {
             };
             // SAFETY: Any pointer may be tested.
             let err = unsafe { sys::xenib_ptr_err(ch.cast()) };
-            if err != 0 || port == 0 {
-                return Err(if err != 0 { Error::from_errno(err as i32) } else { EINVAL });
+            if err != 0 {
+                return Err(Error::from_errno(err as i32));
             }
             Ok(ch)
         };
@@ -279,28 +231,19 @@ unsafe extern "C" fn on_doorbell_event(data: *mut c_void) {
 /// Our state for one `vrdma` device, in its driver data.
 #[pin_data]
 struct XenDevice {
-    dev: NonNull<sys::xenbus_device>,
+    dev: XenbusDevice,
     #[pin]
     frontend: Mutex<Option<Arc<Frontend>>>,
 }
 
 impl XenDevice {
-    fn switch(&self, state: u32) {
-        // SAFETY: `dev` is live while its driver data is.
-        let ret = unsafe { sys::xenbus_switch_state(self.dev.as_ptr(), state) };
-        if ret != 0 {
-            pr_err!("cannot switch xenbus state to {}: {}\n", state, ret);
-        }
-    }
-
     fn connect(&self) -> Result {
         let mut slot = self.frontend.lock();
         if slot.is_some() {
             return Ok(());
         }
         let backend = Backend::get().ok_or(ENODEV)?;
-        // SAFETY: `dev` is live (we are in one of its callbacks).
-        let xen = unsafe { XenBack::map(self.dev)? };
+        let xen = XenBack::map(self.dev)?;
         let fe = Frontend::new(backend, Transport::Xen(xen))?;
         let Transport::Xen(x) = &fe.transport else {
             return Err(EINVAL);
@@ -330,50 +273,40 @@ impl XenDevice {
 
 /// # Safety
 ///
-/// `dev` is a live xenbus device whose driver data is null or ours.
-unsafe fn device_of<'a>(dev: *mut sys::xenbus_device) -> Option<&'a XenDevice> {
+/// `dev` is the live device of a callback of our driver.
+unsafe fn device_of<'a>(dev: *mut sys::xenbus_device) -> Option<(XenbusDevice, &'a XenDevice)> {
     // SAFETY: Per the function contract.
-    let p = unsafe { sys::xenib_xs_get_drvdata(dev) } as *const XenDevice;
-    // SAFETY: Set in `probed` from a live box, cleared in `removed`.
-    unsafe { p.as_ref() }
+    let dev = unsafe { XenbusDevice::new(dev)? };
+    // SAFETY: Our data is a `XenDevice` (`probed`), removed only in
+    // `removed`, which the bus does not run concurrently with callbacks.
+    Some((dev, unsafe { dev.data::<XenDevice>()? }))
 }
 
 #[no_mangle]
 pub(crate) extern "C" fn xenib_back_xen_probed(dev: *mut sys::xenbus_device) -> c_int {
-    let Some(dev) = NonNull::new(dev) else {
+    // SAFETY: The bus calls us with a live device.
+    let Some(dev) = (unsafe { XenbusDevice::new(dev) }) else {
         return EINVAL.to_errno();
     };
-    let xd = match KBox::pin_init(
-        pin_init!(XenDevice {
-            dev,
-            frontend <- kernel::new_mutex!(None),
-        }),
-        GFP_KERNEL,
-    ) {
-        Ok(b) => b,
+    let init = pin_init!(XenDevice {
+        dev,
+        frontend <- kernel::new_mutex!(None),
+    });
+    match KBox::pin_init(init, GFP_KERNEL) {
+        Ok(xd) => dev.set_data(xd),
         Err(e) => return e.to_errno(),
-    };
-    // SAFETY: The box is ours to hand to the device until `removed`; it is
-    // never moved out of (only borrowed through the pointer).
-    let p = KBox::into_raw(unsafe { Pin::into_inner_unchecked(xd) });
-    // SAFETY: `dev` is live in its probe callback.
-    unsafe { sys::xenib_xs_set_drvdata(dev.as_ptr(), p.cast()) };
-    // SAFETY: Just set.
-    if let Some(xd) = unsafe { device_of(dev.as_ptr()) } {
-        xd.switch(XS_INIT_WAIT);
     }
+    dev.switch(XS_INIT_WAIT);
     0
 }
 
 #[no_mangle]
 pub(crate) extern "C" fn xenib_back_xen_frontend_changed(dev: *mut sys::xenbus_device, state: c_int) {
     // SAFETY: The bus calls us with a live device of our driver.
-    let Some(xd) = (unsafe { device_of(dev) }) else {
+    let Some((dev, xd)) = (unsafe { device_of(dev) }) else {
         return;
     };
-    // SAFETY: As above.
-    let ours = unsafe { sys::xenib_xs_state(dev) } as u32;
-    let domid = unsafe { sys::xenib_xs_otherend_id(dev) };
+    let (ours, domid) = (dev.state(), dev.otherend_id());
     match state as u32 {
         XS_INITIALISED | XS_CONNECTED => {
             if ours == XS_CONNECTED {
@@ -382,17 +315,17 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(dev: *mut sys::xenbus_d
             match xd.connect() {
                 Ok(()) => {
                     pr_info!("domain {}: frontend connected\n", domid);
-                    xd.switch(XS_CONNECTED);
+                    dev.switch(XS_CONNECTED);
                 }
                 Err(e) => {
                     pr_err!("domain {}: cannot connect the frontend: {:?}\n", domid, e);
-                    xd.switch(XS_CLOSING);
+                    dev.switch(XS_CLOSING);
                 }
             }
         }
         XS_CLOSING => {
             xd.disconnect();
-            xd.switch(XS_CLOSING);
+            dev.switch(XS_CLOSING);
         }
         // The frontend's directory is not there yet (the toolstack writes
         // ours first) or no longer (its domain is gone).
@@ -401,7 +334,7 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(dev: *mut sys::xenbus_d
             xd.disconnect();
             if ours != XS_CLOSED {
                 pr_info!("domain {}: frontend closed or gone; released its resources\n", domid);
-                xd.switch(XS_CLOSED);
+                dev.switch(XS_CLOSED);
             }
         }
         _ => {}
@@ -410,15 +343,9 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(dev: *mut sys::xenbus_d
 
 #[no_mangle]
 pub(crate) extern "C" fn xenib_back_xen_removed(dev: *mut sys::xenbus_device) {
-    // SAFETY: The bus calls us with a live device of our driver.
-    let p = unsafe { sys::xenib_xs_get_drvdata(dev) } as *mut XenDevice;
-    if p.is_null() {
-        return;
+    // SAFETY: The bus calls us with a live device of our driver; no other
+    // callback of it runs any more, so nothing uses its data.
+    if let Some(xd) = unsafe { XenbusDevice::new(dev).and_then(|d| d.take_data::<XenDevice>()) } {
+        xd.disconnect();
     }
-    // SAFETY: Set in `probed` from `KBox::into_raw`; no callback of this
-    // device runs any more.
-    let xd = unsafe { KBox::from_raw(p) };
-    xd.disconnect();
-    // SAFETY: As above.
-    unsafe { sys::xenib_xs_set_drvdata(dev, core::ptr::null_mut()) };
 }

@@ -25,13 +25,8 @@ use crate::shmem::RawMem;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{ring_area_bytes, GrantRef};
+use crate::xenbus::*;
 
-const XS_INIT_WAIT: u32 = sys::xenbus_state_XenbusStateInitWait;
-const XS_INITIALISED: u32 = sys::xenbus_state_XenbusStateInitialised;
-const XS_CONNECTED: u32 = sys::xenbus_state_XenbusStateConnected;
-const XS_CLOSING: u32 = sys::xenbus_state_XenbusStateClosing;
-const XS_CLOSED: u32 = sys::xenbus_state_XenbusStateClosed;
-const XS_UNKNOWN: u32 = sys::xenbus_state_XenbusStateUnknown;
 
 /// Pages of ours granted to the backend as a ring (or the doorbell page).
 ///
@@ -45,10 +40,7 @@ struct GrantedRing {
 }
 
 impl GrantedRing {
-    /// # Safety
-    ///
-    /// `dev` is a live xenbus device.
-    unsafe fn new(dev: NonNull<sys::xenbus_device>, order: u32) -> Result<Self> {
+    fn new(dev: XenbusDevice, order: u32) -> Result<Self> {
         let mut this = Self {
             vaddr: core::ptr::null_mut(),
             nr: 1 << order,
@@ -57,7 +49,7 @@ impl GrantedRing {
         if this.nr as usize > this.refs.len() {
             return Err(EINVAL);
         }
-        // SAFETY: Per the function contract; `refs` has room for `nr`.
+        // SAFETY: `dev` is live; `refs` has room for `nr`.
         kernel::error::to_result(unsafe {
             sys::xenib_ring_setup(dev.as_ptr(), &mut this.vaddr, this.nr, this.refs.as_mut_ptr())
         })?;
@@ -83,11 +75,10 @@ impl Drop for GrantedRing {
 ///
 /// # Invariants
 ///
-/// `dev` is a live xenbus device for as long as we exist (we live in its
-/// driver data). A non-null event channel is bound with the `Channel`
+/// `dev` outlives us (we live in its driver data). A non-null event channel is bound with the `Channel`
 /// given to `connect` as its data.
 pub(crate) struct XenFront {
-    dev: NonNull<sys::xenbus_device>,
+    dev: XenbusDevice,
     backend_id: u16,
     cmd: GrantedRing,
     evt: GrantedRing,
@@ -103,22 +94,18 @@ unsafe impl Send for XenFront {}
 unsafe impl Sync for XenFront {}
 
 impl XenFront {
-    /// # Safety
-    ///
-    /// `dev` is a live xenbus device that outlives the result.
-    unsafe fn new(dev: NonNull<sys::xenbus_device>) -> Result<Self> {
-        // SAFETY: Per the function contract.
-        unsafe {
-            Ok(Self {
-                dev,
-                backend_id: sys::xenib_xs_otherend_id(dev.as_ptr()) as u16,
-                cmd: GrantedRing::new(dev, RING_ORDER)?,
-                evt: GrantedRing::new(dev, RING_ORDER)?,
-                doorbells: GrantedRing::new(dev, 0)?,
-                evtchn: AtomicPtr::new(core::ptr::null_mut()),
-                db_evtchn: AtomicPtr::new(core::ptr::null_mut()),
-            })
-        }
+    /// Grants fresh rings and a doorbell page to `dev`'s backend; `dev`
+    /// must outlive the result (it lives in the device's driver data).
+    fn new(dev: XenbusDevice) -> Result<Self> {
+        Ok(Self {
+            dev,
+            backend_id: dev.otherend_id(),
+            cmd: GrantedRing::new(dev, RING_ORDER)?,
+            evt: GrantedRing::new(dev, RING_ORDER)?,
+            doorbells: GrantedRing::new(dev, 0)?,
+            evtchn: AtomicPtr::new(core::ptr::null_mut()),
+            db_evtchn: AtomicPtr::new(core::ptr::null_mut()),
+        })
     }
 
     pub(crate) fn backend_id(&self) -> u16 {
@@ -172,8 +159,7 @@ impl XenFront {
     }
 
     fn publish(&self, port: u32, db_port: u32) -> Result {
-        // SAFETY: `dev` is live (type invariant).
-        let dir = unsafe { sys::xenib_xs_nodename(self.dev.as_ptr()) };
+        let dir = self.dev.nodename();
         loop {
             let mut t = 0u32;
             // SAFETY: Plain xenstore transaction.
@@ -274,28 +260,19 @@ struct Inner {
 /// Our state for one `vrdma` device, in its driver data.
 #[pin_data]
 struct XenDevice {
-    dev: NonNull<sys::xenbus_device>,
+    dev: XenbusDevice,
     #[pin]
     inner: Mutex<Inner>,
 }
 
 impl XenDevice {
-    fn switch(&self, state: u32) {
-        // SAFETY: `dev` is live while its driver data is.
-        let ret = unsafe { sys::xenbus_switch_state(self.dev.as_ptr(), state) };
-        if ret != 0 {
-            pr_err!("cannot switch xenbus state to {}: {}\n", state, ret);
-        }
-    }
-
     /// The backend waits for us: grant, bind, publish.
     fn setup(&self, inner: &mut Inner) -> Result {
         if inner.channel.is_some() {
             return Ok(());
         }
-        // SAFETY: `dev` is live and outlives its driver data, which owns
-        // the transport.
-        let x = unsafe { XenFront::new(self.dev)? };
+        // `dev` outlives its driver data, which owns the transport.
+        let x = XenFront::new(self.dev)?;
         let ch = KBox::try_pin_init(Channel::new(Transport::Xen(x))?, GFP_KERNEL)?;
         ch.connect()?;
         inner.channel = Some(ch);
@@ -333,57 +310,51 @@ impl XenDevice {
 
 /// # Safety
 ///
-/// `dev` is a live xenbus device whose driver data is null or ours.
-unsafe fn device_of<'a>(dev: *mut sys::xenbus_device) -> Option<&'a XenDevice> {
+/// `dev` is the live device of a callback of our driver.
+unsafe fn device_of<'a>(dev: *mut sys::xenbus_device) -> Option<(XenbusDevice, &'a XenDevice)> {
     // SAFETY: Per the function contract.
-    let p = unsafe { sys::xenib_xs_get_drvdata(dev) } as *const XenDevice;
-    // SAFETY: Set in `probed` from a live box, cleared in `removed`.
-    unsafe { p.as_ref() }
+    let dev = unsafe { XenbusDevice::new(dev)? };
+    // SAFETY: Our data is a `XenDevice` (`probed`), removed only in
+    // `removed`, which the bus does not run concurrently with callbacks.
+    Some((dev, unsafe { dev.data::<XenDevice>()? }))
 }
 
 #[no_mangle]
 pub(crate) extern "C" fn xenib_front_xen_probed(dev: *mut sys::xenbus_device) -> c_int {
-    let Some(dev) = NonNull::new(dev) else {
+    // SAFETY: The bus calls us with a live device.
+    let Some(dev) = (unsafe { XenbusDevice::new(dev) }) else {
         return EINVAL.to_errno();
     };
-    let xd = match KBox::pin_init(
-        pin_init!(XenDevice {
-            dev,
-            inner <- kernel::new_mutex!(Inner::default()),
-        }),
-        GFP_KERNEL,
-    ) {
-        Ok(b) => b,
+    let init = pin_init!(XenDevice {
+        dev,
+        inner <- kernel::new_mutex!(Inner::default()),
+    });
+    match KBox::pin_init(init, GFP_KERNEL) {
+        Ok(xd) => dev.set_data(xd),
         Err(e) => return e.to_errno(),
-    };
-    // SAFETY: The box goes to the device until `removed` and is never
-    // moved out of.
-    let p = KBox::into_raw(unsafe { Pin::into_inner_unchecked(xd) });
-    // SAFETY: `dev` is live in its probe callback.
-    unsafe { sys::xenib_xs_set_drvdata(dev.as_ptr(), p.cast()) };
+    }
     0
 }
 
 #[no_mangle]
 pub(crate) extern "C" fn xenib_front_xen_backend_changed(dev: *mut sys::xenbus_device, state: c_int) {
     // SAFETY: The bus calls us with a live device of our driver.
-    let Some(xd) = (unsafe { device_of(dev) }) else {
+    let Some((dev, xd)) = (unsafe { device_of(dev) }) else {
         return;
     };
-    // SAFETY: As above.
-    let ours = unsafe { sys::xenib_xs_state(dev) } as u32;
+    let ours = dev.state();
     let mut inner = xd.inner.lock();
     match state as u32 {
         XS_INIT_WAIT => {
-            if ours != sys::xenbus_state_XenbusStateInitialising {
+            if ours != XS_INITIALISING {
                 return;
             }
             match xd.setup(&mut inner) {
-                Ok(()) => xd.switch(XS_INITIALISED),
+                Ok(()) => dev.switch(XS_INITIALISED),
                 Err(e) => {
                     pr_err!("cannot set up the rings: {:?}\n", e);
                     xd.teardown(&mut inner, false);
-                    xd.switch(XS_CLOSING);
+                    dev.switch(XS_CLOSING);
                 }
             }
         }
@@ -392,19 +363,19 @@ pub(crate) extern "C" fn xenib_front_xen_backend_changed(dev: *mut sys::xenbus_d
                 return;
             }
             match xd.register(&mut inner) {
-                Ok(()) => xd.switch(XS_CONNECTED),
+                Ok(()) => dev.switch(XS_CONNECTED),
                 Err(e) => {
                     pr_err!("cannot register the device: {:?}\n", e);
                     xd.teardown(&mut inner, false);
-                    xd.switch(XS_CLOSING);
+                    dev.switch(XS_CLOSING);
                 }
             }
         }
         XS_CLOSING | XS_CLOSED | XS_UNKNOWN => {
             xd.teardown(&mut inner, false);
             if ours != XS_CLOSED {
-                // SAFETY: As above.
-                unsafe { sys::xenbus_frontend_closed(dev) };
+                // SAFETY: Live (as above).
+                unsafe { sys::xenbus_frontend_closed(dev.as_ptr()) };
             }
         }
         _ => {}
@@ -413,18 +384,10 @@ pub(crate) extern "C" fn xenib_front_xen_backend_changed(dev: *mut sys::xenbus_d
 
 #[no_mangle]
 pub(crate) extern "C" fn xenib_front_xen_removed(dev: *mut sys::xenbus_device) {
-    // SAFETY: The bus calls us with a live device of our driver.
-    let p = unsafe { sys::xenib_xs_get_drvdata(dev) } as *mut XenDevice;
-    if p.is_null() {
-        return;
-    }
-    // SAFETY: Set in `probed` from `KBox::into_raw`; no other callback of
-    // this device runs any more.
-    let xd = unsafe { KBox::from_raw(p) };
-    {
+    // SAFETY: The bus calls us with a live device of our driver; no other
+    // callback of it runs any more, so nothing uses its data.
+    if let Some(xd) = unsafe { XenbusDevice::new(dev).and_then(|d| d.take_data::<XenDevice>()) } {
         let mut inner = xd.inner.lock();
         xd.teardown(&mut inner, true);
     }
-    // SAFETY: As above.
-    unsafe { sys::xenib_xs_set_drvdata(dev, core::ptr::null_mut()) };
 }

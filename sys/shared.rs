@@ -17,3 +17,5 @@ pub(crate) mod loop_grants;
 pub(crate) mod protocol;
 #[path = "table.rs"]
 pub(crate) mod table;
+#[path = "xenbus.rs"]
+pub(crate) mod xenbus;

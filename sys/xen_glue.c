@@ -368,16 +368,20 @@ static const struct mmu_interval_notifier_ops xenib_gmap_mmu_ops = {
 	.invalidate = xenib_gmap_invalidate,
 };
 
-static void xenib_gmap_vma_close(struct vm_area_struct *vma)
+/* Unmaps whatever is still mapped and frees the mapping. */
+static void xenib_gmap_release(struct xenib_gmap *m)
 {
-	struct xenib_gmap *m = vma->vm_private_data;
-
 	mutex_lock(&m->lock);
 	xenib_gmap_unmap_locked(m);
 	mutex_unlock(&m->lock);
 	if (m->notifier_on)
 		mmu_interval_notifier_remove(&m->notifier);
 	xenib_gmap_free(m);
+}
+
+static void xenib_gmap_vma_close(struct vm_area_struct *vma)
+{
+	xenib_gmap_release(vma->vm_private_data);
 }
 
 static struct page *xenib_gmap_find_special_page(struct vm_area_struct *vma,
@@ -430,12 +434,7 @@ static int xenib_gmap_set_special(pte_t *pte, unsigned long addr, void *data)
 /* Undoes a failed xenib_gmap_mmap (the core calls no close then). */
 static int xenib_gmap_mmap_failed(struct xenib_gmap *m, int err)
 {
-	mutex_lock(&m->lock);
-	xenib_gmap_unmap_locked(m);
-	mutex_unlock(&m->lock);
-	if (m->notifier_on)
-		mmu_interval_notifier_remove(&m->notifier);
-	xenib_gmap_free(m);
+	xenib_gmap_release(m);
 	return err;
 }
 
