@@ -10,14 +10,34 @@
 #
 # For xib0 every measurement also gets the backend's request counters
 # (/dev/xenib_back) before and after, so kicks per operation are known.
+#
+# In Xen mode (guest-run --xen --domain dom0) it runs in dom0: rxe0 pairs
+# are two processes in dom0, xib0 pairs a server in domu2 and a client in
+# domu1 (userspace-tests/xen/lib.sh), and xenib-bench on xib0 runs in
+# domu1; the domUs wait until dom0 is done.
+if [ -n "$XENIB_DOMAIN" ] && [ "$XENIB_DOMAIN" != dom0 ]; then
+	i=0
+	until [ -f /tmp/xenib-done ] || [ $i -ge 4000 ]; do sleep 0.5; i=$((i + 1)); done
+	exit 0
+fi
 . /xenib/tests/lib.sh
+xen=
+if [ "$XENIB_DOMAIN" = dom0 ]; then
+	xen=1
+	. /xenib/xen-tests/lib.sh
+	trap 'for d in domu1 domu2; do xrun $d touch /tmp/xenib-done >/dev/null 2>&1; done' EXIT
+fi
 
 quick=
 [ "$1" = --quick ] && { quick=1; shift; }
 rounds=${1:-3}
 
 gid_rxe0=$(ipv4_gid_index rxe0) || { echo "no IPv4 GID on rxe0"; exit 1; }
-gid_xib0=$(ipv4_gid_index xib0) || { echo "no IPv4 GID on xib0"; exit 1; }
+if [ -n "$xen" ]; then
+	gid_xib0=$GID
+else
+	gid_xib0=$(ipv4_gid_index xib0) || { echo "no IPv4 GID on xib0"; exit 1; }
+fi
 
 if [ -n "$quick" ]; then
 	LAT_SIZES="2 8192"
@@ -49,6 +69,10 @@ listening() {
 # One perftest client/server pair on loopback; the client's output in
 # /tmp/client.out. Returns the client's status (or the server's).
 perf_pair() {
+	if [ -n "$xen" ] && [ "$dev" = xib0 ]; then
+		xpair "$@" >/dev/null
+		return
+	fi
 	"$@" >/tmp/server.out 2>&1 &
 	spid=$!
 	i=0
@@ -121,15 +145,18 @@ run_bench() {
 	r=$1 dev=$2 t=$3
 	eval g=\$gid_$dev
 	[ $dev = xib0 ] && snap /tmp/c0
-	/xenib/xenib-bench --dev $dev --gid-index $g ${quick:+--quick} $t 2>&1 |
-		sed "s/^@bench /@bench round=$r /"
+	if [ -n "$xen" ] && [ $dev = xib0 ]; then
+		xrun domu1 /xenib/xenib-bench --dev $dev --gid-index $g ${quick:+--quick} $t
+	else
+		/xenib/xenib-bench --dev $dev --gid-index $g ${quick:+--quick} $t
+	fi 2>&1 | sed "s/^@bench /@bench round=$r /"
 	if [ $dev = xib0 ]; then
 		snap /tmp/c1
 		echo "@count round=$r dev=xib0 what=$t$(delta /tmp/c0 /tmp/c1)"
 	fi
 }
 
-echo "@env nproc=$(nproc) kernel=$(uname -r) rounds=$rounds quick=${quick:-0}"
+echo "@env nproc=$(nproc) kernel=$(uname -r) rounds=$rounds quick=${quick:-0} mode=$([ -n "$xen" ] && echo xen || echo bare)"
 r=1
 while [ $r -le "$rounds" ]; do
 	# Alternate which device goes first, per round.
