@@ -21,9 +21,9 @@ use crate::context::{self, Context};
 use crate::device::QpRef;
 use crate::doorbell_page::DoorbellPage;
 use crate::shmem::RawMem;
-use crate::transport::Transport;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
+use crate::transport::Transport;
 use crate::uverbs::Service;
 use crate::wire::doorbell;
 use crate::wire::{

@@ -49,7 +49,12 @@ impl Loopback {
         // which drops us first.
         unsafe {
             let c = self.conn.as_ptr();
-            Rings::new((*c).cmd_ring, (*c).evt_ring, (*c).ring_order, (*c).doorbells)
+            Rings::new(
+                (*c).cmd_ring,
+                (*c).evt_ring,
+                (*c).ring_order,
+                (*c).doorbells,
+            )
         }
     }
 

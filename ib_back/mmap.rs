@@ -45,7 +45,10 @@ unsafe impl Send for MmapRegion {}
 impl MmapRegion {
     /// Releases the region; must run in the service process.
     pub(crate) fn release(mut self, _svc: &Service, transport: &Transport, stats: &Stats) {
-        for (g, p) in core::mem::take(&mut self.grants).into_iter().zip(self.pages.iter()) {
+        for (g, p) in core::mem::take(&mut self.grants)
+            .into_iter()
+            .zip(self.pages.iter())
+        {
             if let Some(p) = NonNull::new(*p) {
                 transport.revoke(stats, g, p);
             }

@@ -40,7 +40,10 @@ fn map_guest(
         transport.read_granted(*ind, &mut list)?;
         let count = core::cmp::min(nr - refs.len(), REFS_PER_INDIRECT_PAGE as usize);
         for r in list.chunks_exact(4).take(count) {
-            refs.push(GrantRef(u32::from_le_bytes([r[0], r[1], r[2], r[3]])), GFP_KERNEL)?;
+            refs.push(
+                GrantRef(u32::from_le_bytes([r[0], r[1], r[2], r[3]])),
+                GFP_KERNEL,
+            )?;
         }
     }
     if refs.len() != nr {

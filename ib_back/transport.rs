@@ -56,7 +56,8 @@ impl Rings {
             cmd: mem(cmd)?,
             evt: mem(evt)?,
             // SAFETY: Per the function contract; only accessed atomically.
-            doorbells: NonNull::new(doorbells.cast::<u8>()).map(|p| unsafe { DoorbellPage::new(p) }),
+            doorbells: NonNull::new(doorbells.cast::<u8>())
+                .map(|p| unsafe { DoorbellPage::new(p) }),
         })
     }
 }
@@ -134,7 +135,9 @@ impl Transport {
                 // SAFETY: See above; the mapping looks pages up in `ptrs`
                 // and `held` keeps them alive: both live in `GuestPages`
                 // until after the mapping is gone.
-                unsafe { sys::xenib_back_map_pages(svc.file().as_ptr(), ptrs.as_mut_ptr(), nr as _) }
+                unsafe {
+                    sys::xenib_back_map_pages(svc.file().as_ptr(), ptrs.as_mut_ptr(), nr as _)
+                }
             }
             Self::Xen(x) => {
                 let raw: KVec<u32> = {
@@ -147,7 +150,12 @@ impl Transport {
                 // SAFETY: In the service process; the helper copies the
                 // refs, and the mapping holds its grants itself.
                 unsafe {
-                    sys::xenib_back_map_grants(svc.file().as_ptr(), x.domid(), raw.as_ptr(), nr as _)
+                    sys::xenib_back_map_grants(
+                        svc.file().as_ptr(),
+                        x.domid(),
+                        raw.as_ptr(),
+                        nr as _,
+                    )
                 }
             }
         };

@@ -25,7 +25,6 @@ use crate::wire::{GrantRef, MAX_RING_ORDER};
 use crate::xenbus::*;
 use crate::Backend;
 
-
 /// A ring mapped from the frontend's grants.
 struct MappedRing(*mut c_void);
 
@@ -93,7 +92,8 @@ impl XenBack {
             return Err(EINVAL);
         }
         let n = 1usize << order;
-        let (mut cmd_refs, mut evt_refs) = ([0u32; 1 << MAX_RING_ORDER], [0u32; 1 << MAX_RING_ORDER]);
+        let (mut cmd_refs, mut evt_refs) =
+            ([0u32; 1 << MAX_RING_ORDER], [0u32; 1 << MAX_RING_ORDER]);
         read_refs(dev, "cmd-ring-ref", &mut cmd_refs[..n])?;
         read_refs(dev, "evt-ring-ref", &mut evt_refs[..n])?;
         let mut db_ref = [dev.read_otherend_u32(kernel::c_str!("doorbell-ref"))?];
@@ -140,7 +140,14 @@ impl XenBack {
             // SAFETY: `dev` is live; `data` stays valid while bound: we are
             // unbound (`unbind`) before the frontend can go.
             let ch = unsafe {
-                sys::xenib_evtchn_bind(dev.as_ptr(), port, Some(f), data, name.as_ptr().cast(), &mut local)
+                sys::xenib_evtchn_bind(
+                    dev.as_ptr(),
+                    port,
+                    Some(f),
+                    data,
+                    name.as_ptr().cast(),
+                    &mut local,
+                )
             };
             // SAFETY: Any pointer may be tested.
             let err = unsafe { sys::xenib_ptr_err(ch.cast()) };
@@ -149,8 +156,12 @@ impl XenBack {
             }
             Ok(ch)
         };
-        self.evtchn.store(bind(port, on_ring_event, c"xenib-back")?, Ordering::Release);
-        self.db_evtchn.store(bind(db_port, on_doorbell_event, c"xenib-back-db")?, Ordering::Release);
+        self.evtchn
+            .store(bind(port, on_ring_event, c"xenib-back")?, Ordering::Release);
+        self.db_evtchn.store(
+            bind(db_port, on_doorbell_event, c"xenib-back-db")?,
+            Ordering::Release,
+        );
         Ok(())
     }
 
@@ -301,7 +312,10 @@ pub(crate) extern "C" fn xenib_back_xen_probed(dev: *mut sys::xenbus_device) -> 
 }
 
 #[no_mangle]
-pub(crate) extern "C" fn xenib_back_xen_frontend_changed(dev: *mut sys::xenbus_device, state: c_int) {
+pub(crate) extern "C" fn xenib_back_xen_frontend_changed(
+    dev: *mut sys::xenbus_device,
+    state: c_int,
+) {
     // SAFETY: The bus calls us with a live device of our driver.
     let Some((dev, xd)) = (unsafe { device_of(dev) }) else {
         return;
@@ -333,7 +347,10 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(dev: *mut sys::xenbus_d
         XS_CLOSED | XS_UNKNOWN => {
             xd.disconnect();
             if ours != XS_CLOSED {
-                pr_info!("domain {}: frontend closed or gone; released its resources\n", domid);
+                pr_info!(
+                    "domain {}: frontend closed or gone; released its resources\n",
+                    domid
+                );
                 dev.switch(XS_CLOSED);
             }
         }

@@ -264,7 +264,12 @@ impl Channel {
     pub(crate) fn ring_indices(&self) -> [u32; 4] {
         let st = self.state.lock();
         let mem = st.cmd.mem();
-        [mem.read_u32(0), mem.read_u32(4), mem.read_u32(8), mem.read_u32(12)]
+        [
+            mem.read_u32(0),
+            mem.read_u32(4),
+            mem.read_u32(8),
+            mem.read_u32(12),
+        ]
     }
 
     /// Lets events reach `obj`; returns its cookie.

@@ -18,8 +18,7 @@ use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
     DeviceAttr, Empty, HelloReq, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq, Request,
-    Response, RspBody,
-    PROTOCOL_VERSION, SUPPORTED_FEATURES,
+    Response, RspBody, PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
 use crate::{ah, context, cq, mmap, mr, pd, qp, srq};
 

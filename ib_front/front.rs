@@ -64,7 +64,9 @@ static CHANNEL: AtomicPtr<Channel> = AtomicPtr::new(core::ptr::null_mut());
 /// Publishes (or, with `None`, withdraws) the registered device's channel.
 /// Withdraw it before the channel goes, after the device is unregistered.
 pub(crate) fn set_channel(ch: Option<&Pin<KBox<Channel>>>) {
-    let p = ch.map_or(core::ptr::null_mut(), |c| &**c as *const Channel as *mut Channel);
+    let p = ch.map_or(core::ptr::null_mut(), |c| {
+        &**c as *const Channel as *mut Channel
+    });
     CHANNEL.store(p, Ordering::Release);
 }
 

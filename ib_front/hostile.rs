@@ -15,8 +15,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
 use crate::channel::Channel;
-use crate::transport::Transport;
 use crate::sys;
+use crate::transport::Transport;
 use crate::wire::{
     AllocPdReq, CreateCqReq, CtxHandle, DeallocPdReq, Empty, GrantRef, HelloReq, MmapReq, PdHandle,
     RefList, RegMrReq, Request, Response, RspBody, Slot, Udata, UdataReq, PROTOCOL_VERSION,

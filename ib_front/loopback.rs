@@ -221,7 +221,6 @@ impl Loopback {
         self.grants.revoke(r.0);
     }
 
-
     /// Maps a page the backend granted us.
     pub(crate) fn map_grant(&self, r: GrantRef) -> Result<MappedPage> {
         let _call = self.enter().ok_or_else(enotconn)?;

@@ -15,8 +15,8 @@ use kernel::prelude::*;
 use crate::channel::Channel;
 use crate::context::ctx_of;
 use crate::device::{channel, XibPd};
-use crate::transport::Transport;
 use crate::sys;
+use crate::transport::Transport;
 use crate::wire::{
     indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq,
     Request, ReregMrReq, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD,

@@ -107,7 +107,11 @@ impl Transport {
     /// # Safety
     ///
     /// `vma` is the VMA of the running mmap call, its mmap lock held.
-    pub(crate) unsafe fn map_into(&self, vma: *mut sys::vm_area_struct, refs: &[GrantRef]) -> Result {
+    pub(crate) unsafe fn map_into(
+        &self,
+        vma: *mut sys::vm_area_struct,
+        refs: &[GrantRef],
+    ) -> Result {
         let nr = refs.len();
         match self {
             Self::Loopback(l) => {

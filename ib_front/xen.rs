@@ -27,7 +27,6 @@ use crate::transport::Transport;
 use crate::wire::{ring_area_bytes, GrantRef};
 use crate::xenbus::*;
 
-
 /// Pages of ours granted to the backend as a ring (or the doorbell page).
 ///
 /// # Invariants
@@ -51,7 +50,12 @@ impl GrantedRing {
         }
         // SAFETY: `dev` is live; `refs` has room for `nr`.
         kernel::error::to_result(unsafe {
-            sys::xenib_ring_setup(dev.as_ptr(), &mut this.vaddr, this.nr, this.refs.as_mut_ptr())
+            sys::xenib_ring_setup(
+                dev.as_ptr(),
+                &mut this.vaddr,
+                this.nr,
+                this.refs.as_mut_ptr(),
+            )
         })?;
         Ok(this)
     }
@@ -116,7 +120,12 @@ impl XenFront {
         // SAFETY: `2^RING_ORDER` pages of ours until drop (type invariant
         // of `GrantedRing`), shared with the backend and only accessed
         // through volatile `RawMem` calls.
-        unsafe { RawMem::new(NonNull::new_unchecked(r.vaddr.cast()), ring_area_bytes(RING_ORDER)) }
+        unsafe {
+            RawMem::new(
+                NonNull::new_unchecked(r.vaddr.cast()),
+                ring_area_bytes(RING_ORDER),
+            )
+        }
     }
 
     pub(crate) fn cmd_mem(&self) -> RawMem {
@@ -142,7 +151,14 @@ impl XenFront {
             // SAFETY: `dev` is live (type invariant); `channel` outlives the
             // binding (the channel disconnects, unbinding, before it goes).
             let ch = unsafe {
-                sys::xenib_evtchn_bind(dev.as_ptr(), 0, Some(f), channel as *mut c_void, name.as_char_ptr(), &mut port)
+                sys::xenib_evtchn_bind(
+                    dev.as_ptr(),
+                    0,
+                    Some(f),
+                    channel as *mut c_void,
+                    name.as_char_ptr(),
+                    &mut port,
+                )
             };
             // SAFETY: Any pointer may be tested.
             let err = unsafe { sys::xenib_ptr_err(ch.cast()) };
@@ -166,7 +182,9 @@ impl XenFront {
             kernel::error::to_result(unsafe { sys::xenib_xs_start(&mut t) })?;
             let write = |node: &kernel::str::CStr, v: u32| -> Result {
                 // SAFETY: `dir` is our device's directory, `node` a string.
-                kernel::error::to_result(unsafe { sys::xenib_xs_write_u32(t, dir, node.as_char_ptr(), v) })
+                kernel::error::to_result(unsafe {
+                    sys::xenib_xs_write_u32(t, dir, node.as_char_ptr(), v)
+                })
             };
             let all = || -> Result {
                 write(kernel::c_str!("ring-page-order"), RING_ORDER)?;
@@ -337,7 +355,10 @@ pub(crate) extern "C" fn xenib_front_xen_probed(dev: *mut sys::xenbus_device) ->
 }
 
 #[no_mangle]
-pub(crate) extern "C" fn xenib_front_xen_backend_changed(dev: *mut sys::xenbus_device, state: c_int) {
+pub(crate) extern "C" fn xenib_front_xen_backend_changed(
+    dev: *mut sys::xenbus_device,
+    state: c_int,
+) {
     // SAFETY: The bus calls us with a live device of our driver.
     let Some((dev, xd)) = (unsafe { device_of(dev) }) else {
         return;

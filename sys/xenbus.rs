@@ -4,8 +4,8 @@
 //! `ib_back/xen.rs`): its state, its and its other end's xenstore
 //! directories, and the driver data each driver keeps in it.
 
-use kernel::ffi::c_char;
 use core::ptr::NonNull;
+use kernel::ffi::c_char;
 use kernel::prelude::*;
 
 use crate::sys;
