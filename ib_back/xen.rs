@@ -321,29 +321,30 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(
         return;
     };
     let (ours, domid) = (dev.state(), dev.otherend_id());
+    let connected = xd.frontend.lock().is_some();
     match state as u32 {
-        XS_INITIALISED | XS_CONNECTED => {
-            if ours == XS_CONNECTED {
-                return;
+        // The frontend starts over after closing (it was unbound and bound
+        // again): get ready again.
+        XS_INITIALISING if ours == XS_CLOSED => dev.switch(XS_INIT_WAIT),
+        // Only a frontend we invited (InitWait) may connect.
+        XS_INITIALISED | XS_CONNECTED if ours == XS_INIT_WAIT => match xd.connect() {
+            Ok(()) => {
+                pr_info!("domain {}: frontend connected\n", domid);
+                dev.switch(XS_CONNECTED);
             }
-            match xd.connect() {
-                Ok(()) => {
-                    pr_info!("domain {}: frontend connected\n", domid);
-                    dev.switch(XS_CONNECTED);
-                }
-                Err(e) => {
-                    pr_err!("domain {}: cannot connect the frontend: {:?}\n", domid, e);
-                    dev.switch(XS_CLOSING);
-                }
+            Err(e) => {
+                pr_err!("domain {}: cannot connect the frontend: {:?}\n", domid, e);
+                dev.switch(XS_CLOSING);
             }
-        }
+        },
+        // Waiting for a frontend that is not there yet (the toolstack
+        // writes both ends at once, but we may look first) or has not
+        // started over yet: nothing to close.
+        XS_CLOSING | XS_CLOSED | XS_UNKNOWN if !connected && ours == XS_INIT_WAIT => {}
         XS_CLOSING => {
             xd.disconnect();
             dev.switch(XS_CLOSING);
         }
-        // The frontend's directory is not there yet (the toolstack writes
-        // ours first) or no longer (its domain is gone).
-        XS_UNKNOWN if xd.frontend.lock().is_none() => {}
         XS_CLOSED | XS_UNKNOWN => {
             xd.disconnect();
             if ours != XS_CLOSED {

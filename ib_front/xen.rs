@@ -351,6 +351,9 @@ pub(crate) extern "C" fn xenib_front_xen_probed(dev: *mut sys::xenbus_device) ->
         Ok(xd) => dev.set_data(xd),
         Err(e) => return e.to_errno(),
     }
+    // A device we drove before (the module was reloaded) is Closed: start
+    // over, which tells the backend to get ready again.
+    dev.switch(XS_INITIALISING);
     0
 }
 
@@ -365,33 +368,28 @@ pub(crate) extern "C" fn xenib_front_xen_backend_changed(
     };
     let ours = dev.state();
     let mut inner = xd.inner.lock();
+    // Not set up: fresh, or closed and ready to start over.
+    let idle = inner.channel.is_none() && (ours == XS_INITIALISING || ours == XS_CLOSED);
     match state as u32 {
-        XS_INIT_WAIT => {
-            if ours != XS_INITIALISING {
-                return;
+        XS_INIT_WAIT if idle => match xd.setup(&mut inner) {
+            Ok(()) => dev.switch(XS_INITIALISED),
+            Err(e) => {
+                pr_err!("cannot set up the rings: {:?}\n", e);
+                xd.teardown(&mut inner, false);
+                dev.switch(XS_CLOSING);
             }
-            match xd.setup(&mut inner) {
-                Ok(()) => dev.switch(XS_INITIALISED),
-                Err(e) => {
-                    pr_err!("cannot set up the rings: {:?}\n", e);
-                    xd.teardown(&mut inner, false);
-                    dev.switch(XS_CLOSING);
-                }
+        },
+        XS_CONNECTED if ours == XS_INITIALISED => match xd.register(&mut inner) {
+            Ok(()) => dev.switch(XS_CONNECTED),
+            Err(e) => {
+                pr_err!("cannot register the device: {:?}\n", e);
+                xd.teardown(&mut inner, false);
+                dev.switch(XS_CLOSING);
             }
-        }
-        XS_CONNECTED => {
-            if ours != XS_INITIALISED {
-                return;
-            }
-            match xd.register(&mut inner) {
-                Ok(()) => dev.switch(XS_CONNECTED),
-                Err(e) => {
-                    pr_err!("cannot register the device: {:?}\n", e);
-                    xd.teardown(&mut inner, false);
-                    dev.switch(XS_CLOSING);
-                }
-            }
-        }
+        },
+        // A backend still closed from before we (re)started: it will
+        // invite us (InitWait) when it is ready.
+        XS_CLOSING | XS_CLOSED | XS_UNKNOWN if idle => {}
         XS_CLOSING | XS_CLOSED | XS_UNKNOWN => {
             xd.teardown(&mut inner, false);
             if ours != XS_CLOSED {

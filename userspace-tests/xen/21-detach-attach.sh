@@ -1,12 +1,15 @@
 #!/bin/sh
 # Detach the device from a running domU (its xib0 goes away, the backend
-# lets go of the frontend), attach it again (xib0 comes back and works).
+# lets go of the frontend); with no device bound, ib_front can be unloaded
+# (xenbus holds a driver's module while it drives a device) and loaded
+# again; attach again: xib0 comes back and works.
 . ./lib.sh
 n=$(back_counter objects.frontends)
 xenib-attach detach domu1 || fail "detach"
 xrun domu1 'for i in $(seq 50); do [ -d /sys/class/infiniband/xib0 ] || exit 0; sleep 0.2; done; exit 1' ||
 	fail "xib0 still there after detach"
 wait_for "[ \"\$(back_counter objects.frontends)\" -eq $((n - 1)) ]" || fail "backend kept the frontend"
+xrun domu1 'rmmod ib_front && insmod /lib/modules/xenib/ib_front.ko' || fail "ib_front unload/reload"
 XENIB_ATTACH_WAIT=30 xenib-attach attach domu1 || fail "re-attach"
 xrun domu1 'for i in $(seq 100); do [ -d /sys/class/infiniband/xib0 ] && exit 0; sleep 0.2; done; exit 1' ||
 	fail "xib0 did not come back"

@@ -1,0 +1,25 @@
+#!/bin/sh
+# The backend driver lets go of both devices (sysfs unbind in dom0): both
+# domUs see their backend close, their xib0 go away as hot-unplugged
+# devices, and the backend holds nothing of them. Bound again, both
+# reconnect in place and work.
+. ./lib.sh
+for d in 1 2; do
+	echo "vrdma-$d-0" >/sys/bus/xen-backend/drivers/vrdma/unbind || fail "unbind vrdma-$d-0"
+done
+for d in domu1 domu2; do
+	xrun "$d" 'for i in $(seq 100); do [ -d /sys/class/infiniband/xib0 ] || exit 0; sleep 0.2; done; exit 1' ||
+		fail "$d: xib0 still there after the backend closed"
+done
+wait_for '[ "$(back_counter objects.frontends)" -eq 0 ]' || fail "backend still serves $(back_counter objects.frontends)"
+echo "unbound: $(xenib-attach status domu1 | tr '\n' ' ')"
+for d in 1 2; do
+	echo "vrdma-$d-0" >/sys/bus/xen-backend/drivers/vrdma/bind || fail "bind vrdma-$d-0"
+done
+for d in domu1 domu2; do
+	xrun "$d" 'for i in $(seq 150); do [ -d /sys/class/infiniband/xib0 ] && exit 0; sleep 0.2; done; exit 1' ||
+		fail "$d: xib0 did not come back: $(xenib-attach status $d | tr '\n' ' ')"
+done
+[ "$(back_counter objects.frontends)" -eq 2 ] || fail "backend serves $(back_counter objects.frontends) frontends"
+echo "bound again: $(xenib-attach status domu1 | tr '\n' ' ')"
+xpair ibv_rc_pingpong -d xib0 -g $GID -n 100 -c || fail "pingpong after rebinding"
