@@ -11,9 +11,8 @@
 //! closes, or whose domain vanishes, is disconnected: everything it owns
 //! here is released, its pages unmapped, our grants to it ended.
 
-use core::ffi::{c_int, c_void, CStr};
+use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{Arc, Mutex};
@@ -34,8 +33,8 @@ struct MappedRing(*mut c_void);
 ///
 /// We hold a reference on `dev`. `cmd`, `evt` and
 /// `doorbells` are mapped from the frontend's grants (through `dev`) until
-/// drop. A non-null event channel is bound with the `Frontend` that owns
-/// this transport as its data.
+/// drop. The event channels are bound with the `Frontend` that owns this
+/// transport as their data.
 pub(crate) struct XenBack {
     dev: XenbusDevice,
     domid: u16,
@@ -43,8 +42,8 @@ pub(crate) struct XenBack {
     cmd: MappedRing,
     evt: MappedRing,
     doorbells: MappedRing,
-    evtchn: AtomicPtr<sys::xenib_evtchn>,
-    db_evtchn: AtomicPtr<sys::xenib_evtchn>,
+    evtchn: EventChannel,
+    db_evtchn: EventChannel,
 }
 
 // SAFETY: The device and mappings may be used from any thread; the event
@@ -106,8 +105,8 @@ impl XenBack {
             cmd: MappedRing(core::ptr::null_mut()),
             evt: MappedRing(core::ptr::null_mut()),
             doorbells: MappedRing(core::ptr::null_mut()),
-            evtchn: AtomicPtr::new(core::ptr::null_mut()),
-            db_evtchn: AtomicPtr::new(core::ptr::null_mut()),
+            evtchn: EventChannel::new(),
+            db_evtchn: EventChannel::new(),
         };
         // On failure, `drop` unmaps what was mapped.
         this.cmd = MappedRing::map(dev, &mut cmd_refs[..n])?;
@@ -131,58 +130,34 @@ impl XenBack {
         let dev = self.dev;
         let port = dev.read_otherend_u32(kernel::c_str!("event-channel"))?;
         let db_port = dev.read_otherend_u32(kernel::c_str!("doorbell-event-channel"))?;
+        if port == 0 || db_port == 0 {
+            return Err(EINVAL);
+        }
         let data = &**fe as *const Frontend as *mut c_void;
-        let bind = |port: u32, f: unsafe extern "C" fn(*mut c_void), name: &CStr| {
-            if port == 0 {
-                return Err(EINVAL);
-            }
-            let mut local = 0u32;
-            // SAFETY: `dev` is live; `data` stays valid while bound: we are
-            // unbound (`unbind`) before the frontend can go.
-            let ch = unsafe {
-                sys::xenib_evtchn_bind(
-                    dev.as_ptr(),
-                    port,
-                    Some(f),
-                    data,
-                    name.as_ptr().cast(),
-                    &mut local,
-                )
-            };
-            // SAFETY: Any pointer may be tested.
-            let err = unsafe { sys::xenib_ptr_err(ch.cast()) };
-            if err != 0 {
-                return Err(Error::from_errno(err as i32));
-            }
-            Ok(ch)
-        };
-        self.evtchn
-            .store(bind(port, on_ring_event, c"xenib-back")?, Ordering::Release);
-        self.db_evtchn.store(
-            bind(db_port, on_doorbell_event, c"xenib-back-db")?,
-            Ordering::Release,
-        );
+        // SAFETY: `data` stays valid while bound: the frontend owns us and
+        // unbinds us (`unbind`, or our drop) before it can go.
+        unsafe {
+            self.evtchn
+                .bind(dev, port, on_ring_event, data, kernel::c_str!("xenib-back"))?;
+            self.db_evtchn.bind(
+                dev,
+                db_port,
+                on_doorbell_event,
+                data,
+                kernel::c_str!("xenib-back-db"),
+            )?;
+        }
         Ok(())
     }
 
     /// Unbinds the event channels; no handler runs after this returns.
     fn unbind(&self) {
-        for ch in [&self.evtchn, &self.db_evtchn] {
-            let p = ch.swap(core::ptr::null_mut(), Ordering::AcqRel);
-            if !p.is_null() {
-                // SAFETY: Bound in `bind`, unbound once (the swap).
-                unsafe { sys::xenib_evtchn_free(p) };
-            }
-        }
+        self.evtchn.unbind();
+        self.db_evtchn.unbind();
     }
 
     pub(crate) fn notify(&self) {
-        let p = self.evtchn.load(Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: Bound until `unbind`, which is not concurrent with
-            // the frontend's own use of the transport (see `disconnect`).
-            unsafe { sys::xenib_evtchn_notify(p) };
-        }
+        self.evtchn.notify();
     }
 
     pub(crate) fn grant(&self, page: NonNull<sys::page>) -> Result<GrantRef> {

@@ -12,7 +12,6 @@
 
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::Mutex;
@@ -79,16 +78,16 @@ impl Drop for GrantedRing {
 ///
 /// # Invariants
 ///
-/// `dev` outlives us (we live in its driver data). A non-null event channel is bound with the `Channel`
-/// given to `connect` as its data.
+/// `dev` outlives us (we live in its driver data). The event channels are
+/// bound with the `Channel` given to `connect` as their data.
 pub(crate) struct XenFront {
     dev: XenbusDevice,
     backend_id: u16,
     cmd: GrantedRing,
     evt: GrantedRing,
     doorbells: GrantedRing,
-    evtchn: AtomicPtr<sys::xenib_evtchn>,
-    db_evtchn: AtomicPtr<sys::xenib_evtchn>,
+    evtchn: EventChannel,
+    db_evtchn: EventChannel,
 }
 
 // SAFETY: The device and rings may be used from any thread; the event
@@ -107,8 +106,8 @@ impl XenFront {
             cmd: GrantedRing::new(dev, RING_ORDER)?,
             evt: GrantedRing::new(dev, RING_ORDER)?,
             doorbells: GrantedRing::new(dev, 0)?,
-            evtchn: AtomicPtr::new(core::ptr::null_mut()),
-            db_evtchn: AtomicPtr::new(core::ptr::null_mut()),
+            evtchn: EventChannel::new(),
+            db_evtchn: EventChannel::new(),
         })
     }
 
@@ -145,32 +144,22 @@ impl XenFront {
     /// Allocates and binds the event channels and publishes everything
     /// the backend needs in our xenstore directory.
     pub(crate) fn connect(&self, channel: *const Channel) -> Result {
-        let dev = self.dev;
-        let bind = |f: unsafe extern "C" fn(*mut c_void), name: &kernel::str::CStr| {
-            let mut port = 0u32;
-            // SAFETY: `dev` is live (type invariant); `channel` outlives the
-            // binding (the channel disconnects, unbinding, before it goes).
-            let ch = unsafe {
-                sys::xenib_evtchn_bind(
-                    dev.as_ptr(),
+        let data = channel as *mut c_void;
+        // SAFETY: `channel` outlives the binding: the channel disconnects
+        // (unbinding) before it goes.
+        let (port, db_port) = unsafe {
+            (
+                self.evtchn
+                    .bind(self.dev, 0, on_event, data, kernel::c_str!("xenib-front"))?,
+                self.db_evtchn.bind(
+                    self.dev,
                     0,
-                    Some(f),
-                    channel as *mut c_void,
-                    name.as_char_ptr(),
-                    &mut port,
-                )
-            };
-            // SAFETY: Any pointer may be tested.
-            let err = unsafe { sys::xenib_ptr_err(ch.cast()) };
-            if err != 0 {
-                return Err(Error::from_errno(err as i32));
-            }
-            Ok((ch, port))
+                    on_event,
+                    data,
+                    kernel::c_str!("xenib-front-db"),
+                )?,
+            )
         };
-        let (ch, port) = bind(on_event, kernel::c_str!("xenib-front"))?;
-        self.evtchn.store(ch, Ordering::Release);
-        let (ch, db_port) = bind(on_event, kernel::c_str!("xenib-front-db"))?;
-        self.db_evtchn.store(ch, Ordering::Release);
         self.publish(port, db_port)
     }
 
@@ -210,31 +199,16 @@ impl XenFront {
 
     /// Unbinds the event channels; no notification runs after this.
     pub(crate) fn disconnect(&self) {
-        for ch in [&self.evtchn, &self.db_evtchn] {
-            let p = ch.swap(core::ptr::null_mut(), Ordering::AcqRel);
-            if !p.is_null() {
-                // SAFETY: Bound in `connect`, unbound once (the swap).
-                unsafe { sys::xenib_evtchn_free(p) };
-            }
-        }
-    }
-
-    fn notify_on(ch: &AtomicPtr<sys::xenib_evtchn>) {
-        let p = ch.load(Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: Bound until `disconnect`, which the channel does not
-            // run concurrently with its own notifications' callers beyond
-            // the channel's lifetime.
-            unsafe { sys::xenib_evtchn_notify(p) };
-        }
+        self.evtchn.unbind();
+        self.db_evtchn.unbind();
     }
 
     pub(crate) fn notify(&self) {
-        Self::notify_on(&self.evtchn);
+        self.evtchn.notify();
     }
 
     pub(crate) fn notify_doorbells(&self) {
-        Self::notify_on(&self.db_evtchn);
+        self.db_evtchn.notify();
     }
 
     pub(crate) fn grant(&self, page: NonNull<sys::page>) -> Result<GrantRef> {

@@ -42,9 +42,17 @@ bool xenib_xen_initial_domain(void)
 
 /* ---- event channels ---- */
 
+/*
+ * `irq` is the binding, for notifying and unbinding (-1 once unbound);
+ * `lock` keeps a notification from racing the unbinding (and the number
+ * from being reused meanwhile). `eoi_irq` is what the handler was called
+ * with: the channel can fire before the binding call has returned.
+ */
 struct xenib_evtchn {
 	struct work_struct work;
+	spinlock_t lock;
 	int irq;
+	int eoi_irq;
 	void (*fn)(void *data);
 	void *data;
 };
@@ -53,12 +61,7 @@ static irqreturn_t xenib_evtchn_interrupt(int irq, void *dev_id)
 {
 	struct xenib_evtchn *ch = dev_id;
 
-	/*
-	 * The channel can fire as soon as it is bound, before the binding
-	 * call has returned the irq to xenib_evtchn_bind(): the work item's
-	 * EOI must not depend on that assignment.
-	 */
-	WRITE_ONCE(ch->irq, irq);
+	WRITE_ONCE(ch->eoi_irq, irq);
 	/* Already queued: the handler will see this event's work too. */
 	if (!queue_work(system_highpri_wq, &ch->work))
 		xen_irq_lateeoi(irq, XEN_EOI_FLAG_SPURIOUS);
@@ -70,7 +73,7 @@ static void xenib_evtchn_work(struct work_struct *work)
 	struct xenib_evtchn *ch = container_of(work, struct xenib_evtchn, work);
 
 	ch->fn(ch->data);
-	xen_irq_lateeoi(READ_ONCE(ch->irq), 0);
+	xen_irq_lateeoi(READ_ONCE(ch->eoi_irq), 0);
 }
 
 /*
@@ -90,6 +93,8 @@ struct xenib_evtchn *xenib_evtchn_bind(struct xenbus_device *dev, u32 remote_por
 	if (!ch)
 		return ERR_PTR(-ENOMEM);
 	INIT_WORK(&ch->work, xenib_evtchn_work);
+	spin_lock_init(&ch->lock);
+	ch->irq = -1;
 	ch->fn = fn;
 	ch->data = data;
 	if (remote_port) {
@@ -108,23 +113,48 @@ struct xenib_evtchn *xenib_evtchn_bind(struct xenbus_device *dev, u32 remote_por
 	}
 	if (err < 0)
 		goto fail;
-	WRITE_ONCE(ch->irq, err);
+	spin_lock_irq(&ch->lock);
+	ch->irq = err;
+	spin_unlock_irq(&ch->lock);
 	return ch;
 fail:
 	kfree(ch);
 	return ERR_PTR(err);
 }
 
+/* Raises the other end; does nothing once unbound. Any context. */
 void xenib_evtchn_notify(struct xenib_evtchn *ch)
 {
-	notify_remote_via_irq(ch->irq);
+	unsigned long flags;
+
+	spin_lock_irqsave(&ch->lock, flags);
+	if (ch->irq >= 0)
+		notify_remote_via_irq(ch->irq);
+	spin_unlock_irqrestore(&ch->lock, flags);
 }
 
-/* Unbinds (closing the channel) and waits for a running handler. */
+/*
+ * Unbinds (closing the channel): no handler runs after this returns, and
+ * notifications do nothing. Idempotent; the structure stays valid.
+ */
+void xenib_evtchn_unbind(struct xenib_evtchn *ch)
+{
+	int irq;
+
+	spin_lock_irq(&ch->lock);
+	irq = ch->irq;
+	ch->irq = -1;
+	spin_unlock_irq(&ch->lock);
+	if (irq < 0)
+		return;
+	disable_irq(irq);	/* waits for a running handler */
+	cancel_work_sync(&ch->work);
+	unbind_from_irqhandler(irq, ch);
+}
+
 void xenib_evtchn_free(struct xenib_evtchn *ch)
 {
-	unbind_from_irqhandler(ch->irq, ch);
-	cancel_work_sync(&ch->work);
+	xenib_evtchn_unbind(ch);
 	kfree(ch);
 }
 

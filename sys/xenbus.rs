@@ -126,3 +126,92 @@ impl XenbusDevice {
         Some(unsafe { Pin::new_unchecked(KBox::from_raw(p)) })
     }
 }
+
+/// An event channel of a xenbus device (`sys/xen_glue.c`): handled in
+/// process context, late EOI.
+///
+/// # Invariants
+///
+/// The pointer is null or a channel from `xenib_evtchn_bind`, freed only
+/// in `drop`, so notifying through `&self` is always sound.
+pub(crate) struct EventChannel(core::sync::atomic::AtomicPtr<sys::xenib_evtchn>);
+
+impl EventChannel {
+    pub(crate) const fn new() -> Self {
+        Self(core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    /// Binds to `remote_port` of `dev`'s other end or, if it is 0, to a
+    /// new channel for the other end; returns the local port. `handler`
+    /// runs with `data` for every batch of events until `unbind`.
+    ///
+    /// # Safety
+    ///
+    /// `data` stays valid for `handler` until `unbind` (or drop) returns.
+    pub(crate) unsafe fn bind(
+        &self,
+        dev: XenbusDevice,
+        remote_port: u32,
+        handler: unsafe extern "C" fn(*mut core::ffi::c_void),
+        data: *mut core::ffi::c_void,
+        name: &kernel::str::CStr,
+    ) -> Result<u32> {
+        if !self.0.load(core::sync::atomic::Ordering::Acquire).is_null() {
+            return Err(EBUSY);
+        }
+        let mut local = 0u32;
+        // SAFETY: `dev` is live (type invariant of `XenbusDevice`); `data`
+        // per the function contract; `name` is a static-lifetime string
+        // the irq keeps (the callers pass literals).
+        let ch = unsafe {
+            sys::xenib_evtchn_bind(
+                dev.as_ptr(),
+                remote_port,
+                Some(handler),
+                data,
+                name.as_char_ptr(),
+                &mut local,
+            )
+        };
+        // SAFETY: Any pointer may be tested.
+        let err = unsafe { sys::xenib_ptr_err(ch.cast()) };
+        if err != 0 {
+            return Err(Error::from_errno(err as i32));
+        }
+        // INVARIANT: from `xenib_evtchn_bind`.
+        self.0.store(ch, core::sync::atomic::Ordering::Release);
+        Ok(if remote_port == 0 { local } else { remote_port })
+    }
+
+    /// Raises the other end (nothing if not bound, or unbound).
+    pub(crate) fn notify(&self) {
+        let p = self.0.load(core::sync::atomic::Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: Valid until drop (type invariant); the helper
+            // serialises with `unbind`.
+            unsafe { sys::xenib_evtchn_notify(p) };
+        }
+    }
+
+    /// Closes the channel: no handler runs after this returns.
+    pub(crate) fn unbind(&self) {
+        let p = self.0.load(core::sync::atomic::Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: Valid until drop (type invariant); idempotent.
+            unsafe { sys::xenib_evtchn_unbind(p) };
+        }
+    }
+}
+
+impl Drop for EventChannel {
+    fn drop(&mut self) {
+        let p = self
+            .0
+            .swap(core::ptr::null_mut(), core::sync::atomic::Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: From `xenib_evtchn_bind` (type invariant); nothing
+            // can use it any more.
+            unsafe { sys::xenib_evtchn_free(p) };
+        }
+    }
+}

@@ -77,6 +77,7 @@ struct xenib_evtchn *xenib_evtchn_bind(struct xenbus_device *dev, u32 remote_por
 				       void (*fn)(void *data), void *data,
 				       const char *name, u32 *local_port);
 void xenib_evtchn_notify(struct xenib_evtchn *ch);
+void xenib_evtchn_unbind(struct xenib_evtchn *ch);
 void xenib_evtchn_free(struct xenib_evtchn *ch);
 int xenib_ring_setup(struct xenbus_device *dev, void **vaddr, u32 nr_pages, u32 *grefs);
 void xenib_ring_teardown(void **vaddr, u32 nr_pages, u32 *grefs);
