@@ -8,7 +8,7 @@ for d in 1 2; do
 	echo "vrdma-$d-0" >/sys/bus/xen-backend/drivers/vrdma/unbind || fail "unbind vrdma-$d-0"
 done
 for d in domu1 domu2; do
-	xrun "$d" 'for i in $(seq 100); do [ -d /sys/class/infiniband/xib0 ] || exit 0; sleep 0.2; done; exit 1' ||
+	xib0 "$d" gone ||
 		fail "$d: xib0 still there after the backend closed"
 done
 wait_for '[ "$(back_counter objects.frontends)" -eq 0 ]' || fail "backend still serves $(back_counter objects.frontends)"
@@ -17,7 +17,7 @@ for d in 1 2; do
 	echo "vrdma-$d-0" >/sys/bus/xen-backend/drivers/vrdma/bind || fail "bind vrdma-$d-0"
 done
 for d in domu1 domu2; do
-	xrun "$d" 'for i in $(seq 150); do [ -d /sys/class/infiniband/xib0 ] && exit 0; sleep 0.2; done; exit 1' ||
+	xib0 "$d" up ||
 		fail "$d: xib0 did not come back: $(xenib-attach status $d | tr '\n' ' ')"
 done
 [ "$(back_counter objects.frontends)" -eq 2 ] || fail "backend serves $(back_counter objects.frontends) frontends"

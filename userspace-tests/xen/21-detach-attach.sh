@@ -6,12 +6,12 @@
 . ./lib.sh
 n=$(back_counter objects.frontends)
 xenib-attach detach domu1 || fail "detach"
-xrun domu1 'for i in $(seq 50); do [ -d /sys/class/infiniband/xib0 ] || exit 0; sleep 0.2; done; exit 1' ||
+xib0 domu1 gone ||
 	fail "xib0 still there after detach"
 wait_for "[ \"\$(back_counter objects.frontends)\" -eq $((n - 1)) ]" || fail "backend kept the frontend"
 xrun domu1 'rmmod ib_front && insmod /lib/modules/xenib/ib_front.ko' || fail "ib_front unload/reload"
 XENIB_ATTACH_WAIT=30 xenib-attach attach domu1 || fail "re-attach"
-xrun domu1 'for i in $(seq 100); do [ -d /sys/class/infiniband/xib0 ] && exit 0; sleep 0.2; done; exit 1' ||
+xib0 domu1 up ||
 	fail "xib0 did not come back"
 xrun domu1 "timeout 60 ibv_rc_pingpong -d xib0 -g $GID -n 100 -c -p 18591 >/tmp/s.out 2>&1 & sleep 1; timeout 60 ibv_rc_pingpong -d xib0 -g $GID -n 100 -c -p 18591 127.0.0.1" ||
 	fail "xib0 does not work after re-attach"

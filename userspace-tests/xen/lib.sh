@@ -21,6 +21,12 @@ xrun() { # DOMAIN COMMAND...
 	return "${rc:-255}"
 }
 
+# Waits up to 30 s for DOMAIN's xib0 to be there (up) or not (gone).
+xib0() { # DOMAIN up|gone
+	case $2 in up) t='-d' ;; *) t='! -d' ;; esac
+	xrun "$1" "for i in \$(seq 150); do [ $t /sys/class/infiniband/xib0 ] && exit 0; sleep 0.2; done; exit 1" >/dev/null
+}
+
 # The backend's counter NAME (see /dev/xenib_back).
 back_counter() {
 	awk -v k="$1" '$1 == k { print $2 }' /dev/xenib_back
