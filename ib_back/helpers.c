@@ -437,12 +437,14 @@ static struct xenbus_driver xenib_back_driver = {
 
 int xenib_back_xen_register(void)
 {
+	xenib_page_cache_setup();
 	return xenbus_register_backend(&xenib_back_driver);
 }
 
 void xenib_back_xen_unregister(void)
 {
 	xenbus_unregister_driver(&xenib_back_driver);
+	xenib_page_cache_drain();
 }
 
 #include "common_helpers.c"

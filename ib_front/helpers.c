@@ -305,12 +305,14 @@ static struct xenbus_driver xenib_front_driver = {
 
 int xenib_front_xen_register(void)
 {
+	xenib_page_cache_setup();
 	return xenbus_register_frontend(&xenib_front_driver);
 }
 
 void xenib_front_xen_unregister(void)
 {
 	xenbus_unregister_driver(&xenib_front_driver);
+	xenib_page_cache_drain();
 }
 
 #include "common_helpers.c"

@@ -293,12 +293,58 @@ int xenib_grant_copy_in(u16 domid, u32 ref, void *buf)
 
 /* ---- grant mappings into a user VMA ---- */
 
+/*
+ * Ballooned pages to map grants into, kept between mappings. Taking them
+ * from the balloon and giving them back costs a reservation hypercall and
+ * p2m updates per page every time: most of the time of a 1 MiB memory
+ * registration in a PV dom0 (bench/), as blkback and netback found before
+ * us (their pools of pages for persistent grants use the same cache).
+ * A cached page holds no memory (its frame went back to Xen) but counts
+ * against this domain's reservation: at most XENIB_PAGE_CACHE_MAX stay.
+ */
+#define XENIB_PAGE_CACHE_MAX 8192
+static struct gnttab_page_cache xenib_page_cache;
+
+static void xenib_page_cache_setup(void)
+{
+	gnttab_page_cache_init(&xenib_page_cache);
+}
+
+/* On module unload, when no mapping is left. */
+static void xenib_page_cache_drain(void)
+{
+	gnttab_page_cache_shrink(&xenib_page_cache, 0);
+}
+
+static int xenib_pages_get(struct page **pages, unsigned int n)
+{
+	unsigned int i;
+
+	/* From the cache while it has pages, then from the balloon in one go. */
+	for (i = 0; i < n && READ_ONCE(xenib_page_cache.num_pages); i++)
+		if (gnttab_page_cache_get(&xenib_page_cache, &pages[i]))
+			break;
+	if (i < n && gnttab_alloc_pages(n - i, pages + i)) {
+		gnttab_page_cache_put(&xenib_page_cache, pages, i);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The pages must be unmapped (their p2m entries restored). */
+static void xenib_pages_put(struct page **pages, unsigned int n)
+{
+	gnttab_page_cache_put(&xenib_page_cache, pages, n);
+	gnttab_page_cache_shrink(&xenib_page_cache, XENIB_PAGE_CACHE_MAX);
+}
+
 struct xenib_gmap {
 	struct mmu_interval_notifier notifier;
 	struct mutex lock;
 	bool ptemod;		/* PV: grants go into the user PTEs */
 	bool notifier_on;
 	bool mapped;		/* some grant is mapped */
+	bool unmap_failed;	/* pages may still map grants: never reuse */
 	u16 domid;
 	u32 flags;		/* GNTMAP_* of the mapping */
 	unsigned int count;
@@ -311,8 +357,8 @@ struct xenib_gmap {
 
 static void xenib_gmap_free(struct xenib_gmap *m)
 {
-	if (m->pages && m->pages[0])
-		gnttab_free_pages(m->count, m->pages);
+	if (m->pages && m->pages[0] && !m->unmap_failed)
+		xenib_pages_put(m->pages, m->count);
 	kvfree(m->refs);
 	kvfree(m->pages);
 	kvfree(m->map_ops);
@@ -348,7 +394,7 @@ struct xenib_gmap *xenib_gmap_new(u16 domid, const u32 *refs, u32 count, bool re
 	if (!m->refs || !m->pages || !m->map_ops || !m->unmap_ops ||
 	    (m->ptemod && (!m->kmap_ops || !m->kunmap_ops)))
 		goto nomem;
-	if (gnttab_alloc_pages(count, m->pages)) {
+	if (xenib_pages_get(m->pages, count)) {
 		m->pages[0] = NULL;
 		goto nomem;
 	}
@@ -373,9 +419,11 @@ static void xenib_gmap_unmap_locked(struct xenib_gmap *m)
 		return;
 	m->mapped = false;
 	/* Grants that failed to map have no handle: skip them. */
-	if (gnttab_unmap_refs_sync(&unmap))
-		pr_warn("xenib: unmapping %u grants of domain %u failed\n",
+	if (gnttab_unmap_refs_sync(&unmap)) {
+		pr_warn("xenib: unmapping %u grants of domain %u failed; leaking their pages\n",
 			m->count, m->domid);
+		m->unmap_failed = true;
+	}
 }
 
 static bool xenib_gmap_invalidate(struct mmu_interval_notifier *mn,
