@@ -6,7 +6,7 @@
 #
 #   @perf  round= first= dev= test= size= iters= tries= status= <metrics>
 #   @bench round= dev= test= ...                  (from xenib-bench)
-#   @count round= dev=xib0 what= <backend request deltas>
+#   @count round= dev=xib0 what= <backend request and busy_us deltas>
 #
 # For xib0 every measurement also gets the backend's request counters
 # (/dev/xenib_back) before and after, so kicks per operation are known.
@@ -54,6 +54,7 @@ fi
 # rung through the doorbell page as "Doorbell count".
 snap() {
 	awk '$1 ~ /^requests\./ { sub(/^requests\./, "", $1); print $1, $2 }
+	     $1 ~ /^busy_us\./ { print $1, $2 }
 	     $1 == "doorbells" { print "Doorbell", $2 }' /dev/xenib_back >"$1"
 }
 # Nonzero differences of two snapshots: " Op=n Op=n ...".

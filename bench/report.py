@@ -141,6 +141,9 @@ def parse(path):
                                          metric=m, value=num(d[m]), tries=1))
             elif tag == "@count":
                 ops = {k: int(v) for k, v in d.items() if k[:1].isupper()}
+                # Microseconds the backend spent executing each operation.
+                ops["busy"] = {k[len("busy_us."):]: int(v) for k, v in d.items()
+                               if k.startswith("busy_us.")}
                 counts[(int(d["round"]), "bench-" + d["what"], 0)] = ops
     return rows, counts, env, failures, backend
 
@@ -222,16 +225,17 @@ SUGGEST = [
     ("bandwidth", "sends with several WRs outstanding already coalesce in the "
      "doorbell page (a bit already set costs no notification); check large "
      "messages again on an idle host, where the spread allows a 2% verdict."),
-    ("reg_mr", "cache registrations in the front (the Xen-IB paper's registration "
-     "cache: keep the pinned, granted pages of a deregistered region and reuse them "
-     "when the same range comes again), and map the grants in batches "
-     "(one GNTTABOP_map_grant_ref call, one remap into the service process) "
-     "rather than page by page; avoid rxe's second pinning of already-pinned pages "
-     "if the back can register the page list directly."),
+    ("reg_mr", "a registration cache for repeated registrations (the Xen-IB paper's: "
+     "keep the pinned, granted pages of a deregistered region, invalidated by an MMU "
+     "notifier, and reuse them when the same range comes again); for every "
+     "registration, fewer operations per page: in a PV driver domain each grant is "
+     "mapped twice (service page table and kernel), and rxe pins the pages a second "
+     "time; registering the page list with the driver directly would spare both."),
     ("QP", "fewer round trips per QP: return the queue mappings with the CreateQp "
-     "response instead of two more Mmap requests, and make the caller spin briefly "
-     "for a response before it sleeps (control requests are answered in "
-     "microseconds once the service thread runs)."),
+     "response instead of two more Mmap requests (the backend can map them while "
+     "it creates the QP). The ring round trip itself now polls on both ends; what "
+     "is left of it on Xen is the scheduling of the vCPUs involved (see the "
+     "backend's busy time above)."),
 ]
 
 
@@ -287,24 +291,44 @@ def ctl_requests(counts, what):
     for (r, t, s), c in counts.items():
         if t == "bench-" + what:
             for op, n in c.items():
-                per[op].append(n)
+                if isinstance(n, int):
+                    per[op].append(n)
     return {op: med(v) for op, v in per.items()}
 
 
-def one_request(rt):
+def backend_us(counts, what, op):
+    """Median over rounds of the backend's mean execution time of `op` in a
+    bench test (µs), or None if the backend does not report it."""
+    vals = []
+    for (r, t, s), c in counts.items():
+        if t == "bench-" + what and c.get(op) and op in c.get("busy", {}):
+            vals.append(c["busy"][op] / c[op])
+    return med(vals)
+
+
+def one_request(rt, counts):
     """What one forwarded request costs: the modify_qp steps are one each."""
-    extra = []
+    extra, seen = [], []
     for m in ("init_us", "rtr_us", "rts_us"):
         x = rt.get(("qp-rts", 0, m))
         if x and x["pv"] is not None and x["native"] is not None:
             extra.append((m[:-3].upper(), x["pv"] - x["native"], x["native"]))
+            seen.append(x["pv"])
     if not extra:
         return ""
-    return (" Each modify_qp is exactly one forwarded request, so its extra time is the "
-            "price of one request here: " + ", ".join(f"{n} +{d:.0f} µs (native {fmt(v)} µs)"
-                                                      for n, d, v in extra)
-            + "; a QP's life (CreateQp, 2 Mmap, DestroyQp, plus 3 ModifyQp to reach RTS) "
-            "pays it 4 to 7 times.")
+    s = (" Each modify_qp is exactly one forwarded request, so its extra time is the "
+         "price of one request here: " + ", ".join(f"{n} +{d:.0f} µs (native {fmt(v)} µs)"
+                                                   for n, d, v in extra)
+         + "; a QP's life (CreateQp, 2 Mmap, DestroyQp, plus 3 ModifyQp to reach RTS) "
+         "pays it 4 to 7 times.")
+    busy = backend_us(counts, "qp-rts", "ModifyQp")
+    if busy is not None:
+        mean = sum(seen) / len(seen)
+        s += (f" The backend itself spent {busy:.0f} µs executing a ModifyQp (its `busy_us` "
+              f"counter, mean) of the {mean:.0f} µs the caller waited (median of the three "
+              f"steps): the other {max(mean - busy, 0):.0f} µs are the trip there and back "
+              "(ring, notifications, scheduling of the service thread and of the caller).")
+    return s
 
 
 def rate_line(rt):
@@ -420,11 +444,13 @@ def evidence(rt, counts, env):
             f"destroy {fmt(qd.get('pv'))} vs {fmt(qd.get('native'))} µs)."
             + per
             + (f" CQ create+destroy: {cq['ratio']:.2f}×." if cq.get("ratio") else "")
-            + one_request(rt)
+            + one_request(rt, counts)
             + " Each forwarded verb is a synchronous ring round trip to the service "
-            "thread (two wake-ups: service thread, then caller), which then makes the "
-            "same uverbs call rxe0's users make; queue buffers are mapped with extra "
-            "`Mmap` requests.")
+            "thread, which makes the same uverbs call rxe0's users make; queue buffers "
+            "are mapped with extra `Mmap` requests. Both ends poll the ring for up to "
+            "200 µs (caller for its response, service for the next request) with the "
+            "peer's notifications off, so back-to-back verbs cost no wake-up; a verb "
+            "after a pause pays the notification and the service thread's wake-up.")
     rf = g("reg_first", MIB, "reg_us")
     if rf.get("ratio"):
         big = g("reg_first", 64 * MIB, "reg_us")
@@ -435,12 +461,18 @@ def evidence(rt, counts, env):
             s += (f"; 64 MiB {fmt(big['pv'])} vs {fmt(big['native'])} µs = {big['ratio']:.2f}× "
                   f"(xib0 spends {(big['pv'] - big['native']) / pages * 1000:.0f} ns more per "
                   "4 KiB page)")
+        busy = backend_us(counts, "reg", "RegMr")
+        if busy is not None:
+            s += (f"; the backend spent {busy:.0f} µs per RegMr, mean over every size "
+                  "measured (`busy_us`)")
         s += (". Per registration, the front pins the pages and grants each one, "
-              "listing the references in indirect pages; the back maps every grant, maps "
-              "the pages into the service process as one range and registers that range "
-              "with rxe0, which pins them a second time. Nothing is cached: a repeated "
-              "registration of the same buffer does all of it again, and DeregMr "
-              "undoes all of it")
+              "listing the references in indirect pages; the back maps every grant "
+              "(with Xen, into pages it keeps between registrations: taking them from "
+              "the balloon each time cost most of a 1 MiB registration), maps the pages "
+              "into the service process as one range and registers that range with "
+              "rxe0, which pins them a second time. No registration is cached: a "
+              "repeated registration of the same buffer does all of it again, and "
+              "DeregMr undoes all of it")
         ev.append(s + ".")
     return ev
 

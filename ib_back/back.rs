@@ -13,6 +13,7 @@
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex};
+use kernel::time::Ktime;
 
 mod ah;
 mod context;
@@ -66,6 +67,8 @@ struct State {
 /// What the service thread should do next.
 pub(crate) enum Work {
     Serve(Arc<Frontend>),
+    /// The polling window is over: have the frontends notify us again.
+    Arm,
     Close(Arc<Frontend>),
     /// Close every context of every frontend.
     Purge,
@@ -166,7 +169,7 @@ impl Backend {
         loop {
             for fe in self.all_frontends().iter() {
                 if fe.take_pending() {
-                    fe.serve(None, self);
+                    fe.serve(None, self, false);
                 }
             }
             let mut g = self.state.lock();
@@ -209,8 +212,11 @@ impl Backend {
     }
 
     /// Blocks until there is work; `Err(EINTR)` when the service process
-    /// is signalled.
-    pub(crate) fn next_work(&self) -> Result<Work> {
+    /// is signalled. Until `poll_until` (`ktime` ns) it looks at the
+    /// frontends' rings rather than sleeps (they were asked not to notify
+    /// us), unless another task needs the CPU: then it returns
+    /// `Work::Arm`.
+    pub(crate) fn next_work(&self, poll_until: Option<i64>) -> Result<Work> {
         let mut g = self.state.lock();
         loop {
             if core::mem::take(&mut g.purge) {
@@ -221,15 +227,46 @@ impl Backend {
                     return Ok(Work::Close(fe.clone()));
                 }
             }
-            if let Some(i) = g.frontends.position(|f| f.take_pending()) {
+            let polling = poll_until.is_some();
+            if let Some(i) = g
+                .frontends
+                .position(|f| f.take_pending() || (polling && f.has_requests()))
+            {
                 if let Some(fe) = g.frontends.get(i) {
                     return Ok(Work::Serve(fe.clone()));
                 }
+            }
+            if let Some(until) = poll_until {
+                // SAFETY: Reads the current task's flags.
+                if Ktime::ktime_get().to_ns() >= until || unsafe { sys::xenib_need_resched() } {
+                    return Ok(Work::Arm);
+                }
+                drop(g);
+                core::hint::spin_loop();
+                g = self.state.lock();
+                continue;
             }
             if self.work.wait_interruptible(&mut g) {
                 return Err(EINTR);
             }
         }
+    }
+
+    /// Asks every frontend the service polled to notify it again. Fails
+    /// only for lack of memory: then the service must keep polling.
+    pub(crate) fn arm_all(&self) -> Result {
+        let mut disarmed = KVec::new();
+        {
+            let g = self.state.lock();
+            for fe in g.frontends.iter().filter(|f| !f.is_armed()) {
+                disarmed.push(fe.clone(), GFP_KERNEL)?;
+            }
+        }
+        // Outside our lock: the frontend's comes first (lock order).
+        for fe in disarmed.iter() {
+            fe.arm();
+        }
+        Ok(())
     }
 
     /// The service has closed `fe`'s contexts.

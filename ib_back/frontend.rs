@@ -13,9 +13,10 @@
 
 use crate::errno::eproto;
 use crate::sys::warn_ratelimited;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
+use kernel::time::Ktime;
 
 use crate::context::{self, Context};
 use crate::device::QpRef;
@@ -27,8 +28,9 @@ use crate::transport::Transport;
 use crate::uverbs::Service;
 use crate::wire::doorbell;
 use crate::wire::{
-    hello_response, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle, CtxHandle, Event,
-    FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
+    hello_response, requests_beyond, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle,
+    CtxHandle, Event, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE,
+    SUPPORTED_FEATURES,
 };
 use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
@@ -77,6 +79,15 @@ impl State {
 pub(crate) struct Frontend {
     pub(crate) transport: Transport,
     pending: AtomicBool,
+    /// The command ring, for a look at its producer index without
+    /// `state` (`has_requests`), and our consumer index as of the last
+    /// `serve`; whether it broke the protocol (`State::broken`).
+    cmd_peek: RawMem,
+    served_to: AtomicU32,
+    broken: AtomicBool,
+    /// Whether the frontend was asked to notify us of new requests; not
+    /// while the service polls for them (`serve`, `arm`).
+    armed: AtomicBool,
     /// The frontend's doorbell page, if it has one.
     doorbell_page: Option<DoorbellPage>,
     /// Doorbell number (the QP's `user_handle`) to QP.
@@ -93,10 +104,16 @@ impl Frontend {
         // The front initialised the event ring; we produce on it.
         let evt = FrontRing::attach(rings.evt).map_err(|_| EINVAL)?;
         let doorbell_page = rings.doorbells;
+        let cmd_peek = transport.rings()?.cmd;
+        let served_to = AtomicU32::new(cmd.req_cons());
         let fe = Arc::pin_init(
             pin_init!(Self {
                 transport,
                 pending: AtomicBool::new(false),
+                cmd_peek,
+                served_to,
+                broken: AtomicBool::new(false),
+                armed: AtomicBool::new(true),
                 doorbell_page,
                 doorbells <- kernel::new_mutex!(KVec::new()),
                 state <- kernel::new_mutex!(State {
@@ -187,12 +204,38 @@ impl Frontend {
         self.pending.swap(false, Ordering::AcqRel)
     }
 
+    /// Whether requests wait on the ring (a hint, for the polling
+    /// service; takes no lock). Never for a frontend that broke the
+    /// protocol: the service would spin on it.
+    pub(crate) fn has_requests(&self) -> bool {
+        !self.broken.load(Ordering::Acquire)
+            && requests_beyond(&self.cmd_peek, self.served_to.load(Ordering::Acquire))
+    }
+
+    /// Whether the frontend notifies us of new requests.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.load(Ordering::Acquire)
+    }
+
+    /// Asks the frontend to notify us of new requests again (the service
+    /// stops polling); if some came meanwhile, marks them pending.
+    pub(crate) fn arm(&self) {
+        let mut st = self.state.lock();
+        self.armed.store(true, Ordering::Release);
+        if st.cmd.final_check_for_requests() {
+            self.pending.store(true, Ordering::Release);
+        }
+    }
+
     /// Serves up to `BUDGET` requests. Returns whether more may be queued.
     /// Without a service (`svc` is `None`: the backend is being unloaded)
-    /// every request is answered with `ENODEV`.
-    pub(crate) fn serve(&self, svc: Option<&Service>, backend: &Backend) -> bool {
+    /// every request is answered with `ENODEV`. If `polling`, the service
+    /// will look at the ring again soon: the frontend is asked not to
+    /// notify us of new requests until `arm`.
+    pub(crate) fn serve(&self, svc: Option<&Service>, backend: &Backend, polling: bool) -> bool {
         let mut st = self.state.lock();
         if st.broken {
+            self.broken.store(true, Ordering::Release);
             return false;
         }
         let mut more = false;
@@ -200,6 +243,11 @@ impl Frontend {
         for _ in 0..BUDGET {
             match st.cmd.take_request(&mut slot) {
                 Ok(Some(())) => {}
+                Ok(None) if polling => {
+                    st.cmd.disarm_requests();
+                    self.armed.store(false, Ordering::Release);
+                    break;
+                }
                 Ok(None) => {
                     if st.cmd.final_check_for_requests() {
                         continue;
@@ -228,6 +276,8 @@ impl Frontend {
             }
             more = true;
         }
+        self.served_to.store(st.cmd.req_cons(), Ordering::Release);
+        self.broken.store(st.broken, Ordering::Release);
         let mut notify = st.cmd.push_responses_and_check_notify();
         if let Some(svc) = svc {
             notify |= Self::pump_events(&mut st, svc);
@@ -308,12 +358,14 @@ impl Frontend {
             }
         };
         let op = req.op();
+        let start = Ktime::ktime_get();
         let result = match svc {
             None => Err(ENODEV),
             Some(_) if !st.connected && !matches!(req, Request::Hello(_)) => Err(eproto()),
             Some(svc) => self.execute(st, svc, backend, &req),
         };
-        backend.stats.request(op, result.is_ok());
+        let ns = Ktime::ktime_get().to_ns() - start.to_ns();
+        backend.stats.request(op, result.is_ok(), ns as u64);
         let rsp = match result {
             Ok(r) => r,
             Err(e) => Response::error(op, e.to_errno()),

@@ -8,6 +8,10 @@ use kernel::prelude::*;
 
 use crate::uverbs::Service;
 use crate::{sys, Backend, Work};
+use kernel::time::Ktime;
+
+/// How long the service polls for more work after serving a frontend (ns).
+const POLL_NS: i64 = 200_000;
 
 /// Called by `/dev/xenib_back`'s ioctl handler.
 #[no_mangle]
@@ -35,13 +39,26 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
     let svc = unsafe { Service::new(file, path)? };
     backend.start_service()?;
     pr_info!("serving through {}\n", path);
+    // After a request, poll the rings a while before sleeping, the
+    // frontends asked not to notify us meanwhile: a verb often follows
+    // another (create, then mmap its queues; the modify_qp steps), and a
+    // notification plus a wake-up of this thread would cost more than the
+    // verb itself.
+    let mut poll_until = None;
     let result = loop {
-        match backend.next_work() {
+        match backend.next_work(poll_until) {
             Ok(Work::Serve(fe)) => {
-                if fe.serve(Some(&svc), backend) {
+                poll_until = Some(Ktime::ktime_get().to_ns() + POLL_NS);
+                if fe.serve(Some(&svc), backend, true) {
                     // More queued than one turn's budget: come back later.
                     fe.kick();
                 }
+            }
+            Ok(Work::Arm) => {
+                poll_until = match backend.arm_all() {
+                    Ok(()) => None,
+                    Err(_) => Some(Ktime::ktime_get().to_ns() + POLL_NS),
+                };
             }
             Ok(Work::Purge) => backend.close_all(&svc),
             Ok(Work::Close(fe)) => {
@@ -51,6 +68,11 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
             Err(e) => break e,
         }
     };
+    // Whoever serves next starts asleep, waiting for notifications.
+    while backend.arm_all().is_err() {
+        // SAFETY: Sleeping in process context.
+        unsafe { sys::xenib_msleep(10) };
+    }
     // Contexts live in this process: release them while we still can.
     backend.stop_service(&svc);
     pr_info!("service stopped\n");

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Counters: requests served per operation, and live objects, for tests
-//! and for operators (`cat /dev/xenib_back`).
+//! Counters: requests served per operation and the time spent serving
+//! them, and live objects, for tests, benchmarks and operators
+//! (`cat /dev/xenib_back`).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -26,6 +27,8 @@ const MAX_OPS: usize = 64;
 
 pub(crate) struct Stats {
     requests: [AtomicU64; MAX_OPS],
+    /// Nanoseconds spent executing each operation.
+    busy_ns: [AtomicU64; MAX_OPS],
     errors: AtomicU64,
     bad_requests: AtomicU64,
     doorbells: AtomicU64,
@@ -36,6 +39,7 @@ impl Stats {
     pub(crate) const fn new() -> Self {
         Self {
             requests: [const { AtomicU64::new(0) }; MAX_OPS],
+            busy_ns: [const { AtomicU64::new(0) }; MAX_OPS],
             errors: AtomicU64::new(0),
             bad_requests: AtomicU64::new(0),
             doorbells: AtomicU64::new(0),
@@ -43,10 +47,12 @@ impl Stats {
         }
     }
 
-    pub(crate) fn request(&self, op: Op, ok: bool) {
+    /// Counts a request that took `ns` to execute.
+    pub(crate) fn request(&self, op: Op, ok: bool, ns: u64) {
         if let Some(i) = Op::ALL.iter().position(|o| *o == op) {
-            if let Some(c) = self.requests.get(i) {
+            if let (Some(c), Some(t)) = (self.requests.get(i), self.busy_ns.get(i)) {
                 c.fetch_add(1, Ordering::Relaxed);
+                t.fetch_add(ns, Ordering::Relaxed);
             }
         }
         if !ok {
@@ -72,6 +78,15 @@ impl Stats {
         for (i, op) in Op::ALL.iter().enumerate() {
             if let Some(c) = self.requests.get(i) {
                 let _ = writeln!(w, "requests.{:?} {}", op, c.load(Ordering::Relaxed));
+            }
+        }
+        // Only for the operations seen: the page must hold everything.
+        for (i, op) in Op::ALL.iter().enumerate() {
+            if let (Some(c), Some(t)) = (self.requests.get(i), self.busy_ns.get(i)) {
+                if c.load(Ordering::Relaxed) != 0 {
+                    let us = t.load(Ordering::Relaxed) / 1000;
+                    let _ = writeln!(w, "busy_us.{:?} {}", op, us);
+                }
             }
         }
         let _ = writeln!(w, "errors {}", self.errors.load(Ordering::Relaxed));

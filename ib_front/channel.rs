@@ -16,6 +16,7 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{CondVar, Mutex};
+use kernel::time::Ktime;
 
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
@@ -27,6 +28,8 @@ use crate::wire::{
     Slot, SLOT_SIZE,
 };
 
+/// How long a caller polls for its response before it sleeps (ns).
+const POLL_NS: i64 = 200_000;
 /// Requests awaiting a response at once.
 const MAX_OUTSTANDING: usize = 64;
 /// CQs, QPs and SRQs of all processes on this device.
@@ -144,6 +147,42 @@ impl Channel {
         Ok(())
     }
 
+    /// Polls the ring for the response awaited in `waiting[idx]` for up
+    /// to `POLL_NS`, unless another task needs this CPU: a served request
+    /// is answered within microseconds of the backend's service thread
+    /// taking it, and going to sleep and being woken would cost more than
+    /// that (`bench/`: a forwarded `modify_qp`). While we poll, the backend
+    /// is asked not to notify us; whoever stops polling with waiters left
+    /// (us included, when we give up) asks for notifications again.
+    fn poll_for(&self, idx: usize) -> Option<Response> {
+        let until = Ktime::ktime_get().to_ns() + POLL_NS;
+        loop {
+            // SAFETY: Reads the current task's flags.
+            let give_up =
+                Ktime::ktime_get().to_ns() > until || unsafe { sys::xenib_need_resched() };
+            let mut st = self.state.lock();
+            let mut taken = Self::take_responses(&mut st, give_up);
+            let rsp = st.waiting.get_mut(idx).and_then(|w| w.rsp.take());
+            if rsp.is_some() {
+                st.waiting.remove(idx);
+                if !give_up && st.waiting.len() != 0 {
+                    taken |= Self::take_responses(&mut st, true);
+                }
+            }
+            let dead = st.dead;
+            drop(st);
+            if taken || rsp.is_some() {
+                // Other waiters' responses may have come with ours, and
+                // a sender may wait for the slot we free.
+                self.changed.notify_all();
+            }
+            if rsp.is_some() || dead || give_up {
+                return rsp;
+            }
+            core::hint::spin_loop();
+        }
+    }
+
     /// Sends `req` and waits for its response.
     ///
     /// Releasing verbs wait even for a process with a fatal signal
@@ -206,6 +245,11 @@ impl Channel {
                 if !st.cmd.is_full() && (no_reply || st.waiting.len() < MAX_OUTSTANDING) {
                     break;
                 }
+                // Responses free slots; a poller may have left the ring
+                // without notifications: ask for them before sleeping.
+                if Self::take_responses(&mut st, true) {
+                    continue;
+                }
                 self.wait(&mut st, interruptible, deadline)?;
             }
             let id = st.next_id;
@@ -225,6 +269,9 @@ impl Channel {
         let Some(idx) = idx else {
             return Ok(None);
         };
+        if let Some(rsp) = self.poll_for(idx) {
+            return Ok(Some(rsp));
+        }
         let mut st = self.state.lock();
         loop {
             if let Some(rsp) = st.waiting.get_mut(idx).and_then(|w| w.rsp.take()) {
@@ -385,37 +432,51 @@ impl Channel {
         }
     }
 
+    /// Hands the responses on the ring to their waiters; whether any came.
+    /// Leaves the backend asked to notify us of the next one if `arm`,
+    /// not to if we are polling.
+    fn take_responses(st: &mut State, arm: bool) -> bool {
+        let mut taken = false;
+        let mut slot: Slot = [0; SLOT_SIZE];
+        loop {
+            match st.cmd.take_response(&mut slot) {
+                Ok(Some(())) => match Response::decode(&slot) {
+                    Ok((id, rsp)) => {
+                        taken = true;
+                        if let Some(i) = st.waiting.position(|w| w.id == id) {
+                            if let Some(w) = st.waiting.get_mut(i) {
+                                w.rsp = Some(rsp);
+                            }
+                        }
+                    }
+                    Err(_) => warn_ratelimited!("undecodable response from backend\n"),
+                },
+                Ok(None) if !arm => {
+                    st.cmd.disarm_responses();
+                    return taken;
+                }
+                Ok(None) => {
+                    if !st.cmd.final_check_for_responses() {
+                        return taken;
+                    }
+                }
+                Err(_) => {
+                    pr_err!("backend broke the ring protocol\n");
+                    st.dead = true;
+                    return taken;
+                }
+            }
+        }
+    }
+
     /// The backend signalled: collect responses and events.
     pub(crate) fn on_notify(&self) {
         let mut ack = false;
         let mut removed = false;
         {
             let mut st = self.state.lock();
+            Self::take_responses(&mut st, true);
             let mut slot: Slot = [0; SLOT_SIZE];
-            loop {
-                match st.cmd.take_response(&mut slot) {
-                    Ok(Some(())) => match Response::decode(&slot) {
-                        Ok((id, rsp)) => {
-                            if let Some(i) = st.waiting.position(|w| w.id == id) {
-                                if let Some(w) = st.waiting.get_mut(i) {
-                                    w.rsp = Some(rsp);
-                                }
-                            }
-                        }
-                        Err(_) => warn_ratelimited!("undecodable response from backend\n"),
-                    },
-                    Ok(None) => {
-                        if !st.cmd.final_check_for_responses() {
-                            break;
-                        }
-                    }
-                    Err(_) => {
-                        pr_err!("backend broke the ring protocol\n");
-                        st.dead = true;
-                        break;
-                    }
-                }
-            }
             loop {
                 match st.evt.take_request(&mut slot) {
                     Ok(Some(())) => {

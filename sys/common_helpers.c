@@ -11,6 +11,7 @@
 #include <linux/delay.h>
 #include <linux/mm.h>
 #include <linux/ratelimit.h>
+#include <linux/sched.h>
 #include "xenib_helpers.h"
 
 u64 xenib_jiffies(void)
@@ -21,6 +22,11 @@ u64 xenib_jiffies(void)
 unsigned long xenib_msecs_to_jiffies(unsigned int ms)
 {
 	return msecs_to_jiffies(ms);
+}
+
+bool xenib_need_resched(void)
+{
+	return need_resched();
 }
 
 void xenib_msleep(unsigned int ms)

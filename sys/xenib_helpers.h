@@ -54,6 +54,7 @@ int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long 
 int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
 u64 xenib_jiffies(void);
 void xenib_msleep(unsigned int ms);
+bool xenib_need_resched(void);
 unsigned long xenib_msecs_to_jiffies(unsigned int ms);
 int xenib_close_fd(unsigned int fd);
 bool xenib_ratelimit(void);

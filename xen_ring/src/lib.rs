@@ -20,11 +20,11 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod doorbell;
 pub mod msg;
 pub mod ring;
 pub mod shmem;
 pub mod wire;
-pub mod doorbell;
 
 #[cfg(any(test, feature = "host"))]
 pub mod host;
@@ -32,8 +32,8 @@ pub mod host;
 pub use codec::{errno, DecodeError};
 pub use msg::*;
 pub use ring::{
-    init_shared, ring_area_bytes, slots_for_len, BackRing, FrontRing, RingError, RingFull, Slot,
-    MAX_RING_ORDER, RING_HEADER_SIZE, SLOT_SIZE,
+    init_shared, requests_beyond, ring_area_bytes, slots_for_len, BackRing, FrontRing, RingError,
+    RingFull, Slot, MAX_RING_ORDER, RING_HEADER_SIZE, SLOT_SIZE,
 };
 pub use shmem::{RawMem, SharedMem};
 pub use wire::{

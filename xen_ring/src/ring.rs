@@ -100,6 +100,13 @@ fn slot_off(idx: u32, nr: u32) -> usize {
     RING_HEADER_SIZE + i * SLOT_SIZE
 }
 
+/// Whether the request producer index of the ring in `mem` differs from
+/// `req_cons`: a hint for a polling consumer that does not hold its
+/// `BackRing` at the moment (`BackRing::take_request` validates the index).
+pub fn requests_beyond<M: SharedMem>(mem: &M, req_cons: u32) -> bool {
+    mem.read_u32(OFF_REQ_PROD) != req_cons
+}
+
 /// `SHARED_RING_INIT` with a chosen starting index: `req_prod = rsp_prod =
 /// start`, `req_event = rsp_event = start + 1`, padding zeroed. Performed by
 /// whichever side allocates the area (the guest, for both rings).
@@ -285,6 +292,13 @@ impl<M: SharedMem> FrontRing<M> {
         Ok(n)
     }
 
+    /// Asks the peer not to notify us of responses until the next
+    /// `final_check_for_responses`: we are polling. (`rsp_event` is moved
+    /// behind the producer; see `need_notify`.)
+    pub fn disarm_responses(&mut self) {
+        self.mem.write_u32(OFF_RSP_EVENT, self.rsp_cons);
+    }
+
     /// `RING_FINAL_CHECK_FOR_RESPONSES`: returns `true` if responses are
     /// pending (or the peer index is corrupt, so that the caller calls
     /// `take_response` and sees the error); otherwise sets
@@ -447,6 +461,18 @@ impl<M: SharedMem> BackRing<M> {
         self.mem.mb();
         let event = self.mem.read_u32(OFF_RSP_EVENT);
         need_notify(new, old, event)
+    }
+
+    /// Whether the peer has published requests we have not taken (a hint
+    /// for a polling consumer: `take_request` validates the index).
+    pub fn has_unconsumed_requests(&self) -> bool {
+        requests_beyond(&self.mem, self.req_cons)
+    }
+
+    /// Asks the peer not to notify us of requests until the next
+    /// `final_check_for_requests`: we are polling.
+    pub fn disarm_requests(&mut self) {
+        self.mem.write_u32(OFF_REQ_EVENT, self.req_cons);
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: `true` if requests are pending (or
@@ -619,6 +645,51 @@ mod tests {
         // req_event is still 3 (back saw pending work, did not re-arm) and
         // the batch moves req_prod 3 -> 6: event 3 is not in (3, 6], no notify.
         assert!(!f.push_requests_and_check_notify());
+    }
+
+    #[test]
+    fn disarmed_consumer_gets_no_notification_until_final_check() {
+        let m = HeapMem::pages(1);
+        let mut f = FrontRing::init(&m).unwrap();
+        let mut b = BackRing::attach(&m).unwrap();
+        let s = [0u8; SLOT_SIZE];
+        let mut o = [0u8; SLOT_SIZE];
+        // A polling backend: armed at start (req_event = 1), disarms.
+        assert!(!b.has_unconsumed_requests());
+        b.disarm_requests();
+        for _ in 0..3 {
+            f.push_request(&s).unwrap();
+            assert!(!f.push_requests_and_check_notify());
+        }
+        assert!(b.has_unconsumed_requests());
+        while b.take_request(&mut o).unwrap().is_some() {}
+        assert!(!b.has_unconsumed_requests());
+        // Responses to a polling frontend: none notifies.
+        f.disarm_responses();
+        for _ in 0..3 {
+            b.push_response(&o).unwrap();
+            assert!(!b.push_responses_and_check_notify());
+        }
+        while f.take_response(&mut o).unwrap().is_some() {}
+        // Disarming with unconsumed work left behind still notifies nobody.
+        b.disarm_requests();
+        f.push_request(&s).unwrap();
+        assert!(!f.push_requests_and_check_notify());
+        b.disarm_requests();
+        f.push_request(&s).unwrap();
+        assert!(!f.push_requests_and_check_notify());
+        // Going back to sleep: the final check sees the work; once it is
+        // taken, the next final check arms and the next push notifies.
+        assert!(b.final_check_for_requests());
+        while b.take_request(&mut o).unwrap().is_some() {}
+        assert!(!b.final_check_for_requests());
+        f.push_request(&s).unwrap();
+        assert!(f.push_requests_and_check_notify());
+        b.take_request(&mut o).unwrap().unwrap();
+        // Likewise for responses: the final check arms again.
+        assert!(!f.final_check_for_responses());
+        b.push_response(&o).unwrap();
+        assert!(b.push_responses_and_check_notify());
     }
 
     #[test]
