@@ -325,8 +325,8 @@ def one_request(rt, counts):
     if busy is not None:
         mean = sum(seen) / len(seen)
         s += (f" The backend itself spent {busy:.0f} µs executing a ModifyQp (its `busy_us` "
-              f"counter, mean) of the {mean:.0f} µs the caller waited (median of the three "
-              f"steps): the other {max(mean - busy, 0):.0f} µs are the trip there and back "
+              f"counter, mean) of the {mean:.0f} µs the caller waited (mean of the three "
+              f"steps' medians): the other {max(mean - busy, 0):.0f} µs are the trip there and back "
               "(ring, notifications, scheduling of the service thread and of the caller).")
     return s
 
@@ -449,8 +449,9 @@ def evidence(rt, counts, env):
             "thread, which makes the same uverbs call rxe0's users make; queue buffers "
             "are mapped with extra `Mmap` requests. Both ends poll the ring for up to "
             "200 µs (caller for its response, service for the next request) with the "
-            "peer's notifications off, so back-to-back verbs cost no wake-up; a verb "
-            "after a pause pays the notification and the service thread's wake-up.")
+            "peer's notifications off while most waits fit in that time, so "
+            "back-to-back verbs cost no wake-up; a verb after a pause, or any verb "
+            "when the trip takes longer, pays the notification and the wake-ups.")
     rf = g("reg_first", MIB, "reg_us")
     if rf.get("ratio"):
         big = g("reg_first", 64 * MIB, "reg_us")

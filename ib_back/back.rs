@@ -13,7 +13,6 @@
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex};
-use kernel::time::Ktime;
 
 mod ah;
 mod context;
@@ -36,7 +35,7 @@ mod xen;
 #[path = "../sys/shared.rs"]
 mod shared;
 use shared::protocol::{shmem, wire};
-use shared::{doorbell_page, errno, loop_grants, table, xenbus};
+use shared::{doorbell_page, errno, loop_grants, poll, table, xenbus};
 
 use device::Device;
 use frontend::Frontend;
@@ -238,7 +237,7 @@ impl Backend {
             }
             if let Some(until) = poll_until {
                 // SAFETY: Reads the current task's flags.
-                if Ktime::ktime_get().to_ns() >= until || unsafe { sys::xenib_need_resched() } {
+                if poll::now_ns() >= until || unsafe { sys::xenib_need_resched() } {
                     return Ok(Work::Arm);
                 }
                 drop(g);

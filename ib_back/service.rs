@@ -6,12 +6,9 @@
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
+use crate::poll::{now_ns, PollAdvisor, POLL_NS};
 use crate::uverbs::Service;
 use crate::{sys, Backend, Work};
-use kernel::time::Ktime;
-
-/// How long the service polls for more work after serving a frontend (ns).
-const POLL_NS: i64 = 200_000;
 
 /// Called by `/dev/xenib_back`'s ioctl handler.
 #[no_mangle]
@@ -43,21 +40,36 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
     // frontends asked not to notify us meanwhile: a verb often follows
     // another (create, then mmap its queues; the modify_qp steps), and a
     // notification plus a wake-up of this thread would cost more than the
-    // verb itself.
+    // verb itself. Only while requests do follow each other closely.
+    let gaps = PollAdvisor::new();
+    let mut served_at = None;
     let mut poll_until = None;
     let result = loop {
         match backend.next_work(poll_until) {
             Ok(Work::Serve(fe)) => {
-                poll_until = Some(Ktime::ktime_get().to_ns() + POLL_NS);
-                if fe.serve(Some(&svc), backend, true) {
+                let start = now_ns();
+                if let Some(t) = served_at {
+                    gaps.note(start - t);
+                }
+                let poll = gaps.poll_until(start).is_some();
+                if fe.serve(Some(&svc), backend, poll) {
                     // More queued than one turn's budget: come back later.
                     fe.kick();
                 }
+                let end = now_ns();
+                served_at = Some(end);
+                poll_until = match (poll, poll_until) {
+                    (true, _) => Some(end + POLL_NS),
+                    // Frontends an earlier window left without
+                    // notifications are armed again (`Work::Arm`).
+                    (false, Some(_)) => Some(end),
+                    (false, None) => None,
+                };
             }
             Ok(Work::Arm) => {
                 poll_until = match backend.arm_all() {
                     Ok(()) => None,
-                    Err(_) => Some(Ktime::ktime_get().to_ns() + POLL_NS),
+                    Err(_) => Some(now_ns() + POLL_NS),
                 };
             }
             Ok(Work::Purge) => backend.close_all(&svc),

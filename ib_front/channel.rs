@@ -11,12 +11,12 @@
 //! backend (`Transport::notify`), which may call back into `on_notify`.
 
 use crate::errno::{eproto, etimedout};
+use crate::poll::{now_ns, PollAdvisor};
 use crate::sys::warn_ratelimited;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{CondVar, Mutex};
-use kernel::time::Ktime;
 
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
@@ -28,8 +28,6 @@ use crate::wire::{
     Slot, SLOT_SIZE,
 };
 
-/// How long a caller polls for its response before it sleeps (ns).
-const POLL_NS: i64 = 200_000;
 /// Requests awaiting a response at once.
 const MAX_OUTSTANDING: usize = 64;
 /// CQs, QPs and SRQs of all processes on this device.
@@ -73,6 +71,8 @@ pub(crate) struct Channel {
     state: Mutex<State>,
     #[pin]
     changed: CondVar,
+    /// How long requests took from push to response (whether to poll).
+    rtt: PollAdvisor,
 }
 
 impl Channel {
@@ -94,6 +94,7 @@ impl Channel {
                 dead: false,
             }),
             changed <- kernel::new_condvar!(),
+            rtt: PollAdvisor::new(),
         }? Error))
     }
 
@@ -147,19 +148,17 @@ impl Channel {
         Ok(())
     }
 
-    /// Polls the ring for the response awaited in `waiting[idx]` for up
-    /// to `POLL_NS`, unless another task needs this CPU: a served request
+    /// Polls the ring for the response awaited in `waiting[idx]` until
+    /// `until` (ns), unless another task needs this CPU: a served request
     /// is answered within microseconds of the backend's service thread
     /// taking it, and going to sleep and being woken would cost more than
     /// that (`bench/`: a forwarded `modify_qp`). While we poll, the backend
     /// is asked not to notify us; whoever stops polling with waiters left
     /// (us included, when we give up) asks for notifications again.
-    fn poll_for(&self, idx: usize) -> Option<Response> {
-        let until = Ktime::ktime_get().to_ns() + POLL_NS;
+    fn poll_for(&self, idx: usize, until: i64) -> Option<Response> {
         loop {
             // SAFETY: Reads the current task's flags.
-            let give_up =
-                Ktime::ktime_get().to_ns() > until || unsafe { sys::xenib_need_resched() };
+            let give_up = now_ns() >= until || unsafe { sys::xenib_need_resched() };
             let mut st = self.state.lock();
             let mut taken = Self::take_responses(&mut st, give_up);
             let rsp = st.waiting.get_mut(idx).and_then(|w| w.rsp.take());
@@ -269,7 +268,12 @@ impl Channel {
         let Some(idx) = idx else {
             return Ok(None);
         };
-        if let Some(rsp) = self.poll_for(idx) {
+        // Poll while responses come quickly; otherwise this only asks for
+        // a notification (and looks once).
+        let sent = now_ns();
+        let until = self.rtt.poll_until(sent).unwrap_or(sent);
+        if let Some(rsp) = self.poll_for(idx, until) {
+            self.rtt.note(now_ns() - sent);
             return Ok(Some(rsp));
         }
         let mut st = self.state.lock();
@@ -278,6 +282,7 @@ impl Channel {
                 st.waiting.remove(idx);
                 drop(st);
                 self.changed.notify_all();
+                self.rtt.note(now_ns() - sent);
                 return Ok(Some(rsp));
             }
             if st.dead {

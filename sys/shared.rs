@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The Rust code both modules compile from the same files: the protocol,
-//! the loopback transport's grants and doorbell page, small utilities.
-//! Each module uses part of it (the frontend one half of a transport, the
+//! the loopback transport's grants and doorbell page, when to poll, small
+//! utilities. Each module uses part of it (the frontend one half of a transport, the
 //! backend the other), hence the `dead_code` allowance.
 
 #![allow(dead_code)]
@@ -13,6 +13,8 @@ pub(crate) mod doorbell_page;
 pub(crate) mod errno;
 #[path = "loop_grants.rs"]
 pub(crate) mod loop_grants;
+#[path = "poll.rs"]
+pub(crate) mod poll;
 #[path = "protocol.rs"]
 pub(crate) mod protocol;
 #[path = "table.rs"]
