@@ -226,11 +226,16 @@ SUGGEST = [
      "doorbell page (a bit already set costs no notification); check large "
      "messages again on an idle host, where the spread allows a 2% verdict."),
     ("reg_mr", "a registration cache for repeated registrations (the Xen-IB paper's: "
-     "keep the pinned, granted pages of a deregistered region, invalidated by an MMU "
-     "notifier, and reuse them when the same range comes again); for every "
-     "registration, fewer operations per page: in a PV driver domain each grant is "
-     "mapped twice (service page table and kernel), and rxe pins the pages a second "
-     "time; registering the page list with the driver directly would spare both."),
+     "keep the pinned, granted pages of a deregistered region, invalidated by "
+     "an MMU notifier, and reuse them when the same range comes again, with "
+     "the backend's mapping kept alongside); for every registration, fewer "
+     "operations per page: rxe pins the pages a second time, and registering "
+     "the page list with the driver directly (no service-process mapping at "
+     "all) would spare that and the user half of each PV grant mapping. "
+     "(Mapping each grant only for the kernel, with the service's PTEs "
+     "pointing at a dummy page, was measured and is slower in a PV dom0: 256 "
+     "PTE writes and their zap cost more than the grant operations that clear "
+     "them in one batch.)"),
     ("QP", "fewer round trips per QP: return the queue mappings with the CreateQp "
      "response instead of two more Mmap requests (the backend can map them while "
      "it creates the QP). The ring round trip itself now polls on both ends; what "
