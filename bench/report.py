@@ -392,7 +392,7 @@ def evidence(rt, counts, env):
             f"with completion events (`-e`, the pollers sleep): {e['ratio']:.2f}× "
             f"({fmt(e['pv'])} vs {fmt(e['native'])} µs). The guest has "
             f"{env.get('nproc', '?')} vCPUs; during a polling ping-pong both are "
-            "spinning in perftest, so the service thread that must carry each Kick "
+            "spinning in perftest, so the work item that rings each doorbell on xib0 "
             "waits for a CPU to be given up (preemption/tick), whereas rxe0 runs its "
             "send in the poster's own system call.")
     # Scheduler-tick quantisation (CONFIG_HZ=1000 in the guest kernel)
