@@ -64,6 +64,11 @@ fuzz_target!(|data: &[u8]| {
             8 => {
                 back.push_responses_and_check_notify();
             }
+            // the consumers' polling: notifications off, peeking
+            9 if op & 0x10 != 0 => {
+                back.disarm_requests();
+                let _ = back.has_unconsumed_requests();
+            }
             9 => {
                 back.final_check_for_requests();
                 let _ = back.unconsumed_requests();
@@ -80,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
             13 => {
                 let _ = front.discard_responses();
             }
+            14 if op & 0x10 != 0 => front.disarm_responses(),
             14 => {
                 front.final_check_for_responses();
                 let _ = front.unconsumed_responses();
