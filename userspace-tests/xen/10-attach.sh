@@ -2,7 +2,9 @@
 # Both domUs have xib0, connected to ib_back, presenting rxe0's identity
 # and the same GID at index $GID as rxe0.
 . ./lib.sh
-[ "$(back_counter objects.frontends)" -eq 2 ] || fail "backend serves $(back_counter objects.frontends) frontends, not 2"
+[ "$(back_counter objects.frontends)" -eq 2 ] ||
+	fail "backend serves $(back_counter objects.frontends) frontends, not 2" \
+		"(uptime $(cut -d' ' -f1 /proc/uptime) s; $(tr '\n' ';' </tmp/xenib-attach.log 2>/dev/null))"
 want=$(cat /sys/class/infiniband/rxe0/ports/1/gids/$GID)
 for d in domu1 domu2; do
 	[ "$(xenib-attach status "$d" | awk '{print $3}' | sort -u)" = 4 ] ||
