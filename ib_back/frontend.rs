@@ -16,11 +16,11 @@ use crate::sys::warn_ratelimited;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
-use kernel::time::Ktime;
 
 use crate::context::{self, Context};
 use crate::device::QpRef;
 use crate::doorbell_page::DoorbellPage;
+use crate::poll::now_ns;
 use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
@@ -235,7 +235,6 @@ impl Frontend {
     pub(crate) fn serve(&self, svc: Option<&Service>, backend: &Backend, polling: bool) -> bool {
         let mut st = self.state.lock();
         if st.broken {
-            self.broken.store(true, Ordering::Release);
             return false;
         }
         let mut more = false;
@@ -276,12 +275,14 @@ impl Frontend {
             }
             more = true;
         }
-        self.served_to.store(st.cmd.req_cons(), Ordering::Release);
-        self.broken.store(st.broken, Ordering::Release);
         let mut notify = st.cmd.push_responses_and_check_notify();
         if let Some(svc) = svc {
             notify |= Self::pump_events(&mut st, svc);
         }
+        // For `has_requests`, once the ring and the event ring are done
+        // with (either may find the frontend broken).
+        self.served_to.store(st.cmd.req_cons(), Ordering::Release);
+        self.broken.store(st.broken, Ordering::Release);
         if notify {
             self.transport.notify();
         }
@@ -358,14 +359,15 @@ impl Frontend {
             }
         };
         let op = req.op();
-        let start = Ktime::ktime_get();
+        let start = now_ns();
         let result = match svc {
             None => Err(ENODEV),
             Some(_) if !st.connected && !matches!(req, Request::Hello(_)) => Err(eproto()),
             Some(svc) => self.execute(st, svc, backend, &req),
         };
-        let ns = Ktime::ktime_get().to_ns() - start.to_ns();
-        backend.stats.request(op, result.is_ok(), ns as u64);
+        backend
+            .stats
+            .request(op, result.is_ok(), (now_ns() - start) as u64);
         let rsp = match result {
             Ok(r) => r,
             Err(e) => Response::error(op, e.to_errno()),

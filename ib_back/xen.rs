@@ -257,17 +257,6 @@ impl XenDevice {
     }
 }
 
-/// # Safety
-///
-/// `dev` is the live device of a callback of our driver.
-unsafe fn device_of<'a>(dev: *mut sys::xenbus_device) -> Option<(XenbusDevice, &'a XenDevice)> {
-    // SAFETY: Per the function contract.
-    let dev = unsafe { XenbusDevice::new(dev)? };
-    // SAFETY: Our data is a `XenDevice` (`probed`), removed only in
-    // `removed`, which the bus does not run concurrently with callbacks.
-    Some((dev, unsafe { dev.data::<XenDevice>()? }))
-}
-
 #[no_mangle]
 pub(crate) extern "C" fn xenib_back_xen_probed(dev: *mut sys::xenbus_device) -> c_int {
     // SAFETY: The bus calls us with a live device.
@@ -291,8 +280,9 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(
     dev: *mut sys::xenbus_device,
     state: c_int,
 ) {
-    // SAFETY: The bus calls us with a live device of our driver.
-    let Some((dev, xd)) = (unsafe { device_of(dev) }) else {
+    // SAFETY: The bus calls us with a live device of our driver, whose
+    // data is the `XenDevice` set in `probed`.
+    let Some((dev, xd)) = (unsafe { XenbusDevice::with_data::<XenDevice>(dev) }) else {
         return;
     };
     let (ours, domid) = (dev.state(), dev.otherend_id());

@@ -314,14 +314,7 @@ impl Channel {
     /// The command ring's shared indices (`req_prod`, `req_event`,
     /// `rsp_prod`, `rsp_event`), for diagnostics.
     pub(crate) fn ring_indices(&self) -> [u32; 4] {
-        let st = self.state.lock();
-        let mem = st.cmd.mem();
-        [
-            mem.read_u32(0),
-            mem.read_u32(4),
-            mem.read_u32(8),
-            mem.read_u32(12),
-        ]
+        self.state.lock().cmd.shared_indices()
     }
 
     /// Lets events reach `obj`; returns its cookie.

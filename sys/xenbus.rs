@@ -108,6 +108,20 @@ impl XenbusDevice {
         unsafe { (sys::xenib_xs_get_drvdata(self.as_ptr()) as *const T).as_ref() }
     }
 
+    /// The device a bus callback was given, with its driver data `T`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is live and its data, if set, was set by `set_data::<T>`;
+    /// called from a callback of the driver, which the bus does not run
+    /// concurrently with `take_data` (removal) during `'a`.
+    pub(crate) unsafe fn with_data<'a, T>(dev: *mut sys::xenbus_device) -> Option<(Self, &'a T)> {
+        // SAFETY: Per the function contract.
+        let dev = unsafe { Self::new(dev)? };
+        // SAFETY: Per the function contract.
+        Some((dev, unsafe { dev.data::<T>()? }))
+    }
+
     /// Takes the device's data back.
     ///
     /// # Safety

@@ -292,6 +292,12 @@ impl<M: SharedMem> FrontRing<M> {
         Ok(n)
     }
 
+    /// The shared indices as they are now (`req_prod`, `req_event`,
+    /// `rsp_prod`, `rsp_event`), for diagnostics only.
+    pub fn shared_indices(&self) -> [u32; 4] {
+        [OFF_REQ_PROD, OFF_REQ_EVENT, OFF_RSP_PROD, OFF_RSP_EVENT].map(|o| self.mem.read_u32(o))
+    }
+
     /// Asks the peer not to notify us of responses until the next
     /// `final_check_for_responses`: we are polling. (`rsp_event` is moved
     /// behind the producer; see `need_notify`.)
@@ -634,6 +640,8 @@ mod tests {
         while f.take_response(&mut o).unwrap().is_some() {}
         assert!(!f.final_check_for_responses()); // arms rsp_event = 3
         assert_eq!(m.read_u32(12), 3);
+        // req_prod 3, req_event 3, rsp_prod 2, rsp_event 3.
+        assert_eq!(f.shared_indices(), [3, 3, 2, 3]);
         b.push_response(&o).unwrap();
         assert!(b.push_responses_and_check_notify());
         // Batch crossing the event index notifies exactly once.
