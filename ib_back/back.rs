@@ -3,12 +3,14 @@
 //! xenib backend (driver domain).
 //!
 //! Executes the RDMA verbs that `ib_front` instances forward, on a real
-//! RDMA device (`dev=`, e.g. `rxe0`), through uverbs files opened in the
-//! context of the `xenib-backd` service process. Returns handles, grants
-//! the pages behind the driver's queues, and maps guest memory for memory
-//! registration. Nothing here knows which driver it runs on.
+//! RDMA device (`dev=`, e.g. `rxe0`), through uverbs files, each opened in
+//! a process of its own that serves one guest context (`server.rs`).
+//! Returns handles, grants the pages behind the driver's queues, and maps
+//! guest memory for memory registration. Nothing here knows which driver
+//! it runs on.
 //!
-//! Lock order: `Frontend::state`, then `Backend::state`.
+//! Lock order: `Frontend::state`, then `Backend::state`, then a
+//! `ContextServer`'s.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
@@ -24,6 +26,7 @@ mod mmap;
 mod mr;
 mod pd;
 mod qp;
+mod server;
 mod service;
 mod srq;
 mod stats;
@@ -35,12 +38,12 @@ mod xen;
 #[path = "../sys/shared.rs"]
 mod shared;
 use shared::protocol::{shmem, wire};
-use shared::{doorbell_page, errno, loop_grants, poll, table, xenbus};
+use shared::{doorbell_page, errno, fifo, loop_grants, poll, table, xenbus};
 
 use device::Device;
 use frontend::Frontend;
+use server::ContextServer;
 use stats::{Obj, Stats};
-use uverbs::Service;
 
 module! {
     type: IbBack,
@@ -52,15 +55,29 @@ module! {
 
 /// Frontends served at once.
 const MAX_FRONTENDS: usize = 64;
+/// Context servers waiting for a process, across all frontends.
+const MAX_UNCLAIMED: usize = 256;
+/// Idle processes `xenib-backd` keeps ready to serve new contexts.
+const POOL_IDLE: usize = 2;
+/// A fork that has not reached `XENIB_BACK_SERVE_CONTEXT` after this long
+/// (ns) is forgotten, and another is asked for.
+const SPAWN_TIMEOUT_NS: i64 = 5_000_000_000;
 
 struct State {
     frontends: table::Table<Arc<Frontend>>,
-    /// Frontends that disconnected while the service holds their contexts.
-    closing: table::Table<Arc<Frontend>>,
     /// The real device is going: close every context (uverbs waits for
     /// its files to be closed before the device can go).
     purge: bool,
     serving: bool,
+    /// The real device's uverbs character device, while serving.
+    uverbs_path: Option<kernel::str::CString>,
+    /// New contexts waiting for a process to serve them, oldest first.
+    unclaimed: fifo::Fifo<(Arc<Frontend>, Arc<ContextServer>)>,
+    /// Processes waiting in `XENIB_BACK_SERVE_CONTEXT` for a context.
+    idle: usize,
+    /// When the daemon was last asked to fork one (ktime ns), until it
+    /// arrives.
+    spawning: Option<i64>,
 }
 
 /// What the service thread should do next.
@@ -68,7 +85,6 @@ pub(crate) enum Work {
     Serve(Arc<Frontend>),
     /// The polling window is over: have the frontends notify us again.
     Arm,
-    Close(Arc<Frontend>),
     /// Close every context of every frontend.
     Purge,
 }
@@ -83,9 +99,9 @@ pub(crate) struct Backend {
     /// Signalled when a frontend has work or goes away.
     #[pin]
     work: CondVar,
-    /// Signalled when the service has closed a frontend's contexts.
+    /// Signalled when the pool of context servers changes.
     #[pin]
-    closed: CondVar,
+    pool: CondVar,
 }
 
 /// The backend of this module instance, for C callbacks; set while the
@@ -111,19 +127,114 @@ impl Backend {
         Ok(())
     }
 
-    /// Forgets a frontend, after the service has released its contexts.
+    /// Forgets a frontend, once its contexts are released (each by its
+    /// own server).
     pub(crate) fn remove_frontend(&self, fe: &Arc<Frontend>) {
-        let mut g = self.state.lock();
-        if let Some(i) = g.frontends.position(|f| Arc::ptr_eq(f, fe)) {
-            g.frontends.remove(i);
+        {
+            let mut g = self.state.lock();
+            if let Some(i) = g.frontends.position(|f| Arc::ptr_eq(f, fe)) {
+                g.frontends.remove(i);
+            }
+            g.unclaimed.retain(|(f, _)| !Arc::ptr_eq(f, fe));
         }
-        if g.serving && g.closing.insert(fe.clone()).is_ok() {
-            self.work.notify_all();
-            while g.serving && g.closing.position(|f| Arc::ptr_eq(f, fe)).is_some() {
-                self.closed.wait(&mut g);
+        fe.close_all();
+        self.stats.add(Obj::Frontend, -1);
+    }
+
+    /// A new context needs a server: queue it for the next idle process,
+    /// and have the daemon fork another.
+    pub(crate) fn want_server(&self, fe: Arc<Frontend>, server: Arc<ContextServer>) -> Result {
+        let mut g = self.state.lock();
+        if !g.serving {
+            return Err(ENODEV);
+        }
+        if g.unclaimed.push((fe, server)).is_err() {
+            return Err(EAGAIN);
+        }
+        self.pool.notify_all();
+        Ok(())
+    }
+
+    /// In a freshly forked process (`XENIB_BACK_SERVE_CONTEXT`): waits for
+    /// a context to serve and claims it. `None` on a signal, or when the
+    /// service stops.
+    pub(crate) fn wait_for_context(
+        &self,
+    ) -> Option<(Arc<Frontend>, Arc<ContextServer>, kernel::str::CString)> {
+        let mut g = self.state.lock();
+        g.spawning = None;
+        g.idle += 1;
+        self.pool.notify_all();
+        let claimed = loop {
+            if !g.serving {
+                break None;
+            }
+            let mut found = None;
+            while let Some((fe, server)) = g.unclaimed.pop() {
+                if server.claim() {
+                    found = Some((fe, server));
+                    break;
+                }
+            }
+            if let Some((fe, server)) = found {
+                let Some(path) = g.uverbs_path.as_ref().and_then(|p| {
+                    kernel::str::CString::try_from_fmt(kernel::fmt!("{}", &**p)).ok()
+                }) else {
+                    break None;
+                };
+                break Some((fe, server, path));
+            }
+            if self.pool.wait_interruptible(&mut g) {
+                break None;
+            }
+        };
+        g.idle -= 1;
+        self.pool.notify_all();
+        claimed
+    }
+
+    /// A context server has finished.
+    pub(crate) fn server_done(&self) {
+        let _g = self.state.lock();
+        self.pool.notify_all();
+    }
+
+    /// `XENIB_BACK_POOL_WAIT`: blocks the daemon until it should fork
+    /// another context server. `Err(EINTR)` on a signal, `ESHUTDOWN`
+    /// once the service has stopped.
+    pub(crate) fn wait_pool(&self) -> Result {
+        let mut g = self.state.lock();
+        loop {
+            if !g.serving {
+                return Err(errno::eshutdown());
+            }
+            if let Some(t) = g.spawning {
+                if poll::now_ns() - t > SPAWN_TIMEOUT_NS {
+                    pr_warn!("a forked context server never arrived; forking another\n");
+                    g.spawning = None;
+                }
+            }
+            let wanted = POOL_IDLE + g.unclaimed.len();
+            if g.spawning.is_none() && g.idle < wanted {
+                g.spawning = Some(poll::now_ns());
+                return Ok(());
+            }
+            if g.spawning.is_none() {
+                if self.pool.wait_interruptible(&mut g) {
+                    return Err(EINTR);
+                }
+                continue;
+            }
+            // A fork is on its way: look again now and then, in case it
+            // never arrives.
+            // SAFETY: A plain conversion.
+            let tick = unsafe { sys::xenib_msecs_to_jiffies(100) };
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } =
+                self.pool.wait_interruptible_timeout(&mut g, tick as _)
+            {
+                return Err(EINTR);
             }
         }
-        self.stats.add(Obj::Frontend, -1);
     }
 
     /// Whether the real device has been removed.
@@ -146,8 +257,8 @@ impl Backend {
         }
         self.device.release();
         // Our uverbs files keep the device's unregistration waiting until
-        // they are closed: have the service close them (they live in its
-        // process). Without a service there are none.
+        // they are closed: have the service close them (each in its
+        // server's process). Without a service there are none.
         self.state.lock().purge = true;
         self.work.notify_all();
     }
@@ -168,7 +279,7 @@ impl Backend {
         loop {
             for fe in self.all_frontends().iter() {
                 if fe.take_pending() {
-                    fe.serve(None, self, false);
+                    Frontend::serve(fe, false, self, false);
                 }
             }
             let mut g = self.state.lock();
@@ -188,25 +299,28 @@ impl Backend {
     fn all_frontends(&self) -> KVec<Arc<Frontend>> {
         let mut all = KVec::new();
         let g = self.state.lock();
-        for fe in Iterator::chain(g.frontends.iter(), g.closing.iter()) {
+        for fe in g.frontends.iter() {
             let _ = all.push(fe.clone(), GFP_KERNEL);
         }
         all
     }
 
-    /// Closes every context of every frontend; in the service process.
-    pub(crate) fn close_all(&self, svc: &Service) {
+    /// Closes every context of every frontend, each in its server.
+    pub(crate) fn close_all(&self) {
         for fe in self.all_frontends().iter() {
-            fe.close_all(svc, self);
+            fe.close_all();
         }
     }
 
-    pub(crate) fn start_service(&self) -> Result {
+    pub(crate) fn start_service(&self, uverbs_path: &kernel::str::CStr) -> Result {
+        let path = kernel::str::CString::try_from_fmt(kernel::fmt!("{}", uverbs_path))?;
         let mut g = self.state.lock();
         if g.serving {
             return Err(EBUSY);
         }
         g.serving = true;
+        g.uverbs_path = Some(path);
+        self.pool.notify_all();
         Ok(())
     }
 
@@ -220,11 +334,6 @@ impl Backend {
         loop {
             if core::mem::take(&mut g.purge) {
                 return Ok(Work::Purge);
-            }
-            if let Some(i) = g.closing.position(|_| true) {
-                if let Some(fe) = g.closing.get(i) {
-                    return Ok(Work::Close(fe.clone()));
-                }
             }
             let polling = poll_until.is_some();
             if let Some(i) = g
@@ -268,23 +377,17 @@ impl Backend {
         Ok(())
     }
 
-    /// The service has closed `fe`'s contexts.
-    pub(crate) fn closed(&self, fe: &Arc<Frontend>) {
-        let mut g = self.state.lock();
-        if let Some(i) = g.closing.position(|f| Arc::ptr_eq(f, fe)) {
-            g.closing.remove(i);
+    /// The service is leaving: no new contexts; every context is closed
+    /// (by its server), idle servers and the daemon's pool loop let go.
+    pub(crate) fn stop_service(&self) {
+        {
+            let mut g = self.state.lock();
+            g.serving = false;
+            g.uverbs_path = None;
+            while g.unclaimed.pop().is_some() {}
+            self.pool.notify_all();
         }
-        self.closed.notify_all();
-    }
-
-    /// The service is leaving: release every context (they live in its
-    /// process) and let waiters go.
-    pub(crate) fn stop_service(&self, svc: &Service) {
-        self.close_all(svc);
-        let mut g = self.state.lock();
-        for _ in g.closing.drain() {}
-        g.serving = false;
-        self.closed.notify_all();
+        self.close_all();
     }
 }
 
@@ -307,12 +410,15 @@ impl kernel::Module for IbBack {
                 stats: Stats::new(),
                 state <- kernel::new_mutex!(State {
                     frontends: table::Table::new(MAX_FRONTENDS),
-                    closing: table::Table::new(MAX_FRONTENDS),
                     purge: false,
                     serving: false,
+                    uverbs_path: None,
+                    unclaimed: fifo::Fifo::new(MAX_UNCLAIMED),
+                    idle: 0,
+                    spawning: None,
                 }),
                 work <- kernel::new_condvar!(),
-                closed <- kernel::new_condvar!(),
+                pool <- kernel::new_condvar!(),
             }),
             GFP_KERNEL,
         )?;

@@ -5,14 +5,13 @@
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-use crate::frontend::Frontend;
-
 use crate::mmap::MmapRegion;
 use crate::mmap::MAX_MMAPS_PER_CONTEXT;
 use crate::mr::GuestMr;
 use crate::mr::MAX_MRS_PER_CONTEXT;
 use crate::sys;
 use crate::table::Table;
+use crate::transport::GuestPages;
 use crate::uverbs::{bytes_of_mut, Service, UverbsFile};
 use crate::wire::{OpenContextRsp, Udata, UdataReq, MAX_UDATA};
 
@@ -27,6 +26,9 @@ pub(crate) struct Context {
     pub(crate) mmaps: Table<MmapRegion>,
     /// Guest pages its MRs have mapped here.
     pub(crate) mr_pages: usize,
+    /// Guest pages its verbs touched, fetched from the guest process and
+    /// mapped at their guest addresses (`server::map_faulted`).
+    pub(crate) fetched: KVec<GuestPages>,
 }
 
 /// `OpenContext`: open a uverbs file and run `GET_CONTEXT` on it.
@@ -34,7 +36,7 @@ pub(crate) fn open(
     svc: &Service,
     path: &kernel::str::CStr,
     req: &UdataReq,
-    fe: *const Frontend,
+    watcher: *mut core::ffi::c_void,
 ) -> Result<(Context, OpenContextRsp)> {
     let file = UverbsFile::open(svc, path)?;
     let mut cmd = sys::ib_uverbs_get_context::default();
@@ -50,11 +52,11 @@ pub(crate) fn open(
     )?;
     // The async event file was installed in the service's fd table: keep
     // the file, not the descriptor.
-    let async_events = EventFile::new(resp.async_fd as i32, fe);
+    let async_events = EventFile::new(resp.async_fd as i32, watcher);
     // SAFETY: The fd was just created in this process by GET_CONTEXT.
     unsafe { sys::xenib_close_fd(resp.async_fd) };
     let async_events = AsyncEvents(async_events?);
-    let comp = CompChannel::create(svc, &file, fe)?;
+    let comp = CompChannel::create(svc, &file, watcher)?;
     let rsp = OpenContextRsp {
         ctx: Default::default(),
         udata: Udata::new(&out).ok_or(EINVAL)?,
@@ -66,13 +68,14 @@ pub(crate) fn open(
         mrs: Table::new(MAX_MRS_PER_CONTEXT),
         mmaps: Table::new(MAX_MMAPS_PER_CONTEXT),
         mr_pages: 0,
+        fetched: KVec::new(),
     };
     Ok((ctx, rsp))
 }
 
 /// A uverbs event file (a completion channel or the async event file) we
-/// hold and watch: when events arrive, the frontend is kicked and the
-/// service moves them to the event ring.
+/// hold and watch: when events arrive, the context's server is woken and
+/// moves them to the event ring (`server::xenib_back_event_ready`).
 ///
 /// # Invariants
 ///
@@ -86,9 +89,9 @@ pub(crate) struct EventFile {
 unsafe impl Send for EventFile {}
 
 impl EventFile {
-    /// Takes the file behind `fd` (of the service process) and watches it
-    /// on behalf of `fe`.
-    fn new(fd: i32, fe: *const Frontend) -> Result<Self> {
+    /// Takes the file behind `fd` (of the serving process) and watches it
+    /// on behalf of `watcher`, the context's server.
+    fn new(fd: i32, watcher: *mut core::ffi::c_void) -> Result<Self> {
         // SAFETY: `fd` was just installed in this process by uverbs.
         let f = unsafe { sys::xenib_back_event_file_get(fd) };
         // SAFETY: Any pointer may be tested.
@@ -97,10 +100,10 @@ impl EventFile {
             return Err(Error::from_errno(err as i32));
         }
         let file = NonNull::new(f).ok_or(EBADF)?;
-        // SAFETY: `file` is a live event file; `fe` outlives the watch (a
-        // frontend's contexts are closed before it goes).
+        // SAFETY: `file` is a live event file; `watcher` outlives the watch
+        // (see `server::xenib_back_event_ready`).
         let Some(watch) =
-            NonNull::new(unsafe { sys::xenib_back_evwatch_start(file.as_ptr(), fe as *mut _) })
+            NonNull::new(unsafe { sys::xenib_back_evwatch_start(file.as_ptr(), watcher) })
         else {
             // SAFETY: Taken above.
             unsafe { sys::xenib_back_event_file_put(file.as_ptr()) };
@@ -137,7 +140,7 @@ pub(crate) struct CompChannel {
 }
 
 impl CompChannel {
-    fn create(svc: &Service, file: &UverbsFile, fe: *const Frontend) -> Result<Self> {
+    fn create(svc: &Service, file: &UverbsFile, watcher: *mut core::ffi::c_void) -> Result<Self> {
         let mut cmd = sys::ib_uverbs_create_comp_channel::default();
         let mut resp = sys::ib_uverbs_create_comp_channel_resp::default();
         file.run(
@@ -149,7 +152,7 @@ impl CompChannel {
             &mut [],
         )?;
         let fd = resp.fd as i32;
-        match EventFile::new(fd, fe) {
+        match EventFile::new(fd, watcher) {
             Ok(events) => Ok(Self { fd, events }),
             Err(e) => {
                 // SAFETY: Our fd, in this process.
@@ -195,12 +198,4 @@ impl AsyncEvents {
             event_type: u32::from_ne_bytes([d[8], d[9], d[10], d[11]]),
         }))
     }
-}
-
-/// Called (in process context) when a watched event file has events.
-#[no_mangle]
-pub(crate) extern "C" fn xenib_back_event_ready(data: *mut core::ffi::c_void) {
-    // SAFETY: `data` is the frontend the watch was started for, which
-    // outlives the watch (see `CompChannel::create`).
-    unsafe { &*(data as *const Frontend) }.kick();
 }

@@ -13,11 +13,12 @@
 
 use crate::errno::eproto;
 use crate::sys::warn_ratelimited;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
-use crate::context::{self, Context};
+use crate::context::Context;
+use crate::server::{ContextServer, Job};
 use crate::device::QpRef;
 use crate::doorbell_page::DoorbellPage;
 use crate::poll::now_ns;
@@ -29,8 +30,8 @@ use crate::uverbs::Service;
 use crate::wire::doorbell;
 use crate::wire::{
     hello_response, requests_beyond, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle,
-    CtxHandle, Event, FrontRing, Request, Response, RspBody, Slot, PROTOCOL_VERSION, SLOT_SIZE,
-    SUPPORTED_FEATURES,
+    CtxHandle, Event, FrontRing, Request, Response, RspBody, Slot, FEATURE_FAULT_IN,
+    PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
 };
 use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
@@ -46,7 +47,11 @@ struct State {
     cmd: BackRing<RawMem>,
     /// Completion events for the guest's CQs.
     evt: FrontRing<RawMem>,
-    contexts: Table<Context>,
+    /// The contexts, each served by a process of its own (`server.rs`).
+    contexts: Table<Arc<ContextServer>>,
+    /// Bumped for every context opened: a handle names slot and
+    /// generation, so a stale handle never reaches a newer context.
+    generation: u32,
     /// Hello negotiated.
     connected: bool,
     /// The frontend broke the ring protocol: stop serving it.
@@ -55,24 +60,35 @@ struct State {
 
 /// A QP whose send doorbell the frontend may ring in the doorbell page.
 struct Doorbell {
-    ctx: u32,
+    ctx: CtxHandle,
     qp: u32,
     dev_qp: QpRef,
 }
 
+/// Slot bits of a context handle; the generation is above them.
+const CTX_SLOT_BITS: u32 = 16;
+
 impl State {
-    /// Refuses a registration that would take the frontend's registered
-    /// pages past its budget.
-    fn check_mr_budget(&mut self, nr_pages: u32) -> Result {
-        let mut total = nr_pages as usize;
-        for (_, c) in self.contexts.iter_mut_indexed() {
-            total += c.mr_pages;
+    fn forget(&mut self, server: &Arc<ContextServer>) {
+        let slot = (server.handle.0 & ((1 << CTX_SLOT_BITS) - 1)) as usize;
+        if self.contexts.get(slot).is_some_and(|s| Arc::ptr_eq(s, server)) {
+            self.contexts.remove(slot);
         }
-        if total > MAX_MR_PAGES_PER_FRONTEND {
-            return Err(ENOMEM);
-        }
-        Ok(())
     }
+
+    /// The server of the context `h` names, if it is still that one.
+    fn server(&self, h: CtxHandle) -> Option<&Arc<ContextServer>> {
+        let slot = (h.0 & ((1 << CTX_SLOT_BITS) - 1)) as usize;
+        self.contexts.get(slot).filter(|s| s.handle == h)
+    }
+}
+
+/// What the dispatcher did with a request.
+enum Dispatched {
+    /// Answered here.
+    Done(Result<Response>),
+    /// Queued for its context's server, which answers it.
+    Queued,
 }
 
 #[pin_data]
@@ -85,6 +101,10 @@ pub(crate) struct Frontend {
     cmd_peek: RawMem,
     served_to: AtomicU32,
     broken: AtomicBool,
+    /// Guest pages this frontend's MRs have mapped, in all contexts.
+    mr_pages: AtomicUsize,
+    /// The frontend takes `Response::Fault` (negotiated in `Hello`).
+    fault_in: AtomicBool,
     /// Whether the frontend was asked to notify us of new requests; not
     /// while the service polls for them (`serve`, `arm`).
     armed: AtomicBool,
@@ -113,6 +133,8 @@ impl Frontend {
                 cmd_peek,
                 served_to,
                 broken: AtomicBool::new(false),
+                mr_pages: AtomicUsize::new(0),
+                fault_in: AtomicBool::new(false),
                 armed: AtomicBool::new(true),
                 doorbell_page,
                 doorbells <- kernel::new_mutex!(KVec::new()),
@@ -120,6 +142,7 @@ impl Frontend {
                     cmd,
                     evt,
                     contexts: Table::new(MAX_CONTEXTS),
+                    generation: 0,
                     connected: false,
                     broken: false,
                 }),
@@ -149,7 +172,14 @@ impl Frontend {
     }
 
     /// A QP was created: let its doorbell (its `user_handle`) reach it.
-    fn bind_doorbell(&self, backend: &Backend, ctx: u32, qp: u32, qpn: u32, user_handle: u64) {
+    fn bind_doorbell(
+        &self,
+        backend: &Backend,
+        ctx: CtxHandle,
+        qp: u32,
+        qpn: u32,
+        user_handle: u64,
+    ) {
         let Ok(n) = usize::try_from(user_handle) else {
             return;
         };
@@ -175,7 +205,7 @@ impl Frontend {
 
     /// Drops the doorbells of `ctx` (of its QP `qp` only, if given). Must
     /// precede the QPs' destruction, which waits for our references.
-    fn unbind_doorbells(&self, ctx: u32, qp: Option<u32>) {
+    pub(crate) fn unbind_doorbells(&self, ctx: CtxHandle, qp: Option<u32>) {
         for slot in self.doorbells.lock().iter_mut() {
             if slot
                 .as_ref()
@@ -227,13 +257,14 @@ impl Frontend {
         }
     }
 
-    /// Serves up to `BUDGET` requests. Returns whether more may be queued.
-    /// Without a service (`svc` is `None`: the backend is being unloaded)
-    /// every request is answered with `ENODEV`. If `polling`, the service
-    /// will look at the ring again soon: the frontend is asked not to
-    /// notify us of new requests until `arm`.
-    pub(crate) fn serve(&self, svc: Option<&Service>, backend: &Backend, polling: bool) -> bool {
-        let mut st = self.state.lock();
+    /// Serves up to `BUDGET` requests: answers those about the frontend
+    /// itself and queues the rest on their contexts' servers. Returns
+    /// whether more may be queued. Without a service (`serving` false: the
+    /// backend is being unloaded) every request is answered with `ENODEV`.
+    /// If `polling`, the service will look at the ring again soon: the
+    /// frontend is asked not to notify us of new requests until `arm`.
+    pub(crate) fn serve(this: &Arc<Self>, serving: bool, backend: &Backend, polling: bool) -> bool {
+        let mut st = this.state.lock();
         if st.broken {
             return false;
         }
@@ -244,7 +275,7 @@ impl Frontend {
                 Ok(Some(())) => {}
                 Ok(None) if polling => {
                     st.cmd.disarm_requests();
-                    self.armed.store(false, Ordering::Release);
+                    this.armed.store(false, Ordering::Release);
                     break;
                 }
                 Ok(None) => {
@@ -255,17 +286,21 @@ impl Frontend {
                 }
                 Err(_) => {
                     backend.stats.bad_request();
-                    warn_ratelimited!("frontend broke the ring protocol; disconnecting it\n");
+                    warn_ratelimited!("{}: broke the ring protocol; disconnecting it\n", this.name());
                     st.broken = true;
                     break;
                 }
             }
-            let Some((id, rsp)) = self.handle(&mut st, svc, backend, &slot) else {
+            more = true;
+            let Some((id, rsp)) = this.handle(this, &mut st, serving, backend, &slot) else {
                 // Not even a header we can answer: every request needs a
                 // response (ring.h), so the ring is out of step for good.
-                warn_ratelimited!("unanswerable request from frontend; disconnecting it\n");
+                warn_ratelimited!("{}: unanswerable request; disconnecting it\n", this.name());
                 st.broken = true;
                 break;
+            };
+            let Some(rsp) = rsp else {
+                continue;
             };
             let mut out: Slot = [0; SLOT_SIZE];
             rsp.encode(id, &mut out);
@@ -273,97 +308,154 @@ impl Frontend {
                 st.broken = true;
                 break;
             }
-            more = true;
         }
-        let mut notify = st.cmd.push_responses_and_check_notify();
-        if let Some(svc) = svc {
-            notify |= Self::pump_events(&mut st, svc);
+        let notify = st.cmd.push_responses_and_check_notify();
+        // The frontend may have made room on the event ring: servers that
+        // found it full try again.
+        if st.evt.discard_responses().is_err() {
+            st.broken = true;
+        }
+        if !st.evt.is_full() {
+            for s in st.contexts.iter() {
+                if s.events_stalled.swap(false, Ordering::AcqRel) {
+                    s.events_ready();
+                }
+            }
         }
         // For `has_requests`, once the ring and the event ring are done
         // with (either may find the frontend broken).
-        self.served_to.store(st.cmd.req_cons(), Ordering::Release);
-        self.broken.store(st.broken, Ordering::Release);
+        this.served_to.store(st.cmd.req_cons(), Ordering::Release);
+        this.broken.store(st.broken, Ordering::Release);
+        drop(st);
+        if notify {
+            this.transport.notify();
+        }
+        more && !this.broken.load(Ordering::Acquire)
+    }
+
+    /// Answers request `id`; called by context servers.
+    pub(crate) fn respond(&self, id: u64, rsp: &Response) {
+        let mut out: Slot = [0; SLOT_SIZE];
+        rsp.encode(id, &mut out);
+        let mut st = self.state.lock();
+        if st.broken {
+            return;
+        }
+        if st.cmd.push_response(&out).is_err() {
+            st.broken = true;
+            self.broken.store(true, Ordering::Release);
+            return;
+        }
+        let notify = st.cmd.push_responses_and_check_notify();
+        drop(st);
         if notify {
             self.transport.notify();
         }
-        more && !st.broken
     }
 
-    /// Moves completion and asynchronous events from the contexts' event
+    /// Whether the frontend fetches the guest pages a verb faults on.
+    pub(crate) fn fault_in(&self) -> bool {
+        self.fault_in.load(Ordering::Acquire)
+    }
+
+    /// Who this frontend is, for log lines.
+    pub(crate) fn name(&self) -> FrontendName {
+        FrontendName(self.transport.domid())
+    }
+
+    /// Moves completion and asynchronous events from one context's event
     /// files onto the event ring, as far as it has room; the rest wait in
-    /// the files (the frontend's acknowledgement brings us back). Returns
-    /// whether to notify.
-    fn pump_events(st: &mut State, svc: &Service) -> bool {
-        if st.evt.discard_responses().is_err() {
+    /// the files (the frontend's acknowledgement brings us back, `serve`).
+    /// Runs in the context's server.
+    pub(crate) fn pump_events(&self, svc: &Service, server: &ContextServer, ctx: &Context) {
+        let mut st = self.state.lock();
+        if st.broken || st.evt.discard_responses().is_err() {
             st.broken = true;
-            return false;
+            return;
         }
-        let State { evt, contexts, .. } = st;
+        let evt = &mut st.evt;
+        let ctx_h = server.handle;
         let mut pushed = false;
         let mut push = |evt: &mut FrontRing<RawMem>, ev: Event| {
             let mut slot: Slot = [0; SLOT_SIZE];
             ev.encode(0, &mut slot);
             pushed |= evt.push_request(&slot).is_ok();
         };
-        for (i, ctx) in contexts.iter_mut_indexed() {
-            let ctx_h = CtxHandle(i as u32);
-            while !evt.is_full() {
-                let Ok(Some(user_handle)) = ctx.comp.next(svc) else {
-                    break;
-                };
-                push(
-                    evt,
-                    Event::Comp(CompEvent {
-                        user_handle,
-                        ctx: ctx_h,
-                        cq: CqHandle(0),
-                    }),
-                );
-            }
-            while !evt.is_full() {
-                let Ok(Some(d)) = ctx.async_events.next(svc) else {
-                    break;
-                };
-                let Some(kind) = async_kind(d.event_type) else {
-                    continue;
-                };
-                let ev = AsyncEvent {
-                    user_handle: d.element,
+        while !evt.is_full() {
+            let Ok(Some(user_handle)) = ctx.comp.next(svc) else {
+                break;
+            };
+            push(
+                evt,
+                Event::Comp(CompEvent {
+                    user_handle,
                     ctx: ctx_h,
-                    handle: 0,
-                    event_type: d.event_type,
-                    kind,
-                };
-                push(evt, Event::Async(ev));
-            }
+                    cq: CqHandle(0),
+                }),
+            );
         }
-        pushed && evt.push_requests_and_check_notify()
+        while !evt.is_full() {
+            let Ok(Some(d)) = ctx.async_events.next(svc) else {
+                break;
+            };
+            let Some(kind) = async_kind(d.event_type) else {
+                continue;
+            };
+            let ev = AsyncEvent {
+                user_handle: d.element,
+                ctx: ctx_h,
+                handle: 0,
+                event_type: d.event_type,
+                kind,
+            };
+            push(evt, Event::Async(ev));
+        }
+        if evt.is_full() {
+            server
+                .events_stalled
+                .store(true, Ordering::Release);
+        }
+        let notify = pushed && evt.push_requests_and_check_notify();
+        drop(st);
+        if notify {
+            self.transport.notify();
+        }
     }
-    /// Decodes and executes one request; returns its response, if the
-    /// request was well-formed enough to say which one it answers.
+
+    /// Decodes one request and answers or queues it; returns its id and
+    /// its response if answered here, if the request was well-formed
+    /// enough to say which one it is.
     fn handle(
         &self,
+        this: &Arc<Self>,
         st: &mut State,
-        svc: Option<&Service>,
+        serving: bool,
         backend: &Backend,
         slot: &Slot,
-    ) -> Option<(u64, Response)> {
+    ) -> Option<(u64, Option<Response>)> {
         let (id, req) = match Request::decode(slot) {
             Ok(r) => r,
             Err(e) => {
                 backend.stats.bad_request();
-                warn_ratelimited!("bad request from frontend: {:?}\n", e);
+                warn_ratelimited!("{}: bad request: {:?}\n", self.name(), e);
                 // Answer if the header says which request this was.
                 let (id, op, _) = Request::peek(slot)?;
-                return Some((id, Response::error(op, e.to_errno())));
+                return Some((id, Some(Response::error(op, e.to_errno()))));
             }
         };
         let op = req.op();
         let start = now_ns();
-        let result = match svc {
-            None => Err(ENODEV),
-            Some(_) if !st.connected && !matches!(req, Request::Hello(_)) => Err(eproto()),
-            Some(svc) => self.execute(st, svc, backend, &req),
+        let result = match req {
+            _ if !serving => Dispatched::Done(Err(ENODEV)),
+            Request::Hello(_) => Dispatched::Done(self.execute(st, backend, &req)),
+            _ if !st.connected => Dispatched::Done(Err(eproto())),
+            _ => match request_context(&req) {
+                Some(h) => self.dispatch(this, st, backend, h, id, req),
+                None => Dispatched::Done(self.execute(st, backend, &req)),
+            },
+        };
+        let Dispatched::Done(result) = result else {
+            return Some((id, None));
         };
         backend
             .stats
@@ -374,124 +466,214 @@ impl Frontend {
         };
         // A NO_REPLY request (the kick) still gets a response: in ring.h
         // only a response frees a request slot. Nobody waits for it.
-        Some((id, rsp))
+        Some((id, Some(rsp)))
     }
 
-    fn execute(
+    /// Hands a context's request to the context's server.
+    fn dispatch(
         &self,
+        this: &Arc<Self>,
         st: &mut State,
-        svc: &Service,
         backend: &Backend,
-        req: &Request,
-    ) -> Result<Response> {
-        let dev = &backend.device;
-        let stats = &backend.stats;
-        let tr = &self.transport;
-        let ok = |b: RspBody| Ok(Response::Ok(b));
-        // Context-scoped requests: find the context first.
-        let ctx_of = |st: &mut State, h: CtxHandle| -> Result<*mut Context> {
-            st.contexts
-                .get_mut(h.0 as usize)
-                .map(|c| c as *mut Context)
-                .ok_or(EBADF)
+        h: ContextRef,
+        id: u64,
+        req: Request,
+    ) -> Dispatched {
+        let server = match h {
+            ContextRef::New => match Self::new_server(this, st, backend) {
+                Ok(s) => s,
+                Err(e) => return Dispatched::Done(Err(e)),
+            },
+            ContextRef::Existing(h) => match st.server(h) {
+                Some(s) => s.clone(),
+                None => return Dispatched::Done(Err(EBADF)),
+            },
         };
-        macro_rules! ctx {
-            ($h:expr) => {{
-                let p = ctx_of(st, $h)?;
-                // SAFETY: `p` points into `st.contexts`, which is not
-                // touched again while this borrow lives.
-                unsafe { &mut *p }
-            }};
+        // A server that has stopped (signalled, or the device went) left
+        // a dead context: closing it is all the guest can still do.
+        let req = match server.queue(Job { id, req }) {
+            Ok(()) => return Dispatched::Queued,
+            Err(job) => job.req,
+        };
+        Dispatched::Done(match req {
+            Request::CloseContext(_) => {
+                st.forget(&server);
+                Ok(Response::Ok(RspBody::CloseContext(Default::default())))
+            }
+            _ => Err(EIO),
+        })
+    }
+
+    /// A new context: a server for it, waiting for a process.
+    fn new_server(
+        this: &Arc<Self>,
+        st: &mut State,
+        backend: &Backend,
+    ) -> Result<Arc<ContextServer>> {
+        if backend.device_gone() {
+            return Err(ENODEV);
         }
+        st.contexts.reserve()?;
+        // The slot the next insert takes (`reserve` made sure there is one).
+        let slot = st.contexts.next_free().ok_or(ENOSPC)?;
+        st.generation = (st.generation + 1) & 0x7fff;
+        let handle = CtxHandle(slot as u32 | (st.generation + 1) << CTX_SLOT_BITS);
+        let server = ContextServer::new(handle)?;
+        st.contexts.insert(server.clone())?;
+        if let Err(e) = backend.want_server(this.clone(), server.clone()) {
+            st.contexts.remove(slot);
+            return Err(e);
+        }
+        Ok(server)
+    }
+
+    /// Drops a server from the table (its context has closed).
+    pub(crate) fn forget_server(&self, server: &Arc<ContextServer>) {
+        self.state.lock().forget(server);
+    }
+
+    /// Requests about the frontend and the device, answered right here.
+    fn execute(&self, st: &mut State, backend: &Backend, req: &Request) -> Result<Response> {
+        let dev = &backend.device;
+        let ok = |b: RspBody| Ok(Response::Ok(b));
         match req {
             Request::Hello(h) => {
                 let rsp = hello_response(h, PROTOCOL_VERSION, PROTOCOL_VERSION, SUPPORTED_FEATURES);
                 st.connected = rsp.status() == 0;
+                if let Response::Ok(RspBody::Hello(r)) = &rsp {
+                    self.fault_in
+                        .store(r.features & FEATURE_FAULT_IN != 0, Ordering::Release);
+                }
                 Ok(rsp)
             }
             Request::QueryDevice(_) => ok(RspBody::QueryDevice(dev.query_device()?)),
             Request::QueryPort(r) => ok(RspBody::QueryPort(dev.query_port(r)?)),
             Request::QueryGid(r) => ok(RspBody::QueryGid(dev.query_gid(r)?)),
             Request::QueryPkey(r) => ok(RspBody::QueryPkey(dev.query_pkey(r)?)),
-            Request::OpenContext(r) => {
-                if backend.device_gone() {
-                    return Err(ENODEV);
-                }
-                st.contexts.reserve()?;
-                let (c, mut rsp) =
-                    context::open(svc, svc.uverbs_path(), r, self as *const Frontend)?;
-                rsp.ctx = CtxHandle(st.contexts.insert(c)? as u32);
-                stats.add(Obj::Context, 1);
-                ok(RspBody::OpenContext(rsp))
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Refuses a registration that would take the frontend's registered
+    /// pages past its budget; otherwise counts them.
+    fn take_mr_pages(&self, nr_pages: u32) -> Result {
+        let n = nr_pages as usize;
+        let mut cur = self.mr_pages.load(Ordering::Relaxed);
+        loop {
+            if cur + n > MAX_MR_PAGES_PER_FRONTEND {
+                return Err(ENOMEM);
             }
-            Request::CloseContext(r) => {
-                let c = st.contexts.remove(r.ctx.0 as usize).ok_or(EBADF)?;
-                self.unbind_doorbells(r.ctx.0, None);
-                close_context(c, svc, tr, stats);
-                ok(RspBody::CloseContext(Default::default()))
+            match self
+                .mr_pages
+                .compare_exchange(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(c) => cur = c,
             }
-            Request::AllocPd(r) => ok(RspBody::AllocPd(pd::alloc(ctx!(r.ctx), svc, r)?)),
+        }
+    }
+
+    fn put_mr_pages(&self, nr_pages: usize) {
+        self.mr_pages.fetch_sub(nr_pages, Ordering::AcqRel);
+    }
+
+    /// Runs a verb that may change the context's registered pages: up to
+    /// `pages` more are taken from the frontend's budget before, and
+    /// what the context holds afterwards is what counts.
+    fn budgeted(
+        &self,
+        c: &mut Context,
+        pages: u32,
+        f: impl FnOnce(&mut Context) -> Result<Response>,
+    ) -> Result<Response> {
+        self.take_mr_pages(pages)?;
+        let before = c.mr_pages;
+        let r = f(c);
+        self.mr_pages.fetch_add(c.mr_pages, Ordering::AcqRel);
+        self.put_mr_pages(pages as usize + before);
+        r
+    }
+
+    /// Executes a context's request; in the context's server process.
+    pub(crate) fn execute_in_context(
+        &self,
+        svc: &Service,
+        backend: &Backend,
+        c: &mut Context,
+        h: CtxHandle,
+        req: &Request,
+    ) -> Result<Response> {
+        let stats = &backend.stats;
+        let tr = &self.transport;
+        let ok = |b: RspBody| Ok(Response::Ok(b));
+        match req {
+            Request::AllocPd(r) => ok(RspBody::AllocPd(pd::alloc(c, svc, r)?)),
             Request::DeallocPd(r) => ok(RspBody::DeallocPd(
-                pd::dealloc(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                pd::dealloc(c, svc, r).map(|_| Default::default())?,
             )),
-            Request::RegMr(r) => {
-                st.check_mr_budget(r.nr_pages)?;
-                ok(RspBody::RegMr(mr::reg(ctx!(r.ctx), svc, tr, stats, r)?))
-            }
-            Request::ReregMr(r) => {
-                st.check_mr_budget(r.nr_pages)?;
-                ok(RspBody::ReregMr(mr::rereg(ctx!(r.ctx), svc, tr, r)?))
-            }
-            Request::DeregMr(r) => ok(RspBody::DeregMr(
-                mr::dereg(ctx!(r.ctx), svc, stats, r).map(|_| Default::default())?,
-            )),
-            Request::CreateCq(r) => ok(RspBody::CreateCq(cq::create(ctx!(r.ctx), svc, r)?)),
-            Request::ResizeCq(r) => ok(RspBody::ResizeCq(cq::resize(ctx!(r.ctx), svc, r)?)),
+            Request::RegMr(r) => self.budgeted(c, r.nr_pages, |c| {
+                ok(RspBody::RegMr(mr::reg(c, svc, tr, stats, r)?))
+            }),
+            Request::ReregMr(r) => self.budgeted(c, r.nr_pages, |c| {
+                ok(RspBody::ReregMr(mr::rereg(c, svc, tr, r)?))
+            }),
+            Request::DeregMr(r) => self.budgeted(c, 0, |c| {
+                ok(RspBody::DeregMr(
+                    mr::dereg(c, svc, stats, r).map(|_| Default::default())?,
+                ))
+            }),
+            Request::CreateCq(r) => ok(RspBody::CreateCq(cq::create(c, svc, r)?)),
+            Request::ResizeCq(r) => ok(RspBody::ResizeCq(cq::resize(c, svc, r)?)),
             Request::DestroyCq(r) => ok(RspBody::DestroyCq(
-                cq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                cq::destroy(c, svc, r).map(|_| Default::default())?,
             )),
             Request::ReqNotifyCq(r) => ok(RspBody::ReqNotifyCq(
-                cq::req_notify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                cq::req_notify(c, svc, r).map(|_| Default::default())?,
             )),
             Request::CreateQp(r) => {
-                let rsp = qp::create(ctx!(r.ctx), svc, r)?;
-                self.bind_doorbell(backend, r.ctx.0, rsp.qp.0, rsp.qpn, r.user_handle);
+                let rsp = qp::create(c, svc, r)?;
+                self.bind_doorbell(backend, h, rsp.qp.0, rsp.qpn, r.user_handle);
                 ok(RspBody::CreateQp(rsp))
             }
             Request::ModifyQp(r) => ok(RspBody::ModifyQp(
-                qp::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                qp::modify(c, svc, r).map(|_| Default::default())?,
             )),
-            Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(ctx!(r.ctx), svc, r)?)),
+            Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(c, svc, r)?)),
             Request::DestroyQp(r) => {
-                self.unbind_doorbells(r.ctx.0, Some(r.qp.0));
-                qp::destroy(ctx!(r.ctx), svc, r)?;
+                self.unbind_doorbells(h, Some(r.qp.0));
+                qp::destroy(c, svc, r)?;
                 ok(RspBody::DestroyQp(Default::default()))
             }
             Request::Kick(r) => ok(RspBody::Kick(
-                qp::kick(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                qp::kick(c, svc, r).map(|_| Default::default())?,
             )),
-            Request::CreateSrq(r) => ok(RspBody::CreateSrq(srq::create(ctx!(r.ctx), svc, r)?)),
+            Request::CreateSrq(r) => ok(RspBody::CreateSrq(srq::create(c, svc, r)?)),
             Request::ModifySrq(r) => ok(RspBody::ModifySrq(
-                srq::modify(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                srq::modify(c, svc, r).map(|_| Default::default())?,
             )),
-            Request::QuerySrq(r) => ok(RspBody::QuerySrq(srq::query(ctx!(r.ctx), svc, r)?)),
+            Request::QuerySrq(r) => ok(RspBody::QuerySrq(srq::query(c, svc, r)?)),
             Request::DestroySrq(r) => ok(RspBody::DestroySrq(
-                srq::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                srq::destroy(c, svc, r).map(|_| Default::default())?,
             )),
-            Request::CreateAh(r) => ok(RspBody::CreateAh(ah::create(ctx!(r.ctx), svc, r)?)),
+            Request::CreateAh(r) => ok(RspBody::CreateAh(ah::create(c, svc, r)?)),
             Request::DestroyAh(r) => ok(RspBody::DestroyAh(
-                ah::destroy(ctx!(r.ctx), svc, r).map(|_| Default::default())?,
+                ah::destroy(c, svc, r).map(|_| Default::default())?,
             )),
             Request::AttachMcast(r) => ok(RspBody::AttachMcast(
-                ah::mcast(ctx!(r.ctx), svc, r, true).map(|_| Default::default())?,
+                ah::mcast(c, svc, r, true).map(|_| Default::default())?,
             )),
             Request::DetachMcast(r) => ok(RspBody::DetachMcast(
-                ah::mcast(ctx!(r.ctx), svc, r, false).map(|_| Default::default())?,
+                ah::mcast(c, svc, r, false).map(|_| Default::default())?,
             )),
-            Request::Mmap(r) => ok(RspBody::Mmap(mmap::mmap(ctx!(r.ctx), svc, tr, stats, r)?)),
+            Request::Mmap(r) => ok(RspBody::Mmap(mmap::mmap(c, svc, tr, stats, r)?)),
             Request::Munmap(r) => ok(RspBody::Munmap(
-                mmap::munmap(ctx!(r.ctx), svc, tr, stats, r).map(|_| Default::default())?,
+                mmap::munmap(c, svc, tr, stats, r).map(|_| Default::default())?,
             )),
+            Request::MapPages(r) => ok(RspBody::MapPages(
+                crate::server::map_faulted(c, svc, tr, stats, r).map(|_| Default::default())?,
+            )),
+            // Answered by the dispatcher or the server loop.
+            _ => Err(EINVAL),
         }
     }
 
@@ -510,13 +692,62 @@ impl Frontend {
         }
     }
 
-    /// Releases every context; runs in the service process.
-    pub(crate) fn close_all(&self, svc: &Service, backend: &Backend) {
+    /// Closes every context: each server releases its own, in its own
+    /// process; returns once all have.
+    pub(crate) fn close_all(&self) {
         self.unbind_all_doorbells();
-        let mut st = self.state.lock();
-        for c in st.contexts.drain() {
-            close_context(c, svc, &self.transport, &backend.stats);
+        let servers = {
+            let mut all = KVec::new();
+            let st = self.state.lock();
+            for s in st.contexts.iter() {
+                if all.push(s.clone(), GFP_KERNEL).is_err() {
+                    break;
+                }
+            }
+            all
+        };
+        for s in servers.iter() {
+            s.close_and_wait();
         }
+        // Servers that were gone already leave their slots to us.
+        let mut st = self.state.lock();
+        for _ in st.contexts.drain() {}
+    }
+
+    /// Closes a context: unmaps what the guest shared and closes the
+    /// uverbs file, which destroys every object in it. In its server.
+    pub(crate) fn release_context(&self, c: Context, svc: &Service, backend: &Backend) {
+        let pages = c.mr_pages;
+        close_context(c, svc, &self.transport, &backend.stats);
+        self.put_mr_pages(pages);
+    }
+}
+
+/// Names a frontend in log lines: "domain N", or "loopback".
+pub(crate) struct FrontendName(Option<u16>);
+
+impl core::fmt::Display for FrontendName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, "domain {}", d),
+            None => f.write_str("loopback frontend"),
+        }
+    }
+}
+
+/// The context a request is about.
+enum ContextRef {
+    /// `OpenContext`: one still to be made.
+    New,
+    Existing(CtxHandle),
+}
+
+/// Which context a request belongs to; `None` for those about the
+/// frontend or the device.
+fn request_context(req: &Request) -> Option<ContextRef> {
+    match req {
+        Request::OpenContext(_) => Some(ContextRef::New),
+        _ => req.ctx().map(ContextRef::Existing),
     }
 }
 
@@ -530,6 +761,7 @@ fn close_context(c: Context, svc: &Service, tr: &Transport, stats: &Stats) {
         mrs,
         mut mmaps,
         mr_pages: _,
+        fetched,
     } = c;
     // Our mappings of the driver's queues hold references on the uverbs
     // file: drop them first, so that closing the file below is the final
@@ -545,6 +777,8 @@ fn close_context(c: Context, svc: &Service, tr: &Transport, stats: &Stats) {
     drop(async_events);
     stats.add(Obj::Mr, -(mrs.len() as i64));
     drop(mrs);
+    stats.add(Obj::Fetched, -(fetched.len() as i64));
+    drop(fetched);
     stats.add(Obj::Context, -1);
 }
 

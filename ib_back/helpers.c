@@ -13,6 +13,8 @@
 #include <linux/poll.h>
 #include <linux/workqueue.h>
 #include <linux/module.h>
+#include <linux/cred.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -34,16 +36,63 @@ const char *xenib_back_param_dev(void)
 
 /* ---- /dev/xenib_back ---- */
 
+/*
+ * Turns the calling process into an empty shell for one guest context:
+ * nothing of the daemon that forked it stays mapped (a guest's pointer
+ * can only reach what the context itself maps here), and it keeps no
+ * capability (the driver checks current's, e.g. CAP_NET_RAW for raw
+ * packet QPs and privileged Q_Keys). It can never return to user space.
+ */
+static int xenib_back_enter_server(void)
+{
+	struct mm_struct *mm = current->mm;
+	struct cred *cred;
+	int ret;
+
+	/* No other thread may run in (or share) the address space we empty. */
+	if (!mm || atomic_read(&mm->mm_users) != 1 || !thread_group_empty(current))
+		return -EINVAL;
+	cred = prepare_creds();
+	if (!cred)
+		return -ENOMEM;
+	ret = vm_munmap(0, TASK_SIZE);
+	if (ret) {
+		abort_creds(cred);
+		return ret;
+	}
+	cap_clear(cred->cap_inheritable);
+	cap_clear(cred->cap_permitted);
+	cap_clear(cred->cap_effective);
+	cap_clear(cred->cap_bset);
+	cap_clear(cred->cap_ambient);
+	commit_creds(cred);
+	task_set_no_new_privs(current);
+	return 0;
+}
+
 static long xenib_back_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct xenib_back_serve req;
+	long ret;
 
-	if (cmd != XENIB_BACK_SERVE)
+	switch (cmd) {
+	case XENIB_BACK_SERVE:
+		if (copy_from_user(&req, (void __user *)arg, sizeof(req)))
+			return -EFAULT;
+		req.uverbs_path[sizeof(req.uverbs_path) - 1] = 0;
+		return xenib_back_serve(file, req.uverbs_path);
+	case XENIB_BACK_POOL_WAIT:
+		return xenib_back_pool_wait();
+	case XENIB_BACK_SERVE_CONTEXT:
+		ret = xenib_back_enter_server();
+		if (!ret)
+			ret = xenib_back_serve_context(file);
+		/* Its address space is empty (or half so): nothing to return to. */
+		send_sig(SIGKILL, current, 1);
+		return ret;
+	default:
 		return -ENOTTY;
-	if (copy_from_user(&req, (void __user *)arg, sizeof(req)))
-		return -EFAULT;
-	req.uverbs_path[sizeof(req.uverbs_path) - 1] = 0;
-	return xenib_back_serve(file, req.uverbs_path);
+	}
 }
 
 static ssize_t xenib_back_read(struct file *file, char __user *ubuf, size_t len,
@@ -61,8 +110,69 @@ static ssize_t xenib_back_read(struct file *file, char __user *ubuf, size_t len,
 }
 
 /*
- * Guest pages mapped into the service process, so that the real driver's
- * reg_user_mr can pin them as if they were the service's own memory.
+ * A context server's address space (server.rs) mirrors the guest
+ * process's: guest pages appear at their guest addresses. Only the zone
+ * [XENIB_PRIVATE_START, XENIB_PRIVATE_END), which processes practically
+ * never use (their mappings sit near 0, 85 TiB and 128 TiB), holds the
+ * server's own mappings (the command scratch area, the driver's queues,
+ * an MR that overlaps another). Everything else is covered by *window*
+ * mappings: a driver that touches an address there (copy_to_user of a
+ * udata pointer, ib_umem_get of a buffer address) finds no page, the
+ * access fails with EFAULT as for an unmapped address, and the page is
+ * recorded, so that the backend can fetch it from the guest process, map
+ * it at that address and run the verb again.
+ */
+#define XENIB_WINDOW_START	0x10000UL		/* mmap_min_addr */
+#define XENIB_PRIVATE_START	0x100000000000UL	/* 16 TiB */
+#define XENIB_PRIVATE_END	0x200000000000UL	/* 32 TiB */
+/* File offset of window mappings (at their address above this). */
+#define XENIB_WINDOW_PGOFF	(1UL << 20)
+#define XENIB_MAX_FAULTS	8
+
+struct xenib_window {
+	struct file *file;	/* /dev/xenib_back, to map windows again */
+	spinlock_t lock;
+	unsigned int nr;
+	bool overflow;
+	u64 pages[XENIB_MAX_FAULTS];	/* page address | 1 if written */
+};
+
+static vm_fault_t xenib_window_fault(struct vm_fault *vmf)
+{
+	struct xenib_window *w = vmf->vma->vm_private_data;
+	u64 page = vmf->address & PAGE_MASK;
+	u64 write = (vmf->flags & FAULT_FLAG_WRITE) ? 1 : 0;
+	unsigned int i;
+
+	spin_lock(&w->lock);
+	for (i = 0; i < w->nr && (w->pages[i] & PAGE_MASK) != page; i++)
+		;
+	if (i < w->nr)
+		w->pages[i] |= write;
+	else if (w->nr < XENIB_MAX_FAULTS)
+		w->pages[w->nr++] = page | write;
+	else
+		w->overflow = true;
+	spin_unlock(&w->lock);
+	/* A kernel access gets EFAULT from its exception fixup, GUP -EFAULT. */
+	return VM_FAULT_SIGBUS;
+}
+
+static const struct vm_operations_struct xenib_window_vm_ops = {
+	.fault = xenib_window_fault,
+};
+
+static bool xenib_in_guest_range(unsigned long addr, unsigned long len)
+{
+	unsigned long end = addr + len;
+
+	return end > addr && addr >= XENIB_WINDOW_START && end <= TASK_SIZE &&
+	       (end <= XENIB_PRIVATE_START || addr >= XENIB_PRIVATE_END);
+}
+
+/*
+ * Guest pages mapped into a context server, so that the real driver's
+ * reg_user_mr can pin them as if they were the server's own memory.
  *
  * They are installed as special PTEs in a VM_MIXEDMAP mapping and handed
  * to GUP through find_special_page, as drivers/xen/gntdev.c does for
@@ -74,6 +184,7 @@ static ssize_t xenib_back_read(struct file *file, char __user *ubuf, size_t len,
 static DEFINE_MUTEX(xenib_map_lock);
 static struct page **xenib_map_pages_pending;
 static struct xenib_gmap *xenib_map_gmap_pending;
+static struct xenib_window *xenib_map_window_pending;
 static unsigned long xenib_map_nr_pending;
 
 /*
@@ -107,15 +218,23 @@ static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long i, nr = vma_pages(vma);
 	vm_fault_t vmf;
 
-	/* Only xenib_back_map_{pages,grants}() map this file, from the kernel. */
-	if (mutex_is_locked(&xenib_map_lock) && xenib_map_gmap_pending && !vma->vm_pgoff) {
+	/* Only the helpers below map this file, from the kernel. */
+	if (!mutex_is_locked(&xenib_map_lock))
+		return -EINVAL;
+	if (xenib_map_window_pending && vma->vm_pgoff >= XENIB_WINDOW_PGOFF) {
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY | VM_NORESERVE);
+		vma->vm_ops = &xenib_window_vm_ops;
+		vma->vm_private_data = xenib_map_window_pending;
+		xenib_map_window_pending = NULL;
+		return 0;
+	}
+	if (xenib_map_gmap_pending && !vma->vm_pgoff) {
 		struct xenib_gmap *m = xenib_map_gmap_pending;
 
 		xenib_map_gmap_pending = NULL;
 		return xenib_gmap_mmap(m, vma);
 	}
-	if (!mutex_is_locked(&xenib_map_lock) || !xenib_map_pages_pending ||
-	    nr != xenib_map_nr_pending || vma->vm_pgoff)
+	if (!xenib_map_pages_pending || nr != xenib_map_nr_pending || vma->vm_pgoff)
 		return -EINVAL;
 	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
 	vma->vm_ops = &xenib_region_vm_ops;
@@ -154,56 +273,158 @@ void xenib_back_misc_deregister(void)
 	misc_deregister(&xenib_back_misc);
 }
 
-unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
-				   unsigned long nr)
+/* Covers [start, end) with a window mapping of `w`. */
+static unsigned long xenib_window_map(struct xenib_window *w, unsigned long start,
+				      unsigned long end)
 {
 	unsigned long addr;
 
 	mutex_lock(&xenib_map_lock);
-	xenib_map_pages_pending = pages;
-	xenib_map_nr_pending = nr;
-	addr = vm_mmap(service, 0, nr << PAGE_SHIFT, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, 0);
-	xenib_map_pages_pending = NULL;
+	xenib_map_window_pending = w;
+	addr = vm_mmap(w->file, start, end - start, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED, (XENIB_WINDOW_PGOFF << PAGE_SHIFT) + start);
+	xenib_map_window_pending = NULL;
 	mutex_unlock(&xenib_map_lock);
 	return addr;
 }
 
-/*
- * Guest pages granted by a Xen frontend, mapped into the service process
- * the same way (sys/xen_glue.c maps the grants as gntdev would).
- */
-unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr)
+/* Sets up the windows of a context server's (empty) address space. */
+struct xenib_window *xenib_back_window_new(struct file *service)
 {
-	struct xenib_gmap *m = xenib_gmap_new(domid, refs, nr, false);
-	unsigned long addr;
+	struct xenib_window *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	unsigned long r;
 
+	if (!w)
+		return ERR_PTR(-ENOMEM);
+	w->file = service;
+	spin_lock_init(&w->lock);
+	r = xenib_window_map(w, XENIB_WINDOW_START, XENIB_PRIVATE_START);
+	if (!IS_ERR_VALUE(r))
+		r = xenib_window_map(w, XENIB_PRIVATE_END, TASK_SIZE);
+	if (IS_ERR_VALUE(r)) {
+		vm_munmap(0, TASK_SIZE);
+		kfree(w);
+		return ERR_PTR((long)r);
+	}
+	return w;
+}
+
+/* Unmaps everything of the server, so nothing can fault into `w` again. */
+void xenib_back_window_free(struct xenib_window *w)
+{
+	vm_munmap(0, TASK_SIZE);
+	kfree(w);
+}
+
+/*
+ * The pages touched through the windows since the last call (at most
+ * `max`); -E2BIG if there were more than can be recorded.
+ */
+int xenib_back_window_take(struct xenib_window *w, u64 *out, unsigned int max)
+{
+	int ret;
+
+	spin_lock(&w->lock);
+	ret = w->overflow ? -E2BIG : min(w->nr, max);
+	if (ret > 0)
+		memcpy(out, w->pages, ret * sizeof(*out));
+	w->nr = 0;
+	w->overflow = false;
+	spin_unlock(&w->lock);
+	return ret;
+}
+
+/* Whether [addr, addr + len) is guest range that only windows cover. */
+bool xenib_back_window_covers(unsigned long addr, unsigned long len)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	bool ok = true;
+
+	if (!xenib_in_guest_range(addr, len))
+		return false;
+	mmap_read_lock(mm);
+	{
+		VMA_ITERATOR(vmi, mm, addr);
+
+		for_each_vma_range(vmi, vma, addr + len)
+			if (vma->vm_ops != &xenib_window_vm_ops)
+				ok = false;
+	}
+	mmap_read_unlock(mm);
+	return ok;
+}
+
+/*
+ * Maps pages (loopback) or grants (Xen) at `addr` (0: anywhere, which is
+ * the private zone); a fixed `addr` must be window-covered guest range.
+ */
+unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
+				   unsigned long nr, unsigned long addr, bool readonly)
+{
+	unsigned long ret;
+
+	if (addr && !xenib_back_window_covers(addr, nr << PAGE_SHIFT))
+		return -EEXIST;
+	mutex_lock(&xenib_map_lock);
+	xenib_map_pages_pending = pages;
+	xenib_map_nr_pending = nr;
+	ret = vm_mmap(service, addr, nr << PAGE_SHIFT,
+		      readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+		      MAP_SHARED | (addr ? MAP_FIXED : 0), 0);
+	xenib_map_pages_pending = NULL;
+	mutex_unlock(&xenib_map_lock);
+	return ret;
+}
+
+/*
+ * Guest pages granted by a Xen frontend, mapped into the server the same
+ * way (sys/xen_glue.c maps the grants as gntdev would).
+ */
+unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr,
+				    unsigned long addr, bool readonly)
+{
+	unsigned long len = (unsigned long)nr << PAGE_SHIFT, ret;
+	struct xenib_gmap *m;
+
+	if (addr && !xenib_back_window_covers(addr, len))
+		return -EEXIST;
+	m = xenib_gmap_new(domid, refs, nr, readonly);
 	if (IS_ERR(m))
 		return PTR_ERR(m);
 	mutex_lock(&xenib_map_lock);
 	xenib_map_gmap_pending = m;
-	addr = vm_mmap(service, 0, (unsigned long)nr << PAGE_SHIFT, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, 0);
+	ret = vm_mmap(service, addr, len, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+		      MAP_SHARED | (addr ? MAP_FIXED : 0), 0);
 	if (xenib_map_gmap_pending) {
 		/* vm_mmap failed before reaching our mmap handler. */
 		xenib_gmap_free(xenib_map_gmap_pending);
 		xenib_map_gmap_pending = NULL;
 	}
 	mutex_unlock(&xenib_map_lock);
-	return addr;
+	return ret;
 }
 
-int xenib_back_unmap_pages(unsigned long addr, unsigned long nr)
+/* Unmaps what the helpers above mapped; guest range gets its window back. */
+int xenib_back_unmap_pages(unsigned long addr, unsigned long nr, struct xenib_window *w)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
+	unsigned long len = nr << PAGE_SHIFT, r;
+	int ret;
 
 	mmap_write_lock(mm);
 	vma = vma_lookup(mm, addr);
 	if (vma && vma->vm_ops == &xenib_region_vm_ops)
 		vma->vm_private_data = NULL;
 	mmap_write_unlock(mm);
-	return vm_munmap(addr, nr << PAGE_SHIFT);
+	ret = vm_munmap(addr, len);
+	if (!ret && w && xenib_in_guest_range(addr, len)) {
+		r = xenib_window_map(w, addr, addr + len);
+		if (IS_ERR_VALUE(r))
+			ret = (int)r;
+	}
+	return ret;
 }
 
 /* ---- send doorbells of the real device's QPs ---- */

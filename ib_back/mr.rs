@@ -5,7 +5,8 @@
 //! The front pins the guest pages and grants them, listing the grant
 //! references in granted indirect pages (as blkif's indirect segments).
 //! We map every page, make the whole list appear as one virtual range of
-//! the service process (`xenib_back_map_pages`) and register that range
+//! the context's server, at the guest's own address where nothing else is
+//! mapped (else in the server's private zone), and register that range
 //! with the real driver, with the guest's address as the `iova`. The
 //! driver then reads and writes guest memory directly.
 
@@ -30,6 +31,7 @@ const PAGE: u64 = 4096;
 fn map_guest(
     svc: &Service,
     transport: &Transport,
+    start: u64,
     nr_pages: u32,
     indirect: &RefList<MAX_INDIRECT>,
 ) -> Result<GuestPages> {
@@ -49,7 +51,12 @@ fn map_guest(
     if refs.len() != nr {
         return Err(EINVAL);
     }
-    transport.map_guest_pages(svc, &refs)
+    let at = (start - start % PAGE) as usize;
+    match transport.map_guest_pages(svc, &refs, Some(at), false) {
+        // Overlaps another registration (or is no user address).
+        Err(e) if e == EEXIST => transport.map_guest_pages(svc, &refs, None, false),
+        r => r,
+    }
 }
 
 /// A registered guest MR.
@@ -93,7 +100,7 @@ pub(crate) fn reg(
 ) -> Result<RegMrRsp> {
     req.check().map_err(|_| EINVAL)?;
     ctx.mrs.reserve()?;
-    let pages = map_guest(svc, transport, req.nr_pages, &req.indirect)?;
+    let pages = map_guest(svc, transport, req.start, req.nr_pages, &req.indirect)?;
     let resp = reg_cmd(ctx, svc, &pages, req)?;
     // Cannot fail after `reserve`.
     ctx.mrs.insert(GuestMr {
@@ -141,7 +148,7 @@ pub(crate) fn rereg(
     req.check().map_err(|_| EINVAL)?;
     let i = ctx.mrs.position(|m| m.handle == req.mr.0).ok_or(EINVAL)?;
     let new_pages = if req.flags & REREG_TRANS != 0 {
-        Some(map_guest(svc, transport, req.nr_pages, &req.indirect)?)
+        Some(map_guest(svc, transport, req.start, req.nr_pages, &req.indirect)?)
     } else {
         None
     };

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The service loop: `xenib-backd`'s `XENIB_BACK_SERVE` call, in which
-//! the backend serves every frontend from the daemon's process context.
+//! The dispatcher: `xenib-backd`'s `XENIB_BACK_SERVE` call, in which the
+//! backend takes every frontend's requests off its ring, answers those
+//! about the device and hands the rest to their contexts' servers
+//! (`server.rs`), each a process of its own.
 
-use core::ptr::NonNull;
 use kernel::prelude::*;
 
+use crate::frontend::Frontend;
 use crate::poll::{now_ns, PollAdvisor, POLL_NS};
-use crate::uverbs::Service;
 use crate::{sys, Backend, Work};
 
 /// Called by `/dev/xenib_back`'s ioctl handler.
@@ -19,22 +20,19 @@ pub(crate) extern "C" fn xenib_back_serve(
     let Some(backend) = Backend::get() else {
         return ENODEV.to_errno() as _;
     };
-    let Some(file) = NonNull::new(file) else {
+    if file.is_null() {
         return EINVAL.to_errno() as _;
-    };
+    }
     // SAFETY: The ioctl handler passes a NUL-terminated copy of the path.
     let path = unsafe { kernel::str::CStr::from_char_ptr(path) };
-    match serve(backend, file, path) {
+    match serve(backend, path) {
         Ok(()) => 0,
         Err(e) => e.to_errno() as _,
     }
 }
 
-fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) -> Result {
-    // SAFETY: We are in the ioctl, in the calling process, with its file;
-    // `svc` lives only for this call.
-    let svc = unsafe { Service::new(file, path)? };
-    backend.start_service()?;
+fn serve(backend: &Backend, path: &kernel::str::CStr) -> Result {
+    backend.start_service(path)?;
     pr_info!("serving through {}\n", path);
     // After a request, poll the rings a while before sleeping, the
     // frontends asked not to notify us meanwhile: a verb often follows
@@ -52,7 +50,7 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
                     gaps.note(start - t);
                 }
                 let poll = gaps.poll_until(start).is_some();
-                if fe.serve(Some(&svc), backend, poll) {
+                if Frontend::serve(&fe, true, backend, poll) {
                     // More queued than one turn's budget: come back later.
                     fe.kick();
                 }
@@ -72,11 +70,7 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
                     Err(_) => Some(now_ns() + POLL_NS),
                 };
             }
-            Ok(Work::Purge) => backend.close_all(&svc),
-            Ok(Work::Close(fe)) => {
-                fe.close_all(&svc, backend);
-                backend.closed(&fe);
-            }
+            Ok(Work::Purge) => backend.close_all(),
             Err(e) => break e,
         }
     };
@@ -85,8 +79,21 @@ fn serve(backend: &Backend, file: NonNull<sys::file>, path: &kernel::str::CStr) 
         // SAFETY: Sleeping in process context.
         unsafe { sys::xenib_msleep(10) };
     }
-    // Contexts live in this process: release them while we still can.
-    backend.stop_service(&svc);
+    // Without a dispatcher no context can be served: close them all.
+    backend.stop_service();
     pr_info!("service stopped\n");
     Err(result)
+}
+
+/// `XENIB_BACK_POOL_WAIT`: returns when `xenib-backd` should fork another
+/// context server.
+#[no_mangle]
+pub(crate) extern "C" fn xenib_back_pool_wait() -> core::ffi::c_long {
+    let Some(backend) = Backend::get() else {
+        return ENODEV.to_errno() as _;
+    };
+    match backend.wait_pool() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as _,
+    }
 }

@@ -20,9 +20,21 @@ pub(crate) enum Obj {
     Mr,
     Mmap,
     Grant,
+    /// Processes serving a context (`server.rs`).
+    Server,
+    /// Guest pages fetched because a verb touched them.
+    Fetched,
 }
 
-const OBJ_NAMES: [&str; 5] = ["frontends", "contexts", "mrs", "mmaps", "grants"];
+const OBJ_NAMES: [&str; 7] = [
+    "frontends",
+    "contexts",
+    "mrs",
+    "mmaps",
+    "grants",
+    "servers",
+    "fetched",
+];
 const MAX_OPS: usize = 64;
 
 pub(crate) struct Stats {

@@ -70,6 +70,14 @@ impl Transport {
         }
     }
 
+    /// The frontend's domain; `None` for the loopback.
+    pub(crate) fn domid(&self) -> Option<u16> {
+        match self {
+            Self::Loopback(_) => None,
+            Self::Xen(x) => Some(x.domid()),
+        }
+    }
+
     /// Raises the frontend's event channel.
     pub(crate) fn notify(&self) {
         match self {
@@ -115,9 +123,18 @@ impl Transport {
         }
     }
 
-    /// Maps the guest pages granted as `refs` into the service process,
-    /// one virtual range, so that the real driver can register them.
-    pub(crate) fn map_guest_pages(&self, svc: &Service, refs: &[GrantRef]) -> Result<GuestPages> {
+    /// Maps the guest pages granted as `refs` into the context server, one
+    /// virtual range, so that the real driver can register them: at `at`
+    /// (their guest address, which must be window; `EEXIST` if another
+    /// mapping is there) or, if `None`, in the server's private zone.
+    pub(crate) fn map_guest_pages(
+        &self,
+        svc: &Service,
+        refs: &[GrantRef],
+        at: Option<usize>,
+        readonly: bool,
+    ) -> Result<GuestPages> {
+        let fixed = at.unwrap_or(0);
         let nr = refs.len();
         let mut held = KVec::new();
         let mut ptrs = KVec::new();
@@ -136,7 +153,13 @@ impl Transport {
                 // and `held` keeps them alive: both live in `GuestPages`
                 // until after the mapping is gone.
                 unsafe {
-                    sys::xenib_back_map_pages(svc.file().as_ptr(), ptrs.as_mut_ptr(), nr as _)
+                    sys::xenib_back_map_pages(
+                        svc.file().as_ptr(),
+                        ptrs.as_mut_ptr(),
+                        nr as _,
+                        fixed as _,
+                        readonly,
+                    )
                 }
             }
             Self::Xen(x) => {
@@ -155,6 +178,8 @@ impl Transport {
                         x.domid(),
                         raw.as_ptr(),
                         nr as _,
+                        fixed as _,
+                        readonly,
                     )
                 }
             }
@@ -166,20 +191,23 @@ impl Transport {
         Ok(GuestPages {
             addr: addr as usize,
             nr,
+            window: svc.window(),
             _ptrs: ptrs,
             _held: held,
         })
     }
 }
 
-/// Guest pages mapped into the service process.
+/// Guest pages mapped into a context server.
 ///
 /// # Invariants
 ///
-/// `addr..addr + 4096 * nr` is a mapping of ours in the service process.
+/// `addr..addr + 4096 * nr` is a mapping of ours in the server process,
+/// whose windows are `window`.
 pub(crate) struct GuestPages {
     pub(crate) addr: usize,
     pub(crate) nr: usize,
+    window: *mut sys::xenib_window,
     /// Loopback: the page array the mapping reads (`find_special_page`)
     /// and the page references behind it (Xen: the mapping holds both).
     _ptrs: KVec<*mut sys::page>,
@@ -192,9 +220,9 @@ unsafe impl Send for GuestPages {}
 
 impl Drop for GuestPages {
     fn drop(&mut self) {
-        // SAFETY: Mapped in `map_guest_pages` (type invariant); MRs are
-        // dropped in the service process (see `Context`), after the driver
-        // unpinned the pages.
-        unsafe { sys::xenib_back_unmap_pages(self.addr as _, self.nr as _) };
+        // SAFETY: Mapped in `map_guest_pages` (type invariant); guest
+        // pages are dropped in their server process (see `Context`), after
+        // the driver unpinned them, and before its windows go.
+        unsafe { sys::xenib_back_unmap_pages(self.addr as _, self.nr as _, self.window) };
     }
 }

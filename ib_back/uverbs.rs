@@ -8,9 +8,9 @@
 //! through untouched, the driver sees an ordinary user context) and makes
 //! clean-up complete: closing the file destroys every object of that
 //! context. uverbs commands take user pointers and check the opener's
-//! credentials, so everything here runs in the service process
-//! (`xenib-backd`, inside its `XENIB_BACK_SERVE` ioctl), whose address
-//! space holds a scratch area for commands and responses.
+//! credentials, so everything here runs in the context's server process
+//! (`server.rs`), whose address space holds a scratch area for commands
+//! and responses.
 
 use core::ptr::NonNull;
 use kernel::error::to_result;
@@ -26,41 +26,90 @@ const RESP_OFF: usize = 8 * 4096;
 /// Largest command or response, headers and driver data included.
 pub(crate) const MAX_CMD: usize = RESP_OFF;
 
-/// The service process's context: the `/dev/xenib_back` file it called
-/// `XENIB_BACK_SERVE` on and a scratch area in its address space.
+/// A context server's process: the `/dev/xenib_back` file it called
+/// `XENIB_BACK_SERVE_CONTEXT` on, the windows that cover the guest's
+/// address range in its address space, and a scratch area there.
 ///
 /// # Invariants
 ///
-/// Exists only inside `XENIB_BACK_SERVE`, so `current` is the service
-/// process, `scratch` is a live mapping of `SCRATCH_LEN` bytes in its
-/// address space and `file` is its open `/dev/xenib_back`.
+/// Exists only inside `XENIB_BACK_SERVE_CONTEXT`, so `current` is the
+/// server process; `window` covers its address space but for the private
+/// zone, where `scratch` is a live mapping of `SCRATCH_LEN` bytes; `file`
+/// is its open `/dev/xenib_back`.
 pub(crate) struct Service {
     file: NonNull<sys::file>,
+    window: NonNull<sys::xenib_window>,
     scratch: usize,
     uverbs_path: CString,
 }
 
+/// Pages a verb touched through the windows (`Service::take_faults`).
+pub(crate) type Faults = KVec<u64>;
+
 impl Service {
-    /// Sets up the scratch area.
+    /// Sets up the windows and the scratch area in the (empty) address
+    /// space of the calling process.
     ///
     /// # Safety
     ///
-    /// Must be called from `XENIB_BACK_SERVE`, in the calling process, with
-    /// the file the ioctl was made on; the returned value must not outlive
-    /// that call.
+    /// Must be called from `XENIB_BACK_SERVE_CONTEXT`, in the calling
+    /// process, with the file the ioctl was made on; the returned value
+    /// must not outlive that call.
     pub(crate) unsafe fn new(file: NonNull<sys::file>, uverbs_path: &CStr) -> Result<Self> {
         let uverbs_path = CString::try_from_fmt(kernel::fmt!("{}", uverbs_path))?;
-        // SAFETY: We are in the service process (function contract).
+        // SAFETY: We are in the server process (function contract).
+        let window = unsafe { sys::xenib_back_window_new(file.as_ptr()) };
+        // SAFETY: Any pointer may be tested.
+        let err = unsafe { sys::xenib_ptr_err(window.cast()) };
+        if err != 0 {
+            return Err(Error::from_errno(err as i32));
+        }
+        let window = NonNull::new(window).ok_or(ENOMEM)?;
+        // In the private zone: the windows cover everything else.
+        // SAFETY: We are in the server process (function contract).
         let addr = unsafe { sys::xenib_back_vm_mmap(core::ptr::null_mut(), SCRATCH_LEN as _, 0) };
         if addr as isize >= -4095 && addr as isize <= -1 {
+            // SAFETY: Made above; nothing maps it.
+            unsafe { sys::xenib_back_window_free(window.as_ptr()) };
             return Err(Error::from_errno(addr as i32));
         }
         // INVARIANT: mapped above; `file` per the function contract.
         Ok(Self {
             file,
+            window,
             scratch: addr as usize,
             uverbs_path,
         })
+    }
+
+    /// The windows, for mappings that give guest range back to them.
+    pub(crate) fn window(&self) -> *mut sys::xenib_window {
+        self.window.as_ptr()
+    }
+
+    /// The guest pages touched through the windows since the last call:
+    /// page addresses, `PAGE_WRITE` set where written. `Err(E2BIG)` if
+    /// more than can be fetched at once.
+    pub(crate) fn take_faults(&self) -> Result<Faults> {
+        let mut out = [0u64; crate::wire::MAX_FAULT_PAGES];
+        // SAFETY: `window` is live (type invariant); `out` holds `len`.
+        let n = unsafe {
+            sys::xenib_back_window_take(self.window.as_ptr(), out.as_mut_ptr(), out.len() as _)
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        let mut v = KVec::with_capacity(n as usize, GFP_KERNEL)?;
+        for p in out.iter().take(n as usize) {
+            v.push(*p, GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    /// Whether `[addr, addr + len)` is guest range no mapping uses yet.
+    pub(crate) fn window_covers(&self, addr: usize, len: usize) -> bool {
+        // SAFETY: In the server process (type invariant).
+        unsafe { sys::xenib_back_window_covers(addr as _, len as _) }
     }
 
     pub(crate) fn file(&self) -> NonNull<sys::file> {
@@ -119,8 +168,9 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        // SAFETY: Still in the service process (type invariant).
-        unsafe { sys::xenib_back_vm_munmap(self.scratch as _, SCRATCH_LEN as _) };
+        // SAFETY: Still in the server process (type invariant); its
+        // context has been released. This unmaps everything left.
+        unsafe { sys::xenib_back_window_free(self.window.as_ptr()) };
     }
 }
 

@@ -24,14 +24,39 @@ use crate::table::Table;
 use crate::transport::Transport;
 use crate::wire::doorbell;
 use crate::wire::{
-    init_shared, AsyncEvent, AsyncObj, BackRing, Event, FrontRing, Op, Request, Response, RspBody,
-    Slot, SLOT_SIZE,
+    init_shared, AsyncEvent, AsyncObj, BackRing, CtxHandle, Event, FaultPages, FrontRing,
+    GrantRef, MapPagesReq, Op, PageGrant, PageGrants, Request, Response, RspBody, Slot,
+    MAX_FAULT_PAGES, PAGE_SIZE, PAGE_WRITE, SLOT_SIZE,
 };
 
 /// Requests awaiting a response at once.
 const MAX_OUTSTANDING: usize = 64;
 /// CQs, QPs and SRQs of all processes on this device.
 const MAX_OBJECTS: usize = 1 << 18;
+/// Pages of processes lent to the backend because a verb touched them
+/// (`fault_in`), on this device.
+const MAX_FETCHED: usize = 4096;
+/// Times one verb may ask for pages (`MAX_FAULT_PAGES` each) before it
+/// fails with `EFAULT`.
+const MAX_FAULT_ROUNDS: usize = 4;
+
+/// A page of a process pinned and granted to the backend, because a verb
+/// of its context touched it there; released when the context closes.
+struct Fetched {
+    ctx: CtxHandle,
+    page: NonNull<sys::page>,
+    grant: GrantRef,
+}
+
+// SAFETY: A pinned page may be unpinned from any thread.
+unsafe impl Send for Fetched {}
+
+/// What a request got back.
+enum Reply {
+    Body(RspBody),
+    /// The backend's driver touched these pages of the caller.
+    Fault(FaultPages),
+}
 
 struct Waiter {
     id: u64,
@@ -60,6 +85,8 @@ struct State {
     objects: Table<ObjRef>,
     /// QPs, likewise; a QP's cookie is also its doorbell number.
     qps: Table<ObjRef>,
+    /// Pages lent to the backend (`fault_in`).
+    fetched: Table<Fetched>,
     /// The backend is gone or broke the protocol: fail every request.
     dead: bool,
 }
@@ -91,6 +118,7 @@ impl Channel {
                 waiting: Table::new(MAX_OUTSTANDING),
                 objects: Table::new(MAX_OBJECTS),
                 qps: Table::new(doorbell::MAX_DOORBELLS as usize),
+                fetched: Table::new(MAX_FETCHED),
                 dead: false,
             }),
             changed <- kernel::new_condvar!(),
@@ -113,6 +141,7 @@ impl Channel {
         self.state.lock().dead = true;
         self.changed.notify_all();
         self.transport.disconnect();
+        self.release_fetched(None);
     }
 
     /// Waits for a change: `Err(EINTR)` on a signal if `interruptible`,
@@ -184,10 +213,112 @@ impl Channel {
 
     /// Sends `req` and waits for its response.
     ///
+    /// If the backend's driver touched pages of the calling process that
+    /// the context does not have there yet (a pointer in the provider's
+    /// data), they are pinned, granted and sent (`fault_in`), and `req`
+    /// goes again; a page the process has not mapped fails the verb with
+    /// `EFAULT`, as it would natively.
+    pub(crate) fn call(&self, req: &Request) -> Result<RspBody> {
+        let mut rounds = 0;
+        let result = loop {
+            match self.call_once(req) {
+                Ok(Reply::Body(b)) => break Ok(b),
+                Ok(Reply::Fault(pages)) => {
+                    rounds += 1;
+                    let Some(ctx) = req.ctx().filter(|_| rounds <= MAX_FAULT_ROUNDS) else {
+                        break Err(EFAULT);
+                    };
+                    if let Err(e) = self.fault_in(ctx, &pages) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        // The backend has let go of the context's pages (or is gone).
+        if let Request::CloseContext(r) = req {
+            self.release_fetched(Some(r.ctx));
+        }
+        result
+    }
+
+    /// Lends the backend the pages of the calling process that a verb of
+    /// `ctx` touched: pinned (writable only if written), granted, mapped
+    /// there by `MapPages`. They stay until the context closes.
+    fn fault_in(&self, ctx: CtxHandle, pages: &FaultPages) -> Result {
+        let mut grants = [PageGrant::default(); MAX_FAULT_PAGES];
+        for (g, &a) in grants.iter_mut().zip(pages.as_slice()) {
+            let write = a & PAGE_WRITE != 0;
+            let addr = a - a % PAGE_SIZE;
+            // SAFETY: We run in the verb's caller, the process the backend
+            // acted for: the helper pins a page of its own address space.
+            let p = unsafe { sys::xenib_front_pin_user_page(addr as _, write) };
+            // SAFETY: Any pointer may be tested.
+            let err = unsafe { sys::xenib_ptr_err(p.cast()) };
+            if err != 0 {
+                return Err(Error::from_errno(err as i32));
+            }
+            let page = NonNull::new(p).ok_or(EFAULT)?;
+            let grant = match self.transport.grant_user_page(page, write) {
+                Ok(r) => r,
+                Err(e) => {
+                    // SAFETY: Pinned just above, and not granted.
+                    unsafe { sys::xenib_front_unpin_user_page(page.as_ptr()) };
+                    return Err(e);
+                }
+            };
+            if self
+                .state
+                .lock()
+                .fetched
+                .insert(Fetched { ctx, page, grant })
+                .is_err()
+            {
+                self.give_back(Fetched { ctx, page, grant });
+                return Err(ENOMEM);
+            }
+            *g = PageGrant {
+                addr: addr | if write { PAGE_WRITE } else { 0 },
+                gref: grant,
+            };
+        }
+        let n = pages.as_slice().len();
+        let list = PageGrants::new(&grants[..n]).ok_or(EINVAL)?;
+        match self.call_once(&Request::MapPages(MapPagesReq { ctx, pages: list }))? {
+            Reply::Body(_) => Ok(()),
+            Reply::Fault(_) => Err(eproto()),
+        }
+    }
+
+    /// Takes back the pages lent for `ctx` (for every context if `None`).
+    fn release_fetched(&self, ctx: Option<CtxHandle>) {
+        loop {
+            let f = {
+                let mut st = self.state.lock();
+                let Some(i) = st.fetched.position(|f| ctx.is_none_or(|c| f.ctx == c)) else {
+                    return;
+                };
+                st.fetched.remove(i)
+            };
+            if let Some(f) = f {
+                self.give_back(f);
+            }
+        }
+    }
+
+    fn give_back(&self, f: Fetched) {
+        self.transport.revoke(f.grant, f.page);
+        // SAFETY: Pinned by `fault_in`; the grant is ended (a backend still
+        // mapping it keeps the page until it unmaps).
+        unsafe { sys::xenib_front_unpin_user_page(f.page.as_ptr()) };
+    }
+
+    /// Sends `req` and waits for its response, once.
+    ///
     /// Releasing verbs wait even for a process with a fatal signal
     /// pending: that is exactly when the core tears its objects down, and
     /// they must reach the backend. Other verbs give up on a signal.
-    pub(crate) fn call(&self, req: &Request) -> Result<RspBody> {
+    fn call_once(&self, req: &Request) -> Result<Reply> {
         let op = req.op();
         let interruptible = !matches!(
             op,
@@ -207,10 +338,11 @@ impl Channel {
             interruptible,
             None,
         )? {
-            None => Ok(RspBody::Kick(Default::default())),
-            Some(Response::Ok(body)) if body.op() == op => Ok(body),
+            None => Ok(Reply::Body(RspBody::Kick(Default::default()))),
+            Some(Response::Ok(body)) if body.op() == op => Ok(Reply::Body(body)),
             Some(Response::Ok(_)) => Err(eproto()),
             Some(Response::Err { status, .. }) => Err(Error::from_errno(status)),
+            Some(Response::Fault { pages, .. }) => Ok(Reply::Fault(pages)),
         }
     }
 

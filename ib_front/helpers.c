@@ -243,6 +243,29 @@ size_t xenib_udata_outlen(struct ib_udata *udata)
 	return udata ? udata->outlen : 0;
 }
 
+/*
+ * A page of the calling process that a verb's driver touched in the
+ * backend (the caller is the process making the verb): pinned for as long
+ * as the backend may map it, writable only if the driver wrote to it.
+ */
+struct page *xenib_front_pin_user_page(unsigned long addr, bool write)
+{
+	struct page *page;
+	int ret;
+
+	if (!current->mm || (current->flags & PF_KTHREAD))
+		return ERR_PTR(-EFAULT);
+	ret = pin_user_pages_fast(addr, 1, FOLL_LONGTERM | (write ? FOLL_WRITE : 0), &page);
+	if (ret != 1)
+		return ERR_PTR(ret < 0 ? ret : -EFAULT);
+	return page;
+}
+
+void xenib_front_unpin_user_page(struct page *page)
+{
+	unpin_user_page(page);
+}
+
 struct ib_umem *xenib_front_umem_get(struct ib_device *dev, u64 start, u64 length, int access)
 {
 	return ib_umem_get(dev, start, length, access);

@@ -92,6 +92,17 @@ impl Transport {
         }
     }
 
+    /// Grants a page of a guest process that a verb's driver touched, read
+    /// only unless `writable`. (The loopback's grants carry no access
+    /// rights: its backend, in this kernel, maps such a page read only
+    /// itself.)
+    pub(crate) fn grant_user_page(&self, page: NonNull<sys::page>, writable: bool) -> Result<GrantRef> {
+        match self {
+            Self::Loopback(l) => l.grant(page),
+            Self::Xen(x) => x.grant_user_page(page, writable),
+        }
+    }
+
     /// Ends the grant `r` of `page`; if the backend still maps it, the
     /// page stays allocated until it unmaps.
     pub(crate) fn revoke(&self, r: GrantRef, page: NonNull<sys::page>) {

@@ -221,6 +221,18 @@ impl XenFront {
         Ok(GrantRef(r as u32))
     }
 
+    /// Grants a page of a guest process to the backend, read only unless
+    /// `writable`.
+    pub(crate) fn grant_user_page(&self, page: NonNull<sys::page>, writable: bool) -> Result<GrantRef> {
+        // SAFETY: `page` is a pinned page of the calling process; the
+        // backend may read it, and write it only if `writable`.
+        let r = unsafe { sys::xenib_grant_page(self.backend_id, page.as_ptr(), !writable) };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(GrantRef(r as u32))
+    }
+
     pub(crate) fn revoke(&self, r: GrantRef, page: NonNull<sys::page>) {
         // SAFETY: `r` is our grant of `page`; the helper keeps the page
         // until the backend has unmapped it.

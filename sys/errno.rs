@@ -25,3 +25,8 @@ pub(crate) fn enotconn() -> Error {
 pub(crate) fn etimedout() -> Error {
     Error::from_errno(-(sys::ETIMEDOUT as i32))
 }
+
+/// `-ESHUTDOWN`: the service has stopped.
+pub(crate) fn eshutdown() -> Error {
+    Error::from_errno(-(sys::ESHUTDOWN as i32))
+}

@@ -11,6 +11,8 @@
 pub(crate) mod doorbell_page;
 #[path = "errno.rs"]
 pub(crate) mod errno;
+#[path = "fifo.rs"]
+pub(crate) mod fifo;
 #[path = "loop_grants.rs"]
 pub(crate) mod loop_grants;
 #[path = "poll.rs"]

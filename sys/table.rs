@@ -59,6 +59,11 @@ impl<T> Table<T> {
         }
     }
 
+    /// The index the next `insert` will take, if a slot is free.
+    pub(crate) fn next_free(&mut self) -> Option<usize> {
+        self.first_free()
+    }
+
     /// Makes sure the next `insert` cannot fail.
     pub(crate) fn reserve(&mut self) -> Result {
         if self.first_free().is_some() {

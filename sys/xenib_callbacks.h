@@ -13,6 +13,9 @@ struct file;
 
 /* ib_back: XENIB_BACK_SERVE, in the service process. */
 long xenib_back_serve(struct file *service, const char *uverbs_path);
+/* ib_back: XENIB_BACK_POOL_WAIT and XENIB_BACK_SERVE_CONTEXT (server.rs). */
+long xenib_back_pool_wait(void);
+long xenib_back_serve_context(struct file *service);
 /* ib_back: an event file that xenib_back_evwatch_start() watches has events. */
 void xenib_back_event_ready(void *data);
 /* ib_back: the RDMA core is removing a device (our ib_client). */

@@ -44,10 +44,17 @@ unsigned long xenib_back_vm_mmap(struct file *file, unsigned long len, u64 offse
 int xenib_back_vm_munmap(unsigned long addr, unsigned long len);
 long xenib_back_pin_pages(unsigned long addr, unsigned long nr, struct page **pages);
 void xenib_back_unpin_pages(struct page **pages, unsigned long nr);
+/* A context server's windows onto the guest's address range. */
+struct xenib_window;
+struct xenib_window *xenib_back_window_new(struct file *service);
+void xenib_back_window_free(struct xenib_window *w);
+int xenib_back_window_take(struct xenib_window *w, u64 *out, unsigned int max);
+bool xenib_back_window_covers(unsigned long addr, unsigned long len);
 unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
-				   unsigned long nr);
-int xenib_back_unmap_pages(unsigned long addr, unsigned long nr);
-unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr);
+				   unsigned long nr, unsigned long addr, bool readonly);
+int xenib_back_unmap_pages(unsigned long addr, unsigned long nr, struct xenib_window *w);
+unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr,
+				    unsigned long addr, bool readonly);
 int xenib_back_xen_register(void);
 void xenib_back_xen_unregister(void);
 int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);
@@ -103,6 +110,8 @@ void xenib_get_device(struct xenbus_device *dev);
 void xenib_put_device(struct xenbus_device *dev);
 
 /* ---- ib_front ---- */
+struct page *xenib_front_pin_user_page(unsigned long addr, bool write);
+void xenib_front_unpin_user_page(struct page *page);
 #include <rdma/ib_verbs.h>
 
 /* The front's ib_device: the core allocates it with our private part. */

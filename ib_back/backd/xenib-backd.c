@@ -2,9 +2,12 @@
 /*
  * xenib-backd: lends a process context to ib_back.
  *
- * It finds the uverbs device of the RDMA device ib_back is bound to and
- * calls XENIB_BACK_SERVE; the kernel serves every frontend from inside
- * that call, until the process gets SIGTERM or SIGINT.
+ * It finds the uverbs device of the RDMA device ib_back is bound to. One
+ * thread calls XENIB_BACK_SERVE, inside which the kernel dispatches every
+ * frontend's requests; the main thread forks a context server whenever
+ * the kernel asks (XENIB_BACK_POOL_WAIT): one process per guest context,
+ * in which the kernel executes that context's verbs. Until SIGTERM or
+ * SIGINT.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "../uapi.h"
 
@@ -53,17 +59,56 @@ static int find_uverbs(const char *ibdev, char *path, size_t len)
 	return -1;
 }
 
+static int fd = -1;
+static pthread_t main_thread;
+static volatile sig_atomic_t stopping;
+
 static void on_signal(int sig)
 {
-	(void)sig;	/* only interrupts the ioctl */
+	(void)sig;	/* interrupts the ioctls */
+	stopping = 1;
+}
+
+/* The dispatcher thread: serves the rings until it is signalled. */
+static void *dispatch(void *arg)
+{
+	if (ioctl(fd, XENIB_BACK_SERVE, arg) && errno != EINTR)
+		perror("xenib-backd: XENIB_BACK_SERVE");
+	stopping = 1;
+	pthread_kill(main_thread, SIGTERM);
+	return NULL;
+}
+
+/*
+ * A forked child becomes a context server. The kernel empties its address
+ * space, drops its capabilities and serves one guest context in it; the
+ * child never comes back (it is killed when the context ends).
+ */
+static void serve_context(pid_t daemon)
+{
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	/* A context server must not outlive the daemon that dispatches to it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != daemon)
+		_exit(1);
+	ioctl(fd, XENIB_BACK_SERVE_CONTEXT);
+	_exit(1);
+}
+
+static void reap(int flags)
+{
+	while (waitpid(-1, NULL, flags) > 0 || (!flags && errno == EINTR))
+		;
 }
 
 int main(void)
 {
 	struct xenib_back_serve req = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
+	pthread_t dispatcher;
 	char ibdev[64];
-	int fd;
+	pid_t pid;
 
 	if (read_line("/sys/module/ib_back/parameters/dev", ibdev, sizeof(ibdev))) {
 		fprintf(stderr, "xenib-backd: ib_back is not loaded\n");
@@ -80,9 +125,32 @@ int main(void)
 	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if (ioctl(fd, XENIB_BACK_SERVE, &req) && errno != EINTR) {
-		perror("xenib-backd: XENIB_BACK_SERVE");
+	main_thread = pthread_self();
+	if (pthread_create(&dispatcher, NULL, dispatch, &req)) {
+		fprintf(stderr, "xenib-backd: cannot start the dispatcher\n");
 		return 1;
 	}
+	/* Keep processes ready for new guest contexts, as the kernel asks. */
+	while (!stopping) {
+		reap(WNOHANG);
+		if (ioctl(fd, XENIB_BACK_POOL_WAIT)) {
+			if (errno == ESHUTDOWN)
+				usleep(10000);	/* the dispatcher is not in yet */
+			else if (errno != EINTR)
+				break;
+			continue;
+		}
+		pid = fork();
+		if (pid == 0)
+			serve_context(getppid());
+		if (pid < 0) {
+			perror("xenib-backd: fork");
+			sleep(1);
+		}
+	}
+	pthread_kill(dispatcher, SIGTERM);
+	pthread_join(dispatcher, NULL);
+	/* The dispatcher has closed every context: the servers are going. */
+	reap(0);
 	return 0;
 }

@@ -18,6 +18,7 @@ use crate::verbs::{
     QpType, RecvWr, Route, SendOp, SendWr, Sge, Srq, Wc, ATOMIC_NONE, GRH_LEN, LINK_LAYER_ETHERNET,
     PORT_ACTIVE, WC_GRH,
 };
+use crate::verbs::{raw_uverbs_write, unmapped_page};
 
 pub enum Outcome {
     Pass(String),
@@ -1154,6 +1155,112 @@ fn srq_two_qps(env: &Env) -> CaseResult {
     )))
 }
 
+/// `ibv_modify_srq(IBV_SRQ_MAX_WR)` grows an SRQ (rxe writes the new
+/// queue's mmap information to a pointer in the provider's data: a page of
+/// this process), then more messages than it first held flow through it.
+fn srq_resize(env: &Env) -> CaseResult {
+    let n = 120;
+    if env.dev.max_srq == 0 || env.dev.max_srq_wr < 128 {
+        return Ok(Outcome::Skip(format!("device max_srq_wr {}", env.dev.max_srq_wr)));
+    }
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let srq = Srq::new(&pd, 16, 1).ctx("ibv_create_srq")?;
+    let grown = srq.resize(128).ctx("ibv_modify_srq(IBV_SRQ_MAX_WR)")?;
+    ensure!(grown >= 128, "SRQ holds {grown} WRs after growing to 128");
+    let caps = QpCaps {
+        max_send_wr: 128,
+        max_recv_wr: 128,
+        ..DEFAULT_CAPS
+    };
+    let cq_s = Cq::new(&env.ctx, 256, None).ctx("ibv_create_cq")?;
+    let cq_r = Cq::new(&env.ctx, 256, None).ctx("ibv_create_cq")?;
+    let s = Qp::new(&pd, QpType::Rc, &cq_s, &cq_s, None, caps).ctx("ibv_create_qp")?;
+    let r = Qp::new(&pd, QpType::Rc, &cq_r, &cq_r, Some(&srq), caps).ctx("ibv_create_qp")?;
+    connect_rc(env, &s, 100, &r, 200)?;
+    connect_rc(env, &r, 200, &s, 100)?;
+    let slot = 256;
+    let src = Mr::alloc(&pd, slot * n, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    let dst = Mr::alloc(&pd, slot * n, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    dst.buf().fill(0, dst.len(), GUARD);
+    // More receives than the SRQ held before it grew, all posted at once.
+    let recvs: Vec<RecvWr> = (0..n)
+        .map(|i| recv(i as u64, vec![dst.sge(i * slot, slot)]))
+        .collect();
+    srq.post_recv(&recvs).ctx("ibv_post_srq_recv")?;
+    let msgs: Vec<Vec<u8>> = (0..n).map(|i| pattern(9000 + i as u64, 64 + i)).collect();
+    for (i, m) in msgs.iter().enumerate() {
+        src.write(i * slot, m);
+        s.post_send(&[send(i as u64, vec![src.sge(i * slot, m.len())])])
+            .ctx("ibv_post_send")?;
+        if i % 32 == 31 {
+            let done = cq_s.poll_n(32, TIMEOUT).ctx("ibv_poll_cq")?;
+            ensure!(done.len() == 32, "{} of 32 send completions", done.len());
+        }
+    }
+    let wcs = cq_r.poll_n(n, TIMEOUT).ctx("ibv_poll_cq")?;
+    ensure!(wcs.len() == n, "{} of {n} receive completions", wcs.len());
+    for (i, wc) in wcs.iter().enumerate() {
+        ensure!(wc.status == st::IBV_WC_SUCCESS, "recv {i} status {}", status_name(wc.status));
+        // One QP: messages arrive in order, in the SRQ WRs in order.
+        let slot_i = wc.wr_id as usize;
+        let m = &msgs[i];
+        ensure!(wc.byte_len as usize == m.len(), "message {i}: byte_len {}", wc.byte_len);
+        same(&format!("message {i}"), &dst.read(slot_i * slot, m.len()), m)?;
+        guard_intact("after the message", &dst, slot_i * slot + m.len(), 16)?;
+    }
+    Ok(Outcome::Pass(format!("SRQ 16 -> {grown} WRs; {n} messages through it")))
+}
+
+/// `ibv_resize_cq` grows a CQ, which then holds more than 200 completions
+/// at once, none lost.
+fn cq_resize(env: &Env) -> CaseResult {
+    let n = 220;
+    let caps = QpCaps {
+        max_send_wr: 256,
+        max_recv_wr: 256,
+        ..DEFAULT_CAPS
+    };
+    if (env.dev.max_cqe as usize) < 256 || (env.dev.max_qp_wr as usize) < 256 {
+        return Ok(Outcome::Skip(format!("device max_cqe {}", env.dev.max_cqe)));
+    }
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let cq_s = Cq::new(&env.ctx, 16, None).ctx("ibv_create_cq")?;
+    let cq_r = Cq::new(&env.ctx, 512, None).ctx("ibv_create_cq")?;
+    let cqe = cq_s.resize(256).ctx("ibv_resize_cq")?;
+    ensure!(cqe >= 256, "CQ holds {cqe} entries after growing to 256");
+    let s = Qp::new(&pd, QpType::Rc, &cq_s, &cq_s, None, caps).ctx("ibv_create_qp")?;
+    let r = Qp::new(&pd, QpType::Rc, &cq_r, &cq_r, None, caps).ctx("ibv_create_qp")?;
+    connect_rc(env, &s, 100, &r, 200)?;
+    connect_rc(env, &r, 200, &s, 100)?;
+    let src = Mr::alloc(&pd, 8 * n, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    let dst = Mr::alloc(&pd, 8 * n, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    let recvs: Vec<RecvWr> = (0..n).map(|i| recv(i as u64, vec![dst.sge(8 * i, 8)])).collect();
+    r.post_recv(&recvs).ctx("ibv_post_recv")?;
+    for i in 0..n {
+        src.write_u64(8 * i, 0x5eed_0000 + i as u64);
+        s.post_send(&[send(i as u64, vec![src.sge(8 * i, 8)])])
+            .ctx("ibv_post_send")?;
+    }
+    // Every send completes into the grown CQ before it is polled at all.
+    let wcs = cq_r.poll_n(n, TIMEOUT).ctx("ibv_poll_cq (receiver)")?;
+    ensure!(wcs.len() == n, "{} of {n} receive completions", wcs.len());
+    std::thread::sleep(QUIET);
+    let sends = cq_s.poll(512).ctx("ibv_poll_cq (sender)")?;
+    ensure!(sends.len() == n, "{} of {n} send completions held by the grown CQ", sends.len());
+    for (i, wc) in sends.iter().enumerate() {
+        ensure!(wc.status == st::IBV_WC_SUCCESS, "send {i} status {}", status_name(wc.status));
+        ensure!(wc.wr_id == i as u64, "send completion {i} has wr_id {}", wc.wr_id);
+    }
+    for i in 0..n {
+        ensure!(
+            dst.read_u64(8 * i) == 0x5eed_0000 + i as u64,
+            "message {i}: {:#x}",
+            dst.read_u64(8 * i)
+        );
+    }
+    Ok(Outcome::Pass(format!("CQ 16 -> {cqe} entries held {n} completions")))
+}
+
 // ---------------------------------------------------------------------------
 // Error cases. The expected values are what native rxe gives (Linux 6.12,
 // rdma-core 44), measured on rxe0; where that differs from what the IB spec
@@ -1548,6 +1655,39 @@ fn err_send_deregistered_mr(env: &Env) -> CaseResult {
     Ok(Outcome::Pass(status_name(wc.status)))
 }
 
+/// A provider pointer (rxe's `mmap_info_addr` in `modify_srq`) to memory
+/// this process does not have: EFAULT, and the SRQ keeps working.
+fn err_modify_srq_bad_pointer(env: &Env) -> CaseResult {
+    if env.dev.max_srq == 0 {
+        return Ok(Outcome::Skip("no SRQs".into()));
+    }
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let srq = Srq::new(&pd, 16, 1).ctx("ibv_create_srq")?;
+    // A page that was this process's and is no more.
+    let gone = unmapped_page();
+    // struct ib_uverbs_modify_srq + struct rxe_modify_srq_cmd.
+    let cmd = |addr: u64| {
+        let mut b = Vec::new();
+        b.extend_from_slice(&srq.handle().to_ne_bytes());
+        b.extend_from_slice(&1u32.to_ne_bytes()); // IB_SRQ_MAX_WR
+        b.extend_from_slice(&64u32.to_ne_bytes()); // max_wr
+        b.extend_from_slice(&0u32.to_ne_bytes()); // srq_limit
+        b.extend_from_slice(&addr.to_ne_bytes()); // mmap_info_addr
+        b
+    };
+    const MODIFY_SRQ: u32 = 33; // IB_USER_VERBS_CMD_MODIFY_SRQ
+    for addr in [gone, 0x10_0000, 0x20_0000] {
+        match raw_uverbs_write(srq.cmd_fd(), MODIFY_SRQ, &cmd(addr)) {
+            Err(Errno::EFAULT) => {}
+            other => return Err(format!("mmap_info_addr {addr:#x}: {other:?}, want EFAULT")),
+        }
+    }
+    // The SRQ is as it was, and still grows.
+    let grown = srq.resize(64).ctx("ibv_modify_srq after the bad pointers")?;
+    ensure!(grown >= 64, "SRQ holds {grown} WRs");
+    Ok(Outcome::Pass("EFAULT for 3 addresses; the SRQ then grows".into()))
+}
+
 macro_rules! case {
     ($f:ident, $what:expr) => {
         Case {
@@ -1605,6 +1745,12 @@ pub const CASES: &[Case] = &[
     case!(srq_two_qps, "two RC QPs receiving from one SRQ"),
     case!(mr_rereg, "ibv_rereg_mr: access flags, then a new buffer"),
     case!(srq_limit_event, "SRQ limit reached: an asynchronous event for the right SRQ"),
+    case!(srq_resize, "ibv_modify_srq grows an SRQ; 120 messages through it"),
+    case!(cq_resize, "ibv_resize_cq grows a CQ that then holds 220 completions"),
+    case!(
+        err_modify_srq_bad_pointer,
+        "modify_srq with a provider pointer to unmapped memory -> EFAULT"
+    ),
     case!(
         err_send_bad_lkey,
         "SEND with a bad lkey -> WR_FLUSH_ERR (rxe), QP in ERR"

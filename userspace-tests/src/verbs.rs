@@ -685,6 +685,17 @@ impl Cq {
         }))
     }
 
+    /// `ibv_resize_cq`; returns the number of entries it holds now.
+    pub fn resize(&self, cqe: i32) -> Result<i32, Errno> {
+        // SAFETY: cq is live; nothing polls it meanwhile (&self, one thread).
+        let r = unsafe { sys::ibv_resize_cq(self.cq, cqe) };
+        if r != 0 {
+            return Err(Errno::from_raw(r));
+        }
+        // SAFETY: cq is live.
+        Ok(unsafe { (*self.cq).cqe })
+    }
+
     /// Polls at most `max` completions without blocking.
     pub fn poll(&self, max: usize) -> Result<Vec<Wc>, Errno> {
         let mut raw: Vec<MaybeUninit<sys::ibv_wc>> = Vec::with_capacity(max);
@@ -838,6 +849,74 @@ impl Srq {
     pub fn as_ptr(&self) -> *mut sys::ibv_srq {
         self.srq
     }
+
+    /// Grows (or shrinks) the SRQ to `max_wr` receive WRs
+    /// (`ibv_modify_srq(IBV_SRQ_MAX_WR)`); returns what it holds now.
+    pub fn resize(&self, max_wr: u32) -> Result<u32, Errno> {
+        // SAFETY: all-zero is a valid ibv_srq_attr.
+        let mut a: sys::ibv_srq_attr = unsafe { mem::zeroed() };
+        a.max_wr = max_wr;
+        // SAFETY: srq is live; a is valid for the mask given.
+        let r = unsafe { sys::ibv_modify_srq(self.srq, &mut a, sys::ibv_srq_attr_mask::IBV_SRQ_MAX_WR.0 as i32) };
+        if r != 0 {
+            return Err(Errno::from_raw(r));
+        }
+        // SAFETY: all-zero is a valid ibv_srq_attr; srq is live.
+        let mut q: sys::ibv_srq_attr = unsafe { mem::zeroed() };
+        let r = unsafe { sys::ibv_query_srq(self.srq, &mut q) };
+        if r != 0 {
+            return Err(Errno::from_raw(r));
+        }
+        Ok(q.max_wr)
+    }
+
+    /// The SRQ's uverbs handle, for raw commands.
+    pub fn handle(&self) -> u32 {
+        // SAFETY: srq is live.
+        unsafe { (*self.srq).handle }
+    }
+
+    /// The uverbs file of the SRQ's context, for raw commands.
+    pub fn cmd_fd(&self) -> i32 {
+        // SAFETY: srq and its context are live.
+        unsafe { (*(*self.srq).context).cmd_fd }
+    }
+}
+
+/// The address of a page this process had and no longer has.
+pub fn unmapped_page() -> u64 {
+    // SAFETY: A fresh anonymous mapping, unmapped again; nothing else
+    // refers to it.
+    unsafe {
+        let p = libc::mmap(
+            ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert!(p != libc::MAP_FAILED, "mmap of one page failed");
+        libc::munmap(p, PAGE);
+        p as u64
+    }
+}
+
+/// Writes a raw uverbs command (`struct ib_uverbs_cmd_hdr` and its body,
+/// provider bytes included) to a context's uverbs file: for error cases
+/// that libibverbs would not let through.
+pub fn raw_uverbs_write(cmd_fd: i32, command: u32, body: &[u8]) -> Result<(), Errno> {
+    let mut buf = Vec::with_capacity(8 + body.len());
+    buf.extend_from_slice(&command.to_ne_bytes());
+    buf.extend_from_slice(&(((8 + body.len()) / 4) as u16).to_ne_bytes());
+    buf.extend_from_slice(&0u16.to_ne_bytes());
+    buf.extend_from_slice(body);
+    // SAFETY: buf is valid for its length; cmd_fd is a uverbs file.
+    let r = unsafe { libc::write(cmd_fd, buf.as_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
 }
 
 impl Drop for Srq {

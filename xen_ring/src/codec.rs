@@ -12,6 +12,8 @@ pub mod errno {
     pub const E2BIG: i32 = 7;
     /// Out of memory.
     pub const ENOMEM: i32 = 12;
+    /// Bad address (a verb touched guest memory not mapped for it).
+    pub const EFAULT: i32 = 14;
     /// Invalid argument.
     pub const EINVAL: i32 = 22;
     /// No space left (ring/resource full).

@@ -23,6 +23,14 @@ pub const MAX_MR_PAGES: u32 = MAX_INDIRECT as u32 * REFS_PER_INDIRECT_PAGE;
 /// Grant refs returned per `Mmap` response.
 pub const MAX_MMAP_REFS_PER_RSP: usize = 96;
 
+/// Guest pages named in one `Response::Fault` or `MapPages` request.
+pub const MAX_FAULT_PAGES: usize = 8;
+/// Bit 0 of a faulted or granted page address: write access.
+pub const PAGE_WRITE: u64 = 1;
+/// End of the user address range a faulted or granted page may lie in
+/// (x86-64, 4-level paging: `TASK_SIZE_MAX`).
+pub const USER_ADDR_END: u64 = 0x7fff_ffff_f000;
+
 /// `ReregMr` flag: change translation (`IB_MR_REREG_TRANS`).
 pub const REREG_TRANS: u32 = 1 << 0;
 /// `ReregMr` flag: change PD (`IB_MR_REREG_PD`).
@@ -344,6 +352,160 @@ impl<const N: usize> Wire for RefList<N> {
             *g = GrantRef(v);
         }
         Ok(Self { count, refs })
+    }
+}
+
+/// Whether `a` (a page address with, at most, the `PAGE_WRITE` bit) names
+/// a user page.
+fn valid_page_addr(a: u64) -> bool {
+    a & (PAGE_SIZE - 1) & !PAGE_WRITE == 0 && a >= PAGE_SIZE && a < USER_ADDR_END
+}
+
+/// Guest pages a verb touched that its context does not map
+/// (`Response::Fault`): `u16 count`, `u16 reserved`, `u64 pages[8]`. Each
+/// is a page address of the guest process, `PAGE_WRITE` set if the driver
+/// wrote; entries past `count` are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultPages {
+    count: u16,
+    pages: [u64; MAX_FAULT_PAGES],
+}
+
+impl FaultPages {
+    /// Copies `pages`; `None` if more than `MAX_FAULT_PAGES`, none, or one
+    /// is not a user page address.
+    pub fn new(pages: &[u64]) -> Option<Self> {
+        if pages.is_empty() || !pages.iter().all(|a| valid_page_addr(*a)) {
+            return None;
+        }
+        let mut f = Self::default();
+        f.pages.get_mut(..pages.len())?.copy_from_slice(pages);
+        f.count = pages.len() as u16;
+        Some(f)
+    }
+
+    /// The pages.
+    pub fn as_slice(&self) -> &[u64] {
+        self.pages.get(..usize::from(self.count)).unwrap_or(&[])
+    }
+}
+
+impl Wire for FaultPages {
+    const SIZE: usize = 4 + 8 * MAX_FAULT_PAGES;
+    fn put(&self, w: &mut Writer<'_>) {
+        w.u16(self.count);
+        w.u16(0);
+        for p in &self.pages {
+            w.u64(*p);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = r.at();
+        let count = r.u16()?;
+        r.reserved(2)?;
+        if count == 0 {
+            return Err(DecodeError::Inconsistent);
+        }
+        if usize::from(count) > MAX_FAULT_PAGES {
+            return Err(DecodeError::TooBig(at));
+        }
+        let mut pages = [0u64; MAX_FAULT_PAGES];
+        for (i, p) in pages.iter_mut().enumerate() {
+            let pat = r.at();
+            let v = r.u64()?;
+            if i >= usize::from(count) {
+                if v != 0 {
+                    return Err(DecodeError::ReservedNonZero(pat));
+                }
+            } else if !valid_page_addr(v) {
+                return Err(DecodeError::InvalidValue(pat));
+            }
+            *p = v;
+        }
+        Ok(Self { count, pages })
+    }
+}
+
+/// One guest page granted to a context: its address in the guest process
+/// (with `PAGE_WRITE` if the grant is writable) and the grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageGrant {
+    /// Page address, `PAGE_WRITE` set for a writable grant.
+    pub addr: u64,
+    /// The grant of the page.
+    pub gref: GrantRef,
+}
+
+/// Guest pages granted for a context's address space (`MapPages`):
+/// `u16 count`, `u16 reserved`, then `count` of `{u64 addr, u32 gref,
+/// u32 reserved}`, 8 in all; entries past `count` are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageGrants {
+    count: u16,
+    pages: [PageGrant; MAX_FAULT_PAGES],
+}
+
+impl PageGrants {
+    /// Copies `pages`; `None` if more than `MAX_FAULT_PAGES`, none, or an
+    /// address is not a user page address.
+    pub fn new(pages: &[PageGrant]) -> Option<Self> {
+        if pages.is_empty() || !pages.iter().all(|p| valid_page_addr(p.addr)) {
+            return None;
+        }
+        let mut l = Self::default();
+        l.pages.get_mut(..pages.len())?.copy_from_slice(pages);
+        l.count = pages.len() as u16;
+        Some(l)
+    }
+
+    /// The pages.
+    pub fn as_slice(&self) -> &[PageGrant] {
+        self.pages.get(..usize::from(self.count)).unwrap_or(&[])
+    }
+}
+
+impl Wire for PageGrants {
+    const SIZE: usize = 4 + 16 * MAX_FAULT_PAGES;
+    fn put(&self, w: &mut Writer<'_>) {
+        w.u16(self.count);
+        w.u16(0);
+        for p in &self.pages {
+            w.u64(p.addr);
+            w.u32(p.gref.0);
+            w.u32(0);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = r.at();
+        let count = r.u16()?;
+        r.reserved(2)?;
+        if count == 0 {
+            return Err(DecodeError::Inconsistent);
+        }
+        if usize::from(count) > MAX_FAULT_PAGES {
+            return Err(DecodeError::TooBig(at));
+        }
+        let mut pages = [PageGrant::default(); MAX_FAULT_PAGES];
+        for (i, p) in pages.iter_mut().enumerate() {
+            let pat = r.at();
+            let addr = r.u64()?;
+            let gref = r.u32()?;
+            let gat = r.at();
+            r.reserved(4)?;
+            if i >= usize::from(count) {
+                if addr != 0 || gref != 0 {
+                    return Err(DecodeError::ReservedNonZero(pat));
+                }
+            } else if !valid_page_addr(addr) {
+                return Err(DecodeError::InvalidValue(pat));
+            }
+            let _ = gat;
+            *p = PageGrant {
+                addr,
+                gref: GrantRef(gref),
+            };
+        }
+        Ok(Self { count, pages })
     }
 }
 
@@ -1310,6 +1472,18 @@ impl MmapRsp {
 }
 
 wire_struct!(
+    /// `MapPages` request: guest pages a context's verb faulted on, pinned
+    /// in the guest process and granted, to be mapped at their guest
+    /// addresses in the context's backend address space.
+    pub struct MapPagesReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// The pages.
+        pub pages: PageGrants,
+    }
+);
+
+wire_struct!(
     /// `Munmap` request.
     pub struct MunmapReq {
         /// mmap offset of the region.
@@ -1391,6 +1565,31 @@ impl<const N: usize> Gen for RefList<N> {
             *x = GrantRef::gen(src);
         }
         RefList::new(&b[..n]).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl Gen for FaultPages {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        let n = 1 + src.below(MAX_FAULT_PAGES as u64) as usize;
+        let mut p = [0u64; MAX_FAULT_PAGES];
+        for x in p.iter_mut().take(n) {
+            *x = (1 + src.below(USER_ADDR_END / PAGE_SIZE - 1)) * PAGE_SIZE | src.below(2);
+        }
+        FaultPages::new(&p[..n]).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl Gen for PageGrants {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        let n = 1 + src.below(MAX_FAULT_PAGES as u64) as usize;
+        let mut p = [PageGrant::default(); MAX_FAULT_PAGES];
+        for x in p.iter_mut().take(n) {
+            x.addr = (1 + src.below(USER_ADDR_END / PAGE_SIZE - 1)) * PAGE_SIZE | src.below(2);
+            x.gref = GrantRef::gen(src);
+        }
+        PageGrants::new(&p[..n]).unwrap()
     }
 }
 
@@ -1595,6 +1794,54 @@ mod tests {
             RefList::<2>::get(&mut Reader::new(&buf, 0)),
             Err(DecodeError::ReservedNonZero(8))
         );
+    }
+
+    #[test]
+    fn fault_pages_and_grants() {
+        assert!(FaultPages::new(&[]).is_none());
+        assert!(FaultPages::new(&[0x1000; MAX_FAULT_PAGES + 1]).is_none());
+        assert!(FaultPages::new(&[0x1800]).is_none(), "not page aligned");
+        assert!(FaultPages::new(&[0]).is_none(), "page 0");
+        assert!(FaultPages::new(&[USER_ADDR_END]).is_none(), "kernel half");
+        let f = FaultPages::new(&[0x1000 | PAGE_WRITE, 0x7fff_ffff_e000]).unwrap();
+        assert_eq!(f.as_slice(), &[0x1001, 0x7fff_ffff_e000]);
+        let mut buf = [0u8; FaultPages::SIZE];
+        f.put(&mut Writer::new(&mut buf));
+        assert_eq!(FaultPages::get(&mut Reader::new(&buf, 0)), Ok(f));
+        // A misaligned page, a non-zero tail entry, a zero count: refused.
+        let mut bad = buf;
+        bad[5] = 0x08;
+        assert_eq!(
+            FaultPages::get(&mut Reader::new(&bad, 0)),
+            Err(DecodeError::InvalidValue(4))
+        );
+        let mut bad = buf;
+        bad[4 + 8 * 7] = 1;
+        assert_eq!(
+            FaultPages::get(&mut Reader::new(&bad, 0)),
+            Err(DecodeError::ReservedNonZero(4 + 8 * 7))
+        );
+        let mut bad = buf;
+        bad[0] = 0;
+        assert_eq!(
+            FaultPages::get(&mut Reader::new(&bad, 0)),
+            Err(DecodeError::Inconsistent)
+        );
+        let g = PageGrants::new(&[PageGrant {
+            addr: 0x2000,
+            gref: GrantRef(7),
+        }])
+        .unwrap();
+        let mut buf = [0u8; PageGrants::SIZE];
+        g.put(&mut Writer::new(&mut buf));
+        assert_eq!(PageGrants::get(&mut Reader::new(&buf, 0)), Ok(g));
+        let mut bad = buf;
+        bad[16] = 1; // the reserved word after the first grant ref
+        assert_eq!(
+            PageGrants::get(&mut Reader::new(&bad, 0)),
+            Err(DecodeError::ReservedNonZero(16))
+        );
+        assert!(PageGrants::new(&[PageGrant::default()]).is_none());
     }
 
     #[test]

@@ -22,10 +22,10 @@ use super::codec::{Gen, GenSrc};
 use super::msg::*;
 use super::ring::{Slot, SLOT_SIZE};
 
-/// Current (and highest) protocol version.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Current (and highest) protocol version (2: `MapPages`, fault responses).
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Lowest protocol version this implementation speaks.
-pub const MIN_PROTOCOL_VERSION: u16 = 1;
+pub const MIN_PROTOCOL_VERSION: u16 = 2;
 
 /// Feature: the back delivers events on a separate event ring.
 pub const FEATURE_EVENT_RING: u64 = 1 << 0;
@@ -37,12 +37,16 @@ pub const FEATURE_DOORBELL_PAGE: u64 = 1 << 4;
 pub const FEATURE_KICK: u64 = 1 << 2;
 /// Feature: multi-page rings (order > 0).
 pub const FEATURE_MULTI_PAGE_RING: u64 = 1 << 3;
+/// Feature: guest pages a verb touches are faulted in (`Response::Fault`,
+/// `MapPages`).
+pub const FEATURE_FAULT_IN: u64 = 1 << 5;
 /// Every feature this implementation knows.
 pub const SUPPORTED_FEATURES: u64 = FEATURE_EVENT_RING
     | FEATURE_MMAP
     | FEATURE_KICK
     | FEATURE_MULTI_PAGE_RING
-    | FEATURE_DOORBELL_PAGE;
+    | FEATURE_DOORBELL_PAGE
+    | FEATURE_FAULT_IN;
 
 /// Header flag: the back sends no response.
 pub const FLAG_NO_REPLY: u16 = 1 << 0;
@@ -328,6 +332,8 @@ ops! {
     Munmap = 0x0091, MunmapReq => Empty;
     /// Doorbell for a QP (zero-WR post_send); always `NO_REPLY`.
     Kick = 0x00a0, QpReq => Empty;
+    /// Map guest pages a verb faulted on into the context's address space.
+    MapPages = 0x00b0, MapPagesReq => Empty;
 }
 
 impl Op {
@@ -339,6 +345,45 @@ impl Op {
 }
 
 impl Request {
+    /// The context a request is about; `None` for those about the
+    /// connection or the device, and for `OpenContext` (none yet).
+    pub fn ctx(&self) -> Option<CtxHandle> {
+        Some(match self {
+            Request::Hello(_)
+            | Request::QueryDevice(_)
+            | Request::QueryPort(_)
+            | Request::QueryGid(_)
+            | Request::QueryPkey(_)
+            | Request::OpenContext(_) => return None,
+            Request::CloseContext(r) => r.ctx,
+            Request::AllocPd(r) => r.ctx,
+            Request::DeallocPd(r) => r.ctx,
+            Request::RegMr(r) => r.ctx,
+            Request::ReregMr(r) => r.ctx,
+            Request::DeregMr(r) => r.ctx,
+            Request::CreateCq(r) => r.ctx,
+            Request::ResizeCq(r) => r.ctx,
+            Request::DestroyCq(r) => r.ctx,
+            Request::ReqNotifyCq(r) => r.ctx,
+            Request::CreateQp(r) => r.ctx,
+            Request::ModifyQp(r) => r.ctx,
+            Request::QueryQp(r) => r.ctx,
+            Request::DestroyQp(r) => r.ctx,
+            Request::Kick(r) => r.ctx,
+            Request::CreateSrq(r) => r.ctx,
+            Request::ModifySrq(r) => r.ctx,
+            Request::QuerySrq(r) => r.ctx,
+            Request::DestroySrq(r) => r.ctx,
+            Request::CreateAh(r) => r.ctx,
+            Request::DestroyAh(r) => r.ctx,
+            Request::AttachMcast(r) => r.ctx,
+            Request::DetachMcast(r) => r.ctx,
+            Request::Mmap(r) => r.ctx,
+            Request::Munmap(r) => r.ctx,
+            Request::MapPages(r) => r.ctx,
+        })
+    }
+
     /// Semantic validation beyond field decoding.
     pub fn check(&self) -> Result<(), DecodeError> {
         match self {
@@ -398,6 +443,16 @@ pub enum Response {
         /// Negative errno.
         status: i32,
     },
+    /// The verb touched guest pages its context does not map (`status`
+    /// `-EFAULT` with a `FaultPages` body): the front pins and grants
+    /// them (`MapPages`) and sends the request again. Only to a front
+    /// that negotiated `FEATURE_FAULT_IN`.
+    Fault {
+        /// The op being answered.
+        op: Op,
+        /// The pages.
+        pages: FaultPages,
+    },
 }
 
 impl Response {
@@ -415,7 +470,7 @@ impl Response {
     pub fn op(&self) -> Op {
         match self {
             Response::Ok(b) => b.op(),
-            Response::Err { op, .. } => *op,
+            Response::Err { op, .. } | Response::Fault { op, .. } => *op,
         }
     }
 
@@ -424,6 +479,7 @@ impl Response {
         match self {
             Response::Ok(_) => 0,
             Response::Err { status, .. } => *status,
+            Response::Fault { .. } => -errno::EFAULT,
         }
     }
 
@@ -444,6 +500,9 @@ impl Response {
                 let s = Response::error(*op, *status).status();
                 encode_slot(slot, *op as u16, 0, id, s, |_| {})
             }
+            Response::Fault { op, pages } => {
+                encode_slot(slot, *op as u16, 0, id, -errno::EFAULT, |w| pages.put(w))
+            }
         }
     }
 
@@ -457,6 +516,11 @@ impl Response {
         let b = body(slot, h.len)?;
         let rsp = if h.status == 0 {
             Response::Ok(decode_exact(b, |r| RspBody::get_body(op, r))?)
+        } else if h.status == -errno::EFAULT && !b.is_empty() {
+            Response::Fault {
+                op,
+                pages: decode_exact(b, FaultPages::get)?,
+            }
         } else if (-errno::MAX_ERRNO..0).contains(&h.status) {
             if !b.is_empty() {
                 return Err(DecodeError::BadLength);
@@ -626,7 +690,12 @@ mod tests {
     fn any_response(e: &[u8]) -> Response {
         let mut src = GenSrc::new(e);
         let op = Op::ALL[src.below(Op::ALL.len() as u64) as usize];
-        if src.byte() < 64 {
+        let kind = src.byte();
+        if kind < 16 {
+            let pages = FaultPages::gen(&mut src);
+            return Response::Fault { op, pages };
+        }
+        if kind < 64 {
             let st = -(1 + src.below(errno::MAX_ERRNO as u64) as i32);
             return Response::Err { op, status: st };
         }
@@ -909,9 +978,17 @@ mod tests {
             ),
             Response::Ok(RspBody::Hello(HelloRsp {
                 features: SUPPORTED_FEATURES,
-                version: 1
+                version: PROTOCOL_VERSION
             }))
         );
+        // A version-1 front (no MapPages, no fault responses) is refused.
+        let v1 = HelloReq {
+            features: u64::MAX,
+            min_version: 1,
+            max_version: 1,
+        };
+        let r = hello_response(&v1, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, SUPPORTED_FEATURES);
+        assert_eq!(r.status(), -errno::EPROTONOSUPPORT);
         let req = HelloReq {
             features: FEATURE_KICK,
             min_version: 2,

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Context servers: each guest user context is served by a process of its
+//! own.
+//!
+//! A driver resolves the pointers it finds in a command (provider
+//! `udata`, `ib_umem_get` of a buffer address) in `current->mm`, and
+//! checks `current`'s capabilities. So the address space and credentials
+//! a verb runs with decide what a guest can reach. Each context therefore
+//! runs in a *context server*: a process forked by `xenib-backd` that
+//! enters `XENIB_BACK_SERVE_CONTEXT` and never returns to user space.
+//! On entry its address space is emptied (nothing of the daemon stays
+//! mapped) and its capabilities are dropped; from then on it holds only
+//! what its one context puts there: the command scratch area, the
+//! driver's queue mappings and the guest pages of that context's MRs.
+//! A pointer from a guest can reach nothing else, in particular no other
+//! guest's memory. The process serves one context and exits with it.
+//!
+//! The frontend's dispatcher (the `XENIB_BACK_SERVE` thread) decodes each
+//! request and queues it on the context's `ContextServer`; the server
+//! executes it and answers on the ring itself, so a slow verb in one
+//! context delays no other.
+
+use core::sync::atomic::AtomicBool;
+use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar, Mutex};
+
+use crate::context::{self, Context};
+use crate::frontend::Frontend;
+use crate::poll::now_ns;
+use crate::stats::{Obj, Stats};
+use crate::transport::Transport;
+use crate::uverbs::Service;
+use crate::wire::{CtxHandle, FaultPages, MapPagesReq, Request, Response, PAGE_WRITE};
+use crate::fifo::Fifo;
+use crate::{sys, Backend};
+
+/// Requests one context may have queued; more than the ring can hold.
+const MAX_JOBS: usize = 256;
+/// Guest pages one context may have fetched (`map_faulted`).
+const MAX_FETCHED_PER_CONTEXT: usize = 256;
+const PAGE: u64 = 4096;
+
+/// A request for the context, with the id its response must carry.
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) req: Request,
+}
+
+/// Where a context server is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// Waiting for a process to serve it.
+    Unclaimed,
+    /// A process serves it.
+    Running,
+    /// Its process has stopped (closed, signalled or killed): the
+    /// context and everything in it are gone.
+    Gone,
+}
+
+struct State {
+    jobs: Fifo<Job>,
+    phase: Phase,
+    /// Stop serving: the frontend is leaving or the device is going.
+    close: bool,
+    /// The context's event files have events.
+    events: bool,
+}
+
+/// The frontend's view of one context: the queue of its requests, and
+/// whether a process still serves it.
+#[pin_data]
+pub(crate) struct ContextServer {
+    /// The handle the guest names the context by (slot and generation).
+    pub(crate) handle: CtxHandle,
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    changed: CondVar,
+    /// The server pushed events while the event ring was full.
+    pub(crate) events_stalled: AtomicBool,
+}
+
+impl ContextServer {
+    pub(crate) fn new(handle: CtxHandle) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                handle,
+                state <- kernel::new_mutex!(State {
+                    jobs: Fifo::new(MAX_JOBS),
+                    phase: Phase::Unclaimed,
+                    close: false,
+                    events: false,
+                }),
+                changed <- kernel::new_condvar!(),
+                events_stalled: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Queues a request; `Err` (never queued) once the server is gone.
+    pub(crate) fn queue(&self, job: Job) -> core::result::Result<(), Job> {
+        let mut st = self.state.lock();
+        if st.phase == Phase::Gone || st.close {
+            return Err(job);
+        }
+        st.jobs.push(job)?;
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// The context's event files have events: have the server move them.
+    pub(crate) fn events_ready(&self) {
+        self.state.lock().events = true;
+        self.changed.notify_all();
+    }
+
+    /// Asks the server to close the context and waits until it has. A
+    /// server that no process has claimed yet is simply gone.
+    pub(crate) fn close_and_wait(&self) {
+        let mut st = self.state.lock();
+        st.close = true;
+        if st.phase == Phase::Unclaimed {
+            st.phase = Phase::Gone;
+        }
+        self.changed.notify_all();
+        while st.phase != Phase::Gone {
+            self.changed.wait(&mut st);
+        }
+    }
+
+    /// Claims the server for the calling process; false if it is gone.
+    pub(crate) fn claim(&self) -> bool {
+        let mut st = self.state.lock();
+        if st.phase != Phase::Unclaimed {
+            return false;
+        }
+        st.phase = Phase::Running;
+        true
+    }
+
+    /// Requests the dispatcher queued that will never be served now.
+    fn take_job(&self) -> Option<Job> {
+        self.state.lock().jobs.pop()
+    }
+
+    /// Waits for the next thing to do: a request, events, or the end.
+    fn next(&self) -> Next {
+        let mut st = self.state.lock();
+        loop {
+            if st.close {
+                return Next::Close;
+            }
+            if core::mem::take(&mut st.events) {
+                return Next::Events;
+            }
+            if let Some(job) = st.jobs.pop() {
+                return Next::Job(job);
+            }
+            if self.changed.wait_interruptible(&mut st) {
+                return Next::Signalled;
+            }
+        }
+    }
+
+    fn set_gone(&self) {
+        let mut st = self.state.lock();
+        st.phase = Phase::Gone;
+        self.changed.notify_all();
+    }
+}
+
+enum Next {
+    Job(Job),
+    Events,
+    Close,
+    Signalled,
+}
+
+/// Serves `server`'s context in the calling process (a context server,
+/// inside `XENIB_BACK_SERVE_CONTEXT`) until the context is closed, the
+/// frontend leaves or the process is signalled. The context is always
+/// released here, in this process, whose address space holds it.
+pub(crate) fn serve(svc: &Service, backend: &Backend, fe: &Arc<Frontend>, server: &Arc<ContextServer>) {
+    let mut ctx: Option<Context> = None;
+    let why = loop {
+        match server.next() {
+            Next::Job(job) => {
+                let op = job.req.op();
+                let start = now_ns();
+                let (result, closed) = execute(svc, backend, fe, server, &mut ctx, &job.req);
+                backend
+                    .stats
+                    .request(op, result.is_ok(), (now_ns() - start) as u64);
+                let faults = svc.take_faults();
+                let rsp = match result {
+                    Ok(r) => r,
+                    // The driver touched guest memory this context does
+                    // not map (and failed for it): have the guest fetch it.
+                    Err(e) => match faults {
+                        Ok(f) if !f.is_empty() && fe.fault_in() && job.req.ctx().is_some() => {
+                            match FaultPages::new(&f) {
+                                Some(pages) => Response::Fault { op, pages },
+                                None => Response::error(op, e.to_errno()),
+                            }
+                        }
+                        _ => Response::error(op, e.to_errno()),
+                    },
+                };
+                if closed {
+                    // The context is gone before the guest hears so.
+                    fe.forget_server(server);
+                    fe.respond(job.id, &rsp);
+                    break "closed";
+                }
+                fe.respond(job.id, &rsp);
+            }
+            Next::Events => {
+                if let Some(c) = &ctx {
+                    fe.pump_events(svc, server, c);
+                }
+            }
+            Next::Close => break "closing",
+            Next::Signalled => break "signalled",
+        }
+    };
+    if let Some(c) = ctx.take() {
+        fe.unbind_doorbells(server.handle, None);
+        fe.release_context(c, svc, backend);
+    }
+    server.set_gone();
+    // Whatever was queued meanwhile is answered, never dropped: a guest
+    // thread waits for each response.
+    while let Some(job) = server.take_job() {
+        fe.respond(job.id, &Response::error(job.req.op(), EIO.to_errno()));
+    }
+    if why == "signalled" {
+        crate::sys::warn_ratelimited!(
+            "context server of {} signalled: its context is gone\n",
+            fe.name()
+        );
+    }
+}
+
+/// Executes one request of the context. Returns the result and whether
+/// the context is now closed.
+fn execute(
+    svc: &Service,
+    backend: &Backend,
+    fe: &Arc<Frontend>,
+    server: &ContextServer,
+    ctx: &mut Option<Context>,
+    req: &Request,
+) -> (Result<Response>, bool) {
+    match (req, ctx.as_mut()) {
+        (Request::OpenContext(r), None) => {
+            if backend.device_gone() {
+                return (Err(ENODEV), true);
+            }
+            let data = server as *const ContextServer as *mut core::ffi::c_void;
+            match context::open(svc, svc.uverbs_path(), r, data) {
+                Ok((c, mut rsp)) => {
+                    rsp.ctx = server.handle;
+                    *ctx = Some(c);
+                    backend.stats.add(Obj::Context, 1);
+                    (Ok(Response::Ok(crate::wire::RspBody::OpenContext(rsp))), false)
+                }
+                // A context that could not open is gone.
+                Err(e) => (Err(e), true),
+            }
+        }
+        (Request::CloseContext(_), Some(_)) => {
+            if let Some(c) = ctx.take() {
+                fe.unbind_doorbells(server.handle, None);
+                fe.release_context(c, svc, backend);
+            }
+            (
+                Ok(Response::Ok(crate::wire::RspBody::CloseContext(
+                    Default::default(),
+                ))),
+                true,
+            )
+        }
+        (_, Some(c)) => (fe.execute_in_context(svc, backend, c, server.handle, req), false),
+        (_, None) => (Err(EBADF), false),
+    }
+}
+
+/// `MapPages`: guest pages a verb faulted on, which the front pinned in
+/// the guest process and granted, are mapped at their guest addresses, so
+/// that the verb finds them when the front sends it again. They stay until
+/// the context closes (the driver may hold on to them, as a hardware
+/// driver pins a queue buffer). A page already mapped is left as it is.
+pub(crate) fn map_faulted(
+    ctx: &mut Context,
+    svc: &Service,
+    transport: &Transport,
+    stats: &Stats,
+    req: &MapPagesReq,
+) -> Result {
+    for p in req.pages.as_slice() {
+        let addr = (p.addr - p.addr % PAGE) as usize;
+        if !svc.window_covers(addr, PAGE as usize) {
+            continue;
+        }
+        if ctx.fetched.len() >= MAX_FETCHED_PER_CONTEXT {
+            return Err(ENOMEM);
+        }
+        let readonly = p.addr & PAGE_WRITE == 0;
+        let pages = transport.map_guest_pages(svc, &[p.gref], Some(addr), readonly)?;
+        ctx.fetched.push(pages, GFP_KERNEL)?;
+        stats.add(Obj::Fetched, 1);
+    }
+    Ok(())
+}
+
+/// Called (in process context) when a watched event file has events.
+#[no_mangle]
+pub(crate) extern "C" fn xenib_back_event_ready(data: *mut core::ffi::c_void) {
+    // SAFETY: `data` is the context server the watch was started for,
+    // which outlives the watch: the watch belongs to the server's
+    // `Context`, which its serving process drops before the server's
+    // last reference (held by that process) goes.
+    unsafe { &*(data as *const ContextServer) }.events_ready();
+}
+
+/// `XENIB_BACK_SERVE_CONTEXT`, called by a freshly forked process of
+/// `xenib-backd`. The C side has already emptied its address space and
+/// dropped its capabilities. Waits for a context to serve, serves it,
+/// and returns; the process is then killed (it has nothing to return to).
+#[no_mangle]
+pub(crate) extern "C" fn xenib_back_serve_context(file: *mut sys::file) -> core::ffi::c_long {
+    let Some(backend) = Backend::get() else {
+        return ENODEV.to_errno() as _;
+    };
+    let Some(file) = core::ptr::NonNull::new(file) else {
+        return EINVAL.to_errno() as _;
+    };
+    let Some((fe, server, path)) = backend.wait_for_context() else {
+        return EINTR.to_errno() as _;
+    };
+    // SAFETY: We are in the ioctl, in the calling process, with its file;
+    // `svc` lives only for this call.
+    let svc = match unsafe { Service::new(file, &path) } {
+        Ok(s) => s,
+        Err(e) => {
+            server.set_gone();
+            while let Some(job) = server.take_job() {
+                fe.respond(job.id, &Response::error(job.req.op(), e.to_errno()));
+            }
+            backend.server_done();
+            return e.to_errno() as _;
+        }
+    };
+    backend.stats.add(Obj::Server, 1);
+    serve(&svc, backend, &fe, &server);
+    drop(svc);
+    backend.stats.add(Obj::Server, -1);
+    backend.server_done();
+    0
+}
