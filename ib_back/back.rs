@@ -117,9 +117,11 @@ impl Backend {
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
-    pub(crate) fn wake(&self) {
-        let _g = self.state.lock();
+    /// Wakes the dispatcher; false if none is serving.
+    pub(crate) fn wake(&self) -> bool {
+        let g = self.state.lock();
         self.work.notify_all();
+        g.serving
     }
 
     pub(crate) fn add_frontend(&self, fe: Arc<Frontend>) -> Result {
@@ -279,7 +281,7 @@ impl Backend {
         loop {
             for fe in self.all_frontends().iter() {
                 if fe.take_pending() {
-                    Frontend::serve(fe, false, self, false);
+                    fe.refuse_all(self);
                 }
             }
             let mut g = self.state.lock();
@@ -388,6 +390,10 @@ impl Backend {
             self.pool.notify_all();
         }
         self.close_all();
+        // Requests that came while we were leaving get their answer too.
+        for fe in self.all_frontends().iter() {
+            fe.refuse_all_if_connected(self);
+        }
     }
 }
 

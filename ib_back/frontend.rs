@@ -105,6 +105,8 @@ pub(crate) struct Frontend {
     mr_pages: AtomicUsize,
     /// The frontend takes `Response::Fault` (negotiated in `Hello`).
     fault_in: AtomicBool,
+    /// `State::connected`, for `kick`.
+    connected: AtomicBool,
     /// Whether the frontend was asked to notify us of new requests; not
     /// while the service polls for them (`serve`, `arm`).
     armed: AtomicBool,
@@ -135,6 +137,7 @@ impl Frontend {
                 broken: AtomicBool::new(false),
                 mr_pages: AtomicUsize::new(0),
                 fault_in: AtomicBool::new(false),
+                connected: AtomicBool::new(false),
                 armed: AtomicBool::new(true),
                 doorbell_page,
                 doorbells <- kernel::new_mutex!(KVec::new()),
@@ -221,11 +224,16 @@ impl Frontend {
         *self.doorbells.lock() = KVec::new();
     }
 
-    /// The frontend notified us: have a service thread look at it.
+    /// The frontend notified us: have the dispatcher look at it. Without
+    /// one (the daemon has stopped), a connected frontend's requests are
+    /// refused right here, so that no guest process waits for an answer
+    /// that cannot come; the handshake waits for a dispatcher.
     pub(crate) fn kick(&self) {
         self.pending.store(true, Ordering::Release);
         if let Some(b) = Backend::get() {
-            b.wake();
+            if !b.wake() {
+                self.refuse_all_if_connected(b);
+            }
         }
     }
 
@@ -259,11 +267,30 @@ impl Frontend {
 
     /// Serves up to `BUDGET` requests: answers those about the frontend
     /// itself and queues the rest on their contexts' servers. Returns
-    /// whether more may be queued. Without a service (`serving` false: the
-    /// backend is being unloaded) every request is answered with `ENODEV`.
-    /// If `polling`, the service will look at the ring again soon: the
-    /// frontend is asked not to notify us of new requests until `arm`.
-    pub(crate) fn serve(this: &Arc<Self>, serving: bool, backend: &Backend, polling: bool) -> bool {
+    /// whether more may be queued. If `polling`, the service will look at
+    /// the ring again soon: the frontend is asked not to notify us of new
+    /// requests until `arm`.
+    pub(crate) fn serve(this: &Arc<Self>, backend: &Backend, polling: bool) -> bool {
+        this.serve_as(Some(this), backend, polling)
+    }
+
+    /// Answers every request with `ENODEV`: no dispatcher runs (the
+    /// daemon has stopped, or the backend is being unloaded).
+    pub(crate) fn refuse_all(&self, backend: &Backend) -> bool {
+        self.serve_as(None, backend, false)
+    }
+
+    /// `refuse_all`, unless the frontend has not even shaken hands: then
+    /// it waits for a dispatcher.
+    pub(crate) fn refuse_all_if_connected(&self, backend: &Backend) {
+        if self.connected.load(Ordering::Acquire) {
+            self.take_pending();
+            self.refuse_all(backend);
+        }
+    }
+
+    fn serve_as(&self, dispatcher: Option<&Arc<Self>>, backend: &Backend, polling: bool) -> bool {
+        let this = self;
         let mut st = this.state.lock();
         if st.broken {
             return false;
@@ -292,7 +319,7 @@ impl Frontend {
                 }
             }
             more = true;
-            let Some((id, rsp)) = this.handle(this, &mut st, serving, backend, &slot) else {
+            let Some((id, rsp)) = this.handle(dispatcher, &mut st, backend, &slot) else {
                 // Not even a header we can answer: every request needs a
                 // response (ring.h), so the ring is out of step for good.
                 warn_ratelimited!("{}: unanswerable request; disconnecting it\n", this.name());
@@ -427,9 +454,8 @@ impl Frontend {
     /// enough to say which one it is.
     fn handle(
         &self,
-        this: &Arc<Self>,
+        dispatcher: Option<&Arc<Self>>,
         st: &mut State,
-        serving: bool,
         backend: &Backend,
         slot: &Slot,
     ) -> Option<(u64, Option<Response>)> {
@@ -445,11 +471,11 @@ impl Frontend {
         };
         let op = req.op();
         let start = now_ns();
-        let result = match req {
-            _ if !serving => Dispatched::Done(Err(ENODEV)),
-            Request::Hello(_) => Dispatched::Done(self.execute(st, backend, &req)),
+        let result = match (req, dispatcher) {
+            (_, None) => Dispatched::Done(Err(ENODEV)),
+            (Request::Hello(_), _) => Dispatched::Done(self.execute(st, backend, &req)),
             _ if !st.connected => Dispatched::Done(Err(eproto())),
-            _ => match request_context(&req) {
+            (_, Some(this)) => match request_context(&req) {
                 Some(h) => self.dispatch(this, st, backend, h, id, req),
                 None => Dispatched::Done(self.execute(st, backend, &req)),
             },
@@ -540,6 +566,7 @@ impl Frontend {
             Request::Hello(h) => {
                 let rsp = hello_response(h, PROTOCOL_VERSION, PROTOCOL_VERSION, SUPPORTED_FEATURES);
                 st.connected = rsp.status() == 0;
+                self.connected.store(st.connected, Ordering::Release);
                 if let Response::Ok(RspBody::Hello(r)) = &rsp {
                     self.fault_in
                         .store(r.features & FEATURE_FAULT_IN != 0, Ordering::Release);

@@ -162,7 +162,8 @@ static const struct vm_operations_struct xenib_window_vm_ops = {
 	.fault = xenib_window_fault,
 };
 
-static bool xenib_in_guest_range(unsigned long addr, unsigned long len)
+/* Whether [addr, addr + len) lies where guest pages may be mapped. */
+bool xenib_back_in_guest_range(unsigned long addr, unsigned long len)
 {
 	unsigned long end = addr + len;
 
@@ -341,7 +342,7 @@ bool xenib_back_window_covers(unsigned long addr, unsigned long len)
 	struct vm_area_struct *vma;
 	bool ok = true;
 
-	if (!xenib_in_guest_range(addr, len))
+	if (!xenib_back_in_guest_range(addr, len))
 		return false;
 	mmap_read_lock(mm);
 	{
@@ -419,7 +420,7 @@ int xenib_back_unmap_pages(unsigned long addr, unsigned long nr, struct xenib_wi
 		vma->vm_private_data = NULL;
 	mmap_write_unlock(mm);
 	ret = vm_munmap(addr, len);
-	if (!ret && w && xenib_in_guest_range(addr, len)) {
+	if (!ret && w && xenib_back_in_guest_range(addr, len)) {
 		r = xenib_window_map(w, addr, addr + len);
 		if (IS_ERR_VALUE(r))
 			ret = (int)r;

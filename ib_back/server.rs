@@ -302,6 +302,10 @@ pub(crate) fn map_faulted(
 ) -> Result {
     for p in req.pages.as_slice() {
         let addr = (p.addr - p.addr % PAGE) as usize;
+        // SAFETY: A pure range check.
+        if !unsafe { sys::xenib_back_in_guest_range(addr as _, PAGE as _) } {
+            return Err(EINVAL);
+        }
         if !svc.window_covers(addr, PAGE as usize) {
             continue;
         }

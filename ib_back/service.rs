@@ -50,7 +50,7 @@ fn serve(backend: &Backend, path: &kernel::str::CStr) -> Result {
                     gaps.note(start - t);
                 }
                 let poll = gaps.poll_until(start).is_some();
-                if Frontend::serve(&fe, true, backend, poll) {
+                if Frontend::serve(&fe, backend, poll) {
                     // More queued than one turn's budget: come back later.
                     fe.kick();
                 }

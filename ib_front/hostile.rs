@@ -18,9 +18,9 @@ use crate::channel::Channel;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    AllocPdReq, CreateCqReq, CtxHandle, DeallocPdReq, Empty, GrantRef, HelloReq, MmapReq, PdHandle,
-    RefList, RegMrReq, Request, Response, RspBody, Slot, Udata, UdataReq, PROTOCOL_VERSION,
-    SUPPORTED_FEATURES,
+    AllocPdReq, CreateCqReq, CtxHandle, DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq,
+    MmapReq, PageGrant, PageGrants, PdHandle, RefList, RegMrReq, Request, Response, RspBody, Slot,
+    Udata, UdataReq, PAGE_WRITE, PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
 
 static PASSED: AtomicU32 = AtomicU32::new(0);
@@ -200,6 +200,35 @@ fn run_all() -> Result {
         first_page: 0,
     }));
     check("mmap of an absurd length is refused", errno_of(r) == einval);
+
+    // Pages for its context's address space: never granted, outside the
+    // guest's range, or for a context it does not have.
+    let map = |ctx, addr, gref| {
+        Request::MapPages(MapPagesReq {
+            ctx,
+            pages: PageGrants::new(&[PageGrant {
+                addr,
+                gref: GrantRef(gref),
+            }])
+            .unwrap_or_default(),
+        })
+    };
+    check(
+        "a page never granted is not mapped",
+        errno_of(a.call(&map(ctx, 0x40_0000 | PAGE_WRITE, 77777))) == einval,
+    );
+    check(
+        "a page in the server's private zone is refused",
+        errno_of(a.call(&map(ctx, 0x1000_0000_0000, 1))) == einval,
+    );
+    check(
+        "a page below the guest range is refused",
+        errno_of(a.call(&map(ctx, 0x1000, 1))) == einval,
+    );
+    check(
+        "pages for an unknown context get EBADF",
+        errno_of(a.call(&map(CtxHandle(9999), 0x40_0000, 1))) == ebadf,
+    );
 
     // Doorbells for QPs it does not have (bits anywhere in the page): the
     // backend must ignore them and keep answering.

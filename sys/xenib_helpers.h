@@ -49,6 +49,7 @@ struct xenib_window;
 struct xenib_window *xenib_back_window_new(struct file *service);
 void xenib_back_window_free(struct xenib_window *w);
 int xenib_back_window_take(struct xenib_window *w, u64 *out, unsigned int max);
+bool xenib_back_in_guest_range(unsigned long addr, unsigned long len);
 bool xenib_back_window_covers(unsigned long addr, unsigned long len);
 unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
 				   unsigned long nr, unsigned long addr, bool readonly);

@@ -53,6 +53,8 @@ all_released() {
 	rxe_clean || fail "the real device kept objects"
 }
 
+before=$(servers)
+[ -z "$before" ] || fail "contexts of earlier tests still open: $before"
 hold 18601; a=$!
 sa=$(new_server "") || fail "no context server for the first process"
 hold 18602; b=$!
@@ -98,6 +100,20 @@ exited $c || fail "the process whose server was stopped hangs"
 echo "server stopped: its process failed (exit $rc)"
 all_released
 
+# Stop the daemon under a live process: it exits at once when killed
+# (its releasing verbs are refused, nothing waits for a daemon).
+hold 18605; e=$!
+new_server "" >/dev/null || fail "no context server for the fifth process"
+stop_backd
+all_released
+kill -9 $e
+exited $e || fail "a process killed while no daemon runs hangs"
+grep -q '^State:[[:space:]]*D' /proc/$e/status 2>/dev/null && fail "process in D state"
+echo "daemon stopped: a killed process exits at once"
+xenib-backd >/tmp/xenib-backd.log 2>&1 &
+echo $! >/run/xenib-backd.pid
+daemon=$!
+
 # Restart the daemon under a live process: its context is gone; the new
 # daemon serves new processes.
 hold 18604; d=$!
@@ -106,6 +122,7 @@ stop_backd
 all_released
 xenib-backd >/tmp/xenib-backd.log 2>&1 &
 echo $! >/run/xenib-backd.pid
+daemon=$!
 ibv_rc_pingpong -d xib0 -g "$g" -p 18604 -c 127.0.0.1 >/tmp/client.d 2>&1
 exited $d || fail "a process from before the restart hangs"
 [ "$rc" != 0 ] || fail "a process from before the restart saw no error"

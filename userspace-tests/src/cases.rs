@@ -1676,7 +1676,16 @@ fn err_modify_srq_bad_pointer(env: &Env) -> CaseResult {
         b
     };
     const MODIFY_SRQ: u32 = 33; // IB_USER_VERBS_CMD_MODIFY_SRQ
-    for addr in [gone, 0x10_0000, 0x20_0000] {
+    // Addresses the harness knows to be another guest's registered memory
+    // (unless this process happens to have memory there itself: then the
+    // driver would rightly write to ours).
+    let others: Vec<u64> = std::env::var("XENIB_BAD_ADDRS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        .filter(|a| !mapped_here(*a))
+        .collect();
+    for &addr in [gone, 0x10_0000, 0x20_0000].iter().chain(&others) {
         match raw_uverbs_write(srq.cmd_fd(), MODIFY_SRQ, &cmd(addr)) {
             Err(Errno::EFAULT) => {}
             other => return Err(format!("mmap_info_addr {addr:#x}: {other:?}, want EFAULT")),
@@ -1685,7 +1694,36 @@ fn err_modify_srq_bad_pointer(env: &Env) -> CaseResult {
     // The SRQ is as it was, and still grows.
     let grown = srq.resize(64).ctx("ibv_modify_srq after the bad pointers")?;
     ensure!(grown >= 64, "SRQ holds {grown} WRs");
-    Ok(Outcome::Pass("EFAULT for 3 addresses; the SRQ then grows".into()))
+    Ok(Outcome::Pass(format!(
+        "EFAULT for {} addresses; the SRQ then grows",
+        3 + others.len()
+    )))
+}
+
+/// Whether this process has memory at `addr` (`/proc/self/maps`).
+fn mapped_here(addr: u64) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines().any(|l| {
+        let range = l.split_whitespace().next().unwrap_or("");
+        let mut it = range.split('-').map(|x| u64::from_str_radix(x, 16).unwrap_or(0));
+        matches!((it.next(), it.next()), (Some(a), Some(b)) if a <= addr && addr < b)
+    })
+}
+
+/// Holds a registered 1 MiB MR filled with a pattern for `secs` seconds,
+/// having written its address (hex) to `file`, then checks that nobody
+/// changed it: the target of an attack from another guest.
+pub fn hold_mr(dev: &str, file: &str, secs: u64) -> Result<String, String> {
+    let ctx = Context::open(dev).ctx("ibv_open_device")?;
+    let pd = Pd::alloc(&ctx).ctx("ibv_alloc_pd")?;
+    let len = 1 << 20;
+    let mr = Mr::alloc(&pd, len, access::LOCAL_WRITE | access::REMOTE_WRITE).ctx("ibv_reg_mr")?;
+    let want = pattern(0x401d, len);
+    mr.write(0, &want);
+    std::fs::write(file, format!("{:#x}\n", mr.addr(0))).map_err(|e| format!("{file}: {e}"))?;
+    std::thread::sleep(Duration::from_secs(secs));
+    same("the held MR", &mr.read(0, len), &want)?;
+    Ok(format!("held {len} bytes at {:#x} for {secs} s: intact", mr.addr(0)))
 }
 
 macro_rules! case {

@@ -23,15 +23,20 @@ struct Args {
     gid_index: Option<i32>,
     filter: Option<String>,
     list: bool,
+    /// `--hold FILE SECONDS`: hold a registered MR (see `cases::hold_mr`).
+    hold: Option<(String, u64)>,
 }
 
-const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filter SUBSTR] [--list]";
+const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filter SUBSTR] [--list]
+       xenib-verbs-test --dev NAME --hold ADDR-FILE SECONDS
+  XENIB_BAD_ADDRS=\"A B ...\": more addresses err_modify_srq_bad_pointer must get EFAULT for";
 
 fn parse_args() -> Result<Args, String> {
     let mut dev = None;
     let mut gid_index = None;
     let mut filter = None;
     let mut list = false;
+    let mut hold = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -43,6 +48,12 @@ fn parse_args() -> Result<Args, String> {
             }
             "--filter" | "-f" => filter = Some(val("--filter")?),
             "--list" => list = true,
+            "--hold" => {
+                let file = val("--hold")?;
+                let secs = it.next().ok_or("--hold needs a file and seconds")?;
+                let secs = secs.parse().map_err(|_| format!("bad seconds {secs}"))?;
+                hold = Some((file, secs));
+            }
             "--help" | "-h" => return Err(String::new()),
             _ => return Err(format!("unknown argument {a}")),
         }
@@ -57,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
         gid_index,
         filter,
         list,
+        hold,
     })
 }
 
@@ -71,6 +83,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((file, secs)) = &args.hold {
+        return match cases::hold_mr(&args.dev, file, *secs) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xenib-verbs-test: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let selected: Vec<_> = CASES
         .iter()
         .filter(|c| {
