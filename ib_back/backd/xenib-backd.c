@@ -96,11 +96,6 @@ static void serve_context(pid_t daemon)
 	_exit(1);
 }
 
-static void reap(int flags)
-{
-	while (waitpid(-1, NULL, flags) > 0 || (!flags && errno == EINTR))
-		;
-}
 
 int main(void)
 {
@@ -125,6 +120,8 @@ int main(void)
 	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* Context servers are reaped by the kernel as they end. */
+	signal(SIGCHLD, SIG_IGN);
 	main_thread = pthread_self();
 	if (pthread_create(&dispatcher, NULL, dispatch, &req)) {
 		fprintf(stderr, "xenib-backd: cannot start the dispatcher\n");
@@ -132,7 +129,6 @@ int main(void)
 	}
 	/* Keep processes ready for new guest contexts, as the kernel asks. */
 	while (!stopping) {
-		reap(WNOHANG);
 		if (ioctl(fd, XENIB_BACK_POOL_WAIT)) {
 			if (errno == ESHUTDOWN)
 				usleep(10000);	/* the dispatcher is not in yet */
@@ -150,7 +146,11 @@ int main(void)
 	}
 	pthread_kill(dispatcher, SIGTERM);
 	pthread_join(dispatcher, NULL);
-	/* The dispatcher has closed every context: the servers are going. */
-	reap(0);
+	/*
+	 * The dispatcher has closed every context: the servers are going.
+	 * With SIGCHLD ignored, wait() returns once all of them have.
+	 */
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
 	return 0;
 }

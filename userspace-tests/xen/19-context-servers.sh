@@ -38,7 +38,7 @@ for s in $s1 $s2; do
 	[ "$n" = 1 ] || { cat /proc/$s/maps; fail "server $s maps $n MR windows, want 1"; }
 done
 kill -9 "$s1"
-wait_for "! [ -d /proc/$s1 ]" || fail "the killed server is still there"
+wait_for "! [ -d /proc/$s1 ] || grep -q '^State:.*Z' /proc/$s1/status" || fail "the killed server is still there"
 xrun domu2 "timeout 60 ibv_rc_pingpong -d xib0 -g $GID -p 18701 -c $(ip_of domu1) >/dev/null 2>&1"
 xrun domu1 'for i in $(seq 100); do kill -0 $(cat /tmp/held1.pid) 2>/dev/null || break; sleep 0.2; done
 	kill -0 $(cat /tmp/held1.pid) 2>/dev/null && exit 1; grep -qi "fail\|couldn" /tmp/held1.out' ||
