@@ -18,7 +18,7 @@ use crate::channel::Channel;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    AllocPdReq, CreateCqReq, CtxHandle, DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq,
+    AllocPdReq, CreateCqReq, CtxHandle, CtxReq, DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq,
     MmapReq, PageGrant, PageGrants, PdHandle, RefList, RegMrReq, Request, Response, RspBody, Slot,
     Udata, UdataReq, PAGE_WRITE, PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
@@ -118,6 +118,28 @@ fn run_all() -> Result {
         "an unknown PD handle in its own context is refused",
         errno_of(r) < 0,
     );
+
+    // A handle of a closed context never reaches the context opened after
+    // it in the same slot (handles carry a generation).
+    let open = || match a.call(&Request::OpenContext(UdataReq {
+        udata: Udata::EMPTY,
+    })) {
+        Ok(RspBody::OpenContext(r)) => Ok(r.ctx),
+        Ok(_) => Err(EPROTO_ERR),
+        Err(e) => Err(e),
+    };
+    let old = open()?;
+    let _ = a.call(&Request::CloseContext(CtxReq { ctx: old }));
+    let new = open()?;
+    let r = a.call(&Request::AllocPd(AllocPdReq {
+        ctx: old,
+        udata: Udata::EMPTY,
+    }));
+    check(
+        "a closed context's handle gets EBADF, not its successor",
+        new != old && errno_of(r) == ebadf,
+    );
+    let _ = a.call(&Request::CloseContext(CtxReq { ctx: new }));
 
     // Another frontend's handles: `b` never opened a context, so `ctx`
     // (valid for `a`) means nothing to it.

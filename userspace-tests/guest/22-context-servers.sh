@@ -42,16 +42,6 @@ exited() {
 hold() {
 	ibv_rc_pingpong -d xib0 -g "$g" -p "$1" -c >"/tmp/hold.$1" 2>&1 &
 }
-all_released() {
-	for c in objects.contexts objects.servers objects.mrs objects.mmaps objects.grants; do
-		for i in $(seq 50); do
-			[ "$(back_counter $c)" = 0 ] && break
-			sleep 0.2
-		done
-		[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"
-	done
-	rxe_clean || fail "the real device kept objects"
-}
 
 before=$(servers)
 [ -z "$before" ] || fail "contexts of earlier tests still open: $before"

@@ -70,6 +70,19 @@ rxe_clean() {
 	done
 }
 
+# Waits up to 10 s for the backend to hold nothing (its counters) and
+# checks that the real device kept nothing.
+all_released() {
+	for c in objects.contexts objects.servers objects.mrs objects.mmaps objects.grants objects.fetched; do
+		for i in $(seq 50); do
+			[ "$(back_counter $c)" = 0 ] && break
+			sleep 0.2
+		done
+		[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"
+	done
+	rxe_clean || fail "the real device kept objects"
+}
+
 # Starts a process that holds RDMA objects on xib0 (an ibv_rc_pingpong
 # server waiting for its client); sets $held to its pid.
 hold_objects() {

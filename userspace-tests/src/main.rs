@@ -25,10 +25,13 @@ struct Args {
     list: bool,
     /// `--hold FILE SECONDS`: hold a registered MR (see `cases::hold_mr`).
     hold: Option<(String, u64)>,
+    /// `--reg-loop COUNT`: register 64 MiB COUNT times (`cases::reg_loop`).
+    reg_loop: Option<u32>,
 }
 
 const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filter SUBSTR] [--list]
        xenib-verbs-test --dev NAME --hold ADDR-FILE SECONDS
+       xenib-verbs-test --dev NAME --reg-loop COUNT
   XENIB_BAD_ADDRS=\"A B ...\": more addresses err_modify_srq_bad_pointer must get EFAULT for";
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
     let mut filter = None;
     let mut list = false;
     let mut hold = None;
+    let mut reg_loop = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -48,6 +52,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--filter" | "-f" => filter = Some(val("--filter")?),
             "--list" => list = true,
+            "--reg-loop" => {
+                let v = val("--reg-loop")?;
+                reg_loop = Some(v.parse().map_err(|_| format!("bad count {v}"))?);
+            }
             "--hold" => {
                 let file = val("--hold")?;
                 let secs = it.next().ok_or("--hold needs a file and seconds")?;
@@ -69,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         filter,
         list,
         hold,
+        reg_loop,
     })
 }
 
@@ -83,8 +92,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some((file, secs)) = &args.hold {
-        return match cases::hold_mr(&args.dev, file, *secs) {
+    let special = match (&args.hold, args.reg_loop) {
+        (Some((file, secs)), _) => Some(cases::hold_mr(&args.dev, file, *secs)),
+        (None, Some(n)) => Some(cases::reg_loop(&args.dev, n)),
+        (None, None) => None,
+    };
+    if let Some(result) = special {
+        return match result {
             Ok(msg) => {
                 println!("{msg}");
                 ExitCode::SUCCESS

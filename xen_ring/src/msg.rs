@@ -361,73 +361,22 @@ fn valid_page_addr(a: u64) -> bool {
     a & (PAGE_SIZE - 1) & !PAGE_WRITE == 0 && a >= PAGE_SIZE && a < USER_ADDR_END
 }
 
-/// Guest pages a verb touched that its context does not map
-/// (`Response::Fault`): `u16 count`, `u16 reserved`, `u64 pages[8]`. Each
-/// is a page address of the guest process, `PAGE_WRITE` set if the driver
-/// wrote; entries past `count` are zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FaultPages {
-    count: u16,
-    pages: [u64; MAX_FAULT_PAGES],
+/// An entry of a [`PageList`]: a page of the guest process (its address,
+/// `PAGE_WRITE` possibly set) and what goes with it.
+pub trait PageEntry: Wire + Copy + Default + PartialEq {
+    /// The page address, with `PAGE_WRITE` if set.
+    fn addr(&self) -> u64;
 }
 
-impl FaultPages {
-    /// Copies `pages`; `None` if more than `MAX_FAULT_PAGES`, none, or one
-    /// is not a user page address.
-    pub fn new(pages: &[u64]) -> Option<Self> {
-        if pages.is_empty() || !pages.iter().all(|a| valid_page_addr(*a)) {
-            return None;
-        }
-        let mut f = Self::default();
-        f.pages.get_mut(..pages.len())?.copy_from_slice(pages);
-        f.count = pages.len() as u16;
-        Some(f)
-    }
-
-    /// The pages.
-    pub fn as_slice(&self) -> &[u64] {
-        self.pages.get(..usize::from(self.count)).unwrap_or(&[])
-    }
-}
-
-impl Wire for FaultPages {
-    const SIZE: usize = 4 + 8 * MAX_FAULT_PAGES;
-    fn put(&self, w: &mut Writer<'_>) {
-        w.u16(self.count);
-        w.u16(0);
-        for p in &self.pages {
-            w.u64(*p);
-        }
-    }
-    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let at = r.at();
-        let count = r.u16()?;
-        r.reserved(2)?;
-        if count == 0 {
-            return Err(DecodeError::Inconsistent);
-        }
-        if usize::from(count) > MAX_FAULT_PAGES {
-            return Err(DecodeError::TooBig(at));
-        }
-        let mut pages = [0u64; MAX_FAULT_PAGES];
-        for (i, p) in pages.iter_mut().enumerate() {
-            let pat = r.at();
-            let v = r.u64()?;
-            if i >= usize::from(count) {
-                if v != 0 {
-                    return Err(DecodeError::ReservedNonZero(pat));
-                }
-            } else if !valid_page_addr(v) {
-                return Err(DecodeError::InvalidValue(pat));
-            }
-            *p = v;
-        }
-        Ok(Self { count, pages })
+impl PageEntry for u64 {
+    fn addr(&self) -> u64 {
+        *self
     }
 }
 
 /// One guest page granted to a context: its address in the guest process
-/// (with `PAGE_WRITE` if the grant is writable) and the grant.
+/// (with `PAGE_WRITE` if the grant is writable) and the grant:
+/// `u64 addr`, `u32 gref`, `u32 reserved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PageGrant {
     /// Page address, `PAGE_WRITE` set for a writable grant.
@@ -436,20 +385,48 @@ pub struct PageGrant {
     pub gref: GrantRef,
 }
 
-/// Guest pages granted for a context's address space (`MapPages`):
-/// `u16 count`, `u16 reserved`, then `count` of `{u64 addr, u32 gref,
-/// u32 reserved}`, 8 in all; entries past `count` are zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PageGrants {
-    count: u16,
-    pages: [PageGrant; MAX_FAULT_PAGES],
+impl Wire for PageGrant {
+    const SIZE: usize = 16;
+    fn put(&self, w: &mut Writer<'_>) {
+        w.u64(self.addr);
+        w.u32(self.gref.0);
+        w.u32(0);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let addr = r.u64()?;
+        let gref = GrantRef(r.u32()?);
+        r.reserved(4)?;
+        Ok(Self { addr, gref })
+    }
 }
 
-impl PageGrants {
-    /// Copies `pages`; `None` if more than `MAX_FAULT_PAGES`, none, or an
-    /// address is not a user page address.
-    pub fn new(pages: &[PageGrant]) -> Option<Self> {
-        if pages.is_empty() || !pages.iter().all(|p| valid_page_addr(p.addr)) {
+impl PageEntry for PageGrant {
+    fn addr(&self) -> u64 {
+        self.addr
+    }
+}
+
+/// 1 to `MAX_FAULT_PAGES` guest pages: `u16 count`, `u16 reserved`, then
+/// `MAX_FAULT_PAGES` entries, those past `count` zero. Each page address
+/// is page aligned (but for `PAGE_WRITE`), not page 0, and below
+/// `USER_ADDR_END`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageList<T: PageEntry> {
+    count: u16,
+    pages: [T; MAX_FAULT_PAGES],
+}
+
+/// Pages a verb touched that its context does not map (`Response::Fault`):
+/// addresses, `PAGE_WRITE` set where the driver wrote.
+pub type FaultPages = PageList<u64>;
+/// Pages granted for a context's address space (`MapPages`).
+pub type PageGrants = PageList<PageGrant>;
+
+impl<T: PageEntry> PageList<T> {
+    /// Copies `pages`; `None` if there are none, more than
+    /// `MAX_FAULT_PAGES`, or one is not a user page address.
+    pub fn new(pages: &[T]) -> Option<Self> {
+        if pages.is_empty() || !pages.iter().all(|p| valid_page_addr(p.addr())) {
             return None;
         }
         let mut l = Self::default();
@@ -459,20 +436,18 @@ impl PageGrants {
     }
 
     /// The pages.
-    pub fn as_slice(&self) -> &[PageGrant] {
+    pub fn as_slice(&self) -> &[T] {
         self.pages.get(..usize::from(self.count)).unwrap_or(&[])
     }
 }
 
-impl Wire for PageGrants {
-    const SIZE: usize = 4 + 16 * MAX_FAULT_PAGES;
+impl<T: PageEntry> Wire for PageList<T> {
+    const SIZE: usize = 4 + T::SIZE * MAX_FAULT_PAGES;
     fn put(&self, w: &mut Writer<'_>) {
         w.u16(self.count);
         w.u16(0);
         for p in &self.pages {
-            w.u64(p.addr);
-            w.u32(p.gref.0);
-            w.u32(0);
+            p.put(w);
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -485,25 +460,17 @@ impl Wire for PageGrants {
         if usize::from(count) > MAX_FAULT_PAGES {
             return Err(DecodeError::TooBig(at));
         }
-        let mut pages = [PageGrant::default(); MAX_FAULT_PAGES];
+        let mut pages = [T::default(); MAX_FAULT_PAGES];
         for (i, p) in pages.iter_mut().enumerate() {
             let pat = r.at();
-            let addr = r.u64()?;
-            let gref = r.u32()?;
-            let gat = r.at();
-            r.reserved(4)?;
+            *p = T::get(r)?;
             if i >= usize::from(count) {
-                if addr != 0 || gref != 0 {
+                if *p != T::default() {
                     return Err(DecodeError::ReservedNonZero(pat));
                 }
-            } else if !valid_page_addr(addr) {
+            } else if !valid_page_addr(p.addr()) {
                 return Err(DecodeError::InvalidValue(pat));
             }
-            let _ = gat;
-            *p = PageGrant {
-                addr,
-                gref: GrantRef(gref),
-            };
         }
         Ok(Self { count, pages })
     }
@@ -1569,27 +1536,50 @@ impl<const N: usize> Gen for RefList<N> {
 }
 
 #[cfg(test)]
-impl Gen for FaultPages {
+impl<T: PageEntry + GenPage> Gen for PageList<T> {
     fn gen(src: &mut GenSrc<'_>) -> Self {
         let n = 1 + src.below(MAX_FAULT_PAGES as u64) as usize;
-        let mut p = [0u64; MAX_FAULT_PAGES];
+        let mut p = [T::default(); MAX_FAULT_PAGES];
         for x in p.iter_mut().take(n) {
-            *x = (1 + src.below(USER_ADDR_END / PAGE_SIZE - 1)) * PAGE_SIZE | src.below(2);
+            *x = T::gen_page(src);
         }
-        FaultPages::new(&p[..n]).unwrap()
+        PageList::new(&p[..n]).unwrap()
+    }
+}
+
+/// A valid page entry, for generated messages.
+#[cfg(test)]
+pub trait GenPage {
+    /// A random entry whose address is a valid user page.
+    fn gen_page(src: &mut GenSrc<'_>) -> Self;
+}
+
+#[cfg(test)]
+fn gen_page_addr(src: &mut GenSrc<'_>) -> u64 {
+    (1 + src.below(USER_ADDR_END / PAGE_SIZE - 1)) * PAGE_SIZE | src.below(2)
+}
+
+#[cfg(test)]
+impl GenPage for u64 {
+    fn gen_page(src: &mut GenSrc<'_>) -> Self {
+        gen_page_addr(src)
     }
 }
 
 #[cfg(test)]
-impl Gen for PageGrants {
-    fn gen(src: &mut GenSrc<'_>) -> Self {
-        let n = 1 + src.below(MAX_FAULT_PAGES as u64) as usize;
-        let mut p = [PageGrant::default(); MAX_FAULT_PAGES];
-        for x in p.iter_mut().take(n) {
-            x.addr = (1 + src.below(USER_ADDR_END / PAGE_SIZE - 1)) * PAGE_SIZE | src.below(2);
-            x.gref = GrantRef::gen(src);
+impl GenPage for PageGrant {
+    fn gen_page(src: &mut GenSrc<'_>) -> Self {
+        PageGrant {
+            addr: gen_page_addr(src),
+            gref: GrantRef::gen(src),
         }
-        PageGrants::new(&p[..n]).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl Gen for PageGrant {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        Self::gen_page(src)
     }
 }
 
