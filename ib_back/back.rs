@@ -78,6 +78,8 @@ struct State {
     /// When the daemon was last asked to fork one (ktime ns), until it
     /// arrives.
     spawning: Option<i64>,
+    /// The frontend whose turn it is next (an index; `next_work`).
+    next_turn: usize,
 }
 
 /// What the service thread should do next.
@@ -115,6 +117,15 @@ impl Backend {
         // SAFETY: Set in `init` from an `Arc` the module keeps until after
         // every entry point (misc device, loopback symbols) is gone.
         (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// The `Arc` of a frontend we serve.
+    pub(crate) fn frontend_arc(&self, fe: &Frontend) -> Option<Arc<Frontend>> {
+        let g = self.state.lock();
+        let i = g
+            .frontends
+            .position(|f| core::ptr::eq::<Frontend>(&**f, fe))?;
+        g.frontends.get(i).cloned()
     }
 
     /// Wakes the dispatcher; false if none is serving.
@@ -338,10 +349,12 @@ impl Backend {
                 return Ok(Work::Purge);
             }
             let polling = poll_until.is_some();
+            // Round robin: after a frontend's turn, the next one's.
             if let Some(i) = g
                 .frontends
-                .position(|f| f.take_pending() || (polling && f.has_requests()))
+                .position_from(g.next_turn, |f| f.take_pending() || (polling && f.has_requests()))
             {
+                g.next_turn = i + 1;
                 if let Some(fe) = g.frontends.get(i) {
                     return Ok(Work::Serve(fe.clone()));
                 }
@@ -422,6 +435,7 @@ impl kernel::Module for IbBack {
                     unclaimed: fifo::Fifo::new(MAX_UNCLAIMED),
                     idle: 0,
                     spawning: None,
+                    next_turn: 0,
                 }),
                 work <- kernel::new_condvar!(),
                 pool <- kernel::new_condvar!(),

@@ -7,7 +7,6 @@
 
 use kernel::prelude::*;
 
-use crate::frontend::Frontend;
 use crate::poll::{now_ns, PollAdvisor, POLL_NS};
 use crate::{sys, Backend, Work};
 
@@ -50,7 +49,10 @@ fn serve(backend: &Backend, path: &kernel::str::CStr) -> Result {
                     gaps.note(start - t);
                 }
                 let poll = gaps.poll_until(start).is_some();
-                if Frontend::serve(&fe, backend, poll) {
+                let before = fe.taken();
+                let more = fe.serve(backend, poll);
+                backend.stats.taken(false, fe.taken().wrapping_sub(before));
+                if more {
                     // More queued than one turn's budget: come back later.
                     fe.kick();
                 }

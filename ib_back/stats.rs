@@ -44,6 +44,9 @@ pub(crate) struct Stats {
     errors: AtomicU64,
     bad_requests: AtomicU64,
     doorbells: AtomicU64,
+    /// Requests taken off the rings by the dispatcher, and by context
+    /// servers polling after a request of theirs.
+    taken: [AtomicU64; 2],
     objects: [AtomicI64; OBJ_NAMES.len()],
 }
 
@@ -55,6 +58,7 @@ impl Stats {
             errors: AtomicU64::new(0),
             bad_requests: AtomicU64::new(0),
             doorbells: AtomicU64::new(0),
+            taken: [const { AtomicU64::new(0) }; 2],
             objects: [const { AtomicI64::new(0) }; OBJ_NAMES.len()],
         }
     }
@@ -74,6 +78,11 @@ impl Stats {
 
     pub(crate) fn doorbell(&self) {
         self.doorbells.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` requests taken off a ring, by a context server or not.
+    pub(crate) fn taken(&self, by_server: bool, n: u32) {
+        self.taken[by_server as usize].fetch_add(n.into(), Ordering::Relaxed);
     }
 
     pub(crate) fn bad_request(&self) {
@@ -108,6 +117,9 @@ impl Stats {
             self.bad_requests.load(Ordering::Relaxed)
         );
         let _ = writeln!(w, "doorbells {}", self.doorbells.load(Ordering::Relaxed));
+        let [d, s] = &self.taken;
+        let _ = writeln!(w, "taken.dispatcher {}", d.load(Ordering::Relaxed));
+        let _ = writeln!(w, "taken.servers {}", s.load(Ordering::Relaxed));
         for (name, c) in OBJ_NAMES.iter().zip(self.objects.iter()) {
             let _ = writeln!(w, "objects.{} {}", name, c.load(Ordering::Relaxed));
         }

@@ -102,6 +102,14 @@ impl<T> Table<T> {
             .position(|s| s.as_ref().is_some_and(&mut f))
     }
 
+    /// The index of the first object matching `f` at or after `start`,
+    /// wrapping around: for round-robin scans.
+    pub(crate) fn position_from(&self, start: usize, mut f: impl FnMut(&T) -> bool) -> Option<usize> {
+        let n = self.slots.len();
+        let start = if n == 0 { 0 } else { start % n };
+        Iterator::chain(start..n, 0..start).find(|&i| self.slots[i].as_ref().is_some_and(&mut f))
+    }
+
     /// Every object.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().flatten()

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "../uapi.h"
@@ -118,6 +119,13 @@ int main(void)
 		perror("xenib-backd: /dev/xenib_back");
 		return 1;
 	}
+	/*
+	 * Context servers pin guests' registered memory without
+	 * CAP_IPC_LOCK, so RLIMIT_MEMLOCK would apply to them; ib_back
+	 * bounds what each guest may register itself.
+	 */
+	if (setrlimit(RLIMIT_MEMLOCK, &(struct rlimit){ RLIM_INFINITY, RLIM_INFINITY }))
+		perror("xenib-backd: RLIMIT_MEMLOCK (guests may register little)");
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	/* Context servers are reaped by the kernel as they end. */

@@ -429,6 +429,18 @@ impl<M: SharedMem> BackRing<M> {
         Ok(Some(()))
     }
 
+    /// Copies the next request out without consuming it: a hint (say, to
+    /// route a wake-up); whoever acts on a request takes it with
+    /// [`BackRing::take_request`] and validates that copy.
+    pub fn peek_request(&self, out: &mut Slot) -> Result<Option<()>, RingError> {
+        let rp = self.req_prod_checked()?;
+        if rp == self.req_cons || self.req_cons.wrapping_sub(self.rsp_prod_pvt) >= self.nr {
+            return Ok(None);
+        }
+        self.mem.read_bytes(slot_off(self.req_cons, self.nr), out);
+        Ok(Some(()))
+    }
+
     /// Writes a response into the next private slot (visible after
     /// [`BackRing::push_responses_and_check_notify`]).
     pub fn push_response(&mut self, slot: &Slot) -> Result<(), RingError> {
@@ -593,6 +605,26 @@ mod tests {
         for order in 0..=MAX_RING_ORDER {
             fill_drain(0, order, 5);
         }
+    }
+
+    #[test]
+    fn peek_does_not_consume() {
+        let m = HeapMem::pages(1);
+        let mut f = FrontRing::init(&m).unwrap();
+        let mut b = BackRing::attach(&m).unwrap();
+        let mut o = [0u8; SLOT_SIZE];
+        assert_eq!(b.peek_request(&mut o), Ok(None));
+        f.push_request(&[7u8; SLOT_SIZE]).unwrap();
+        f.push_request(&[9u8; SLOT_SIZE]).unwrap();
+        f.push_requests_and_check_notify();
+        for _ in 0..2 {
+            assert_eq!(b.peek_request(&mut o), Ok(Some(())));
+            assert_eq!(o, [7u8; SLOT_SIZE]);
+        }
+        assert_eq!(b.take_request(&mut o), Ok(Some(())));
+        assert_eq!(o, [7u8; SLOT_SIZE]);
+        assert_eq!(b.peek_request(&mut o), Ok(Some(())));
+        assert_eq!(o, [9u8; SLOT_SIZE]);
     }
 
     #[test]
