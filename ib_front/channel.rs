@@ -39,10 +39,7 @@ const MAX_FETCHED: usize = 4096;
 /// Times one verb may ask for pages (`MAX_FAULT_PAGES` each) before it
 /// fails with `EFAULT`.
 const MAX_FAULT_ROUNDS: usize = 4;
-/// How long a releasing verb waits for the backend before the object is
-/// taken for gone: a process exiting must not wait for ever in D state on
-/// a backend that no longer answers.
-const RELEASE_TIMEOUT_MS: u32 = 60_000;
+
 
 /// A page of a process pinned and granted to the backend, because a verb
 /// of its context touched it there; released when the context closes.
@@ -336,19 +333,7 @@ impl Channel {
                 | Op::DetachMcast
                 | Op::Munmap
         );
-        let deadline = (!interruptible).then(|| {
-            // SAFETY: Plain reads of the clock and a conversion.
-            unsafe { sys::xenib_jiffies() + sys::xenib_msecs_to_jiffies(RELEASE_TIMEOUT_MS) as u64 }
-        });
-        let sent = self.send(|id, slot| req.encode(id, slot), op.no_reply(), interruptible, deadline);
-        if matches!(&sent, Err(e) if *e == etimedout()) {
-            warn_ratelimited!(
-                "the backend did not answer {:?} within {} s; taking it as done\n",
-                op,
-                RELEASE_TIMEOUT_MS / 1000
-            );
-        }
-        match sent? {
+        match self.send(|id, slot| req.encode(id, slot), op.no_reply(), interruptible, None)? {
             None => Ok(Reply::Body(RspBody::Kick(Default::default()))),
             Some(Response::Ok(body)) if body.op() == op => Ok(Reply::Body(body)),
             Some(Response::Ok(_)) => Err(eproto()),
@@ -359,13 +344,11 @@ impl Channel {
 
     /// Sends a releasing request (destroy, dealloc, close). If the object
     /// is gone on the other side already, with the connection (`ENODEV`),
-    /// its context (`EBADF`) or the real device (`EIO`), or does not
-    /// answer within `RELEASE_TIMEOUT_MS`, that is success:
+    /// its context (`EBADF`) or the real device (`EIO`), that is success:
     /// the core must not be left believing it still exists.
     pub(crate) fn release(&self, req: &Request) -> Result {
         match self.call(req) {
             Ok(_) | Err(ENODEV) | Err(EBADF) | Err(EIO) => Ok(()),
-            Err(e) if e == etimedout() => Ok(()),
             Err(e) => Err(e),
         }
     }
