@@ -337,8 +337,7 @@ impl Frontend {
     }
 
     fn serve_as(&self, serving: bool, backend: &Backend, polling: bool) -> bool {
-        let this = self;
-        let mut st = this.state.lock();
+        let mut st = self.state.lock();
         if st.broken {
             return false;
         }
@@ -349,7 +348,7 @@ impl Frontend {
                 Ok(Some(())) => {}
                 Ok(None) if polling => {
                     st.cmd.disarm_requests();
-                    this.armed.store(false, Ordering::Release);
+                    self.armed.store(false, Ordering::Release);
                     break;
                 }
                 Ok(None) => {
@@ -360,16 +359,16 @@ impl Frontend {
                 }
                 Err(_) => {
                     backend.stats.bad_request();
-                    warn_ratelimited!("{}: broke the ring protocol; disconnecting it\n", this.name());
+                    warn_ratelimited!("{}: broke the ring protocol; disconnecting it\n", self.name());
                     st.broken = true;
                     break;
                 }
             }
             more = true;
-            let Some((id, rsp)) = this.handle(serving, &mut st, backend, &slot) else {
+            let Some((id, rsp)) = self.handle(serving, &mut st, backend, &slot) else {
                 // Not even a header we can answer: every request needs a
                 // response (ring.h), so the ring is out of step for good.
-                warn_ratelimited!("{}: unanswerable request; disconnecting it\n", this.name());
+                warn_ratelimited!("{}: unanswerable request; disconnecting it\n", self.name());
                 st.broken = true;
                 break;
             };
@@ -398,13 +397,13 @@ impl Frontend {
         }
         // For `has_requests`, once the ring and the event ring are done
         // with (either may find the frontend broken).
-        this.served_to.store(st.cmd.req_cons(), Ordering::Release);
-        this.broken.store(st.broken, Ordering::Release);
+        self.served_to.store(st.cmd.req_cons(), Ordering::Release);
+        self.broken.store(st.broken, Ordering::Release);
         drop(st);
         if notify {
-            this.transport.notify();
+            self.transport.notify();
         }
-        more && !this.broken.load(Ordering::Acquire)
+        more && !self.broken.load(Ordering::Acquire)
     }
 
     /// Answers request `id`; called by context servers.

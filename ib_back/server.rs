@@ -31,7 +31,7 @@ use crate::poll::{now_ns, PollAdvisor};
 use crate::stats::{Obj, Stats};
 use crate::transport::Transport;
 use crate::uverbs::Service;
-use crate::wire::{CtxHandle, FaultPages, MapPagesReq, Request, Response, PAGE_WRITE};
+use crate::wire::{CtxHandle, MapPagesReq, Request, Response, PAGE_WRITE};
 use crate::fifo::Fifo;
 use crate::{sys, Backend};
 
@@ -261,19 +261,14 @@ pub(crate) fn serve(svc: &Service, backend: &Backend, fe: &Arc<Frontend>, server
                     .stats
                     .request(op, result.is_ok(), (now_ns() - start) as u64);
                 let faults = svc.take_faults();
-                let rsp = match result {
-                    Ok(r) => r,
+                let rsp = match (result, faults) {
+                    (Ok(r), _) => r,
                     // The driver touched guest memory this context does
                     // not map (and failed for it): have the guest fetch it.
-                    Err(e) => match faults {
-                        Ok(f) if !f.is_empty() && fe.fault_in() && job.req.ctx().is_some() => {
-                            match FaultPages::new(&f) {
-                                Some(pages) => Response::Fault { op, pages },
-                                None => Response::error(op, e.to_errno()),
-                            }
-                        }
-                        _ => Response::error(op, e.to_errno()),
-                    },
+                    (Err(_), Ok(Some(pages))) if fe.fault_in() && job.req.ctx().is_some() => {
+                        Response::Fault { op, pages }
+                    }
+                    (Err(e), _) => Response::error(op, e.to_errno()),
                 };
                 if closed {
                     // The context is gone before the guest hears so.

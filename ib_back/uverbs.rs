@@ -18,6 +18,7 @@ use kernel::prelude::*;
 use kernel::str::{CStr, CString};
 
 use crate::sys;
+use crate::wire::{FaultPages, MAX_FAULT_PAGES};
 
 /// Bytes of service address space used for one command and its response.
 const SCRATCH_LEN: usize = 16 * 4096;
@@ -43,8 +44,6 @@ pub(crate) struct Service {
     uverbs_path: CString,
 }
 
-/// Pages a verb touched through the windows (`Service::take_faults`).
-pub(crate) type Faults = KVec<u64>;
 
 impl Service {
     /// Sets up the windows and the scratch area in the (empty) address
@@ -87,11 +86,11 @@ impl Service {
         self.window.as_ptr()
     }
 
-    /// The guest pages touched through the windows since the last call:
-    /// page addresses, `PAGE_WRITE` set where written. `Err(E2BIG)` if
-    /// more than can be fetched at once.
-    pub(crate) fn take_faults(&self) -> Result<Faults> {
-        let mut out = [0u64; crate::wire::MAX_FAULT_PAGES];
+    /// The guest pages touched through the windows since the last call
+    /// (page addresses, `PAGE_WRITE` set where written), if any.
+    /// `Err(E2BIG)` if more than can be fetched at once.
+    pub(crate) fn take_faults(&self) -> Result<Option<FaultPages>> {
+        let mut out = [0u64; MAX_FAULT_PAGES];
         // SAFETY: `window` is live (type invariant); `out` holds `len`.
         let n = unsafe {
             sys::xenib_back_window_take(self.window.as_ptr(), out.as_mut_ptr(), out.len() as _)
@@ -99,11 +98,7 @@ impl Service {
         if n < 0 {
             return Err(Error::from_errno(n));
         }
-        let mut v = KVec::with_capacity(n as usize, GFP_KERNEL)?;
-        for p in out.iter().take(n as usize) {
-            v.push(*p, GFP_KERNEL)?;
-        }
-        Ok(v)
+        Ok(out.get(..n as usize).and_then(FaultPages::new))
     }
 
     /// Whether `[addr, addr + len)` is guest range no mapping uses yet.

@@ -861,8 +861,9 @@ impl Srq {
         if r != 0 {
             return Err(Errno::from_raw(r));
         }
-        // SAFETY: all-zero is a valid ibv_srq_attr; srq is live.
+        // SAFETY: all-zero is a valid ibv_srq_attr.
         let mut q: sys::ibv_srq_attr = unsafe { mem::zeroed() };
+        // SAFETY: srq is live; q is a valid attribute struct to fill.
         let r = unsafe { sys::ibv_query_srq(self.srq, &mut q) };
         if r != 0 {
             return Err(Errno::from_raw(r));
