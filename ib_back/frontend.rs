@@ -309,7 +309,7 @@ impl Frontend {
 
     /// Serves up to `BUDGET` requests: answers those about the frontend
     /// itself and queues the rest on their contexts' servers. Returns
-    /// whether more may be queued. If `polling`, the service will look at
+    /// whether the budget ran out (more may be queued). If `polling`, the service will look at
     /// the ring again soon: the frontend is asked not to notify us of new
     /// requests until `arm`.
     pub(crate) fn serve(&self, backend: &Backend, polling: bool) -> bool {
@@ -341,9 +341,9 @@ impl Frontend {
         if st.broken {
             return false;
         }
-        let mut more = false;
+        let mut taken = 0;
         let mut slot: Slot = [0; SLOT_SIZE];
-        for _ in 0..BUDGET {
+        while taken < BUDGET {
             match st.cmd.take_request(&mut slot) {
                 Ok(Some(())) => {}
                 Ok(None) if polling => {
@@ -364,7 +364,7 @@ impl Frontend {
                     break;
                 }
             }
-            more = true;
+            taken += 1;
             let Some((id, rsp)) = self.handle(serving, &mut st, backend, &slot) else {
                 // Not even a header we can answer: every request needs a
                 // response (ring.h), so the ring is out of step for good.
@@ -403,7 +403,7 @@ impl Frontend {
         if notify {
             self.transport.notify();
         }
-        more && !self.broken.load(Ordering::Acquire)
+        taken == BUDGET && !self.broken.load(Ordering::Acquire)
     }
 
     /// Answers request `id`; called by context servers.

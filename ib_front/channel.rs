@@ -11,7 +11,7 @@
 //! backend (`Transport::notify`), which may call back into `on_notify`.
 
 use crate::errno::{eproto, etimedout};
-use crate::poll::{now_ns, PollAdvisor};
+use crate::poll::{now_ns, PerOp};
 use crate::sys::warn_ratelimited;
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -99,8 +99,9 @@ pub(crate) struct Channel {
     state: Mutex<State>,
     #[pin]
     changed: CondVar,
-    /// How long requests took from push to response (whether to poll).
-    rtt: PollAdvisor,
+    /// How long requests of each op took from push to response (whether
+    /// to poll for the next one).
+    rtt: PerOp,
 }
 
 impl Channel {
@@ -123,7 +124,7 @@ impl Channel {
                 dead: false,
             }),
             changed <- kernel::new_condvar!(),
-            rtt: PollAdvisor::new(),
+            rtt: PerOp::new(),
         }? Error))
     }
 
@@ -333,7 +334,7 @@ impl Channel {
                 | Op::DetachMcast
                 | Op::Munmap
         );
-        match self.send(|id, slot| req.encode(id, slot), op.no_reply(), interruptible, None)? {
+        match self.send(op, |id, slot| req.encode(id, slot), interruptible, None)? {
             None => Ok(Reply::Body(RspBody::Kick(Default::default()))),
             Some(Response::Ok(body)) if body.op() == op => Ok(Reply::Body(body)),
             Some(Response::Ok(_)) => Err(eproto()),
@@ -353,15 +354,17 @@ impl Channel {
         }
     }
 
-    /// Puts the slot `fill(id, slot)` writes on the ring and, unless
-    /// `no_reply`, waits for the response to `id`.
+    /// Puts the slot `fill(id, slot)` writes (a request of `op`) on the
+    /// ring and, unless `op` takes no reply, waits for the response to `id`.
     pub(crate) fn send(
         &self,
+        op: Op,
         fill: impl FnOnce(u64, &mut Slot),
-        no_reply: bool,
         interruptible: bool,
         deadline: Option<u64>,
     ) -> Result<Option<Response>> {
+        let no_reply = op.no_reply();
+        let rtt = self.rtt.get(op as u16);
         let mut slot: Slot = [0; SLOT_SIZE];
         let (idx, notify) = {
             let mut st = self.state.lock();
@@ -399,9 +402,9 @@ impl Channel {
         // Poll while responses come quickly; otherwise this only asks for
         // a notification (and looks once).
         let sent = now_ns();
-        let until = self.rtt.poll_until(sent).unwrap_or(sent);
+        let until = rtt.poll_until(sent).unwrap_or(sent);
         if let Some(rsp) = self.poll_for(idx, until) {
-            self.rtt.note(now_ns() - sent);
+            rtt.note(now_ns() - sent);
             return Ok(Some(rsp));
         }
         let mut st = self.state.lock();
@@ -410,7 +413,7 @@ impl Channel {
                 st.waiting.remove(idx);
                 drop(st);
                 self.changed.notify_all();
-                self.rtt.note(now_ns() - sent);
+                rtt.note(now_ns() - sent);
                 return Ok(Some(rsp));
             }
             if st.dead {

@@ -17,7 +17,7 @@ use crate::channel::Channel;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    DeviceAttr, Empty, HelloReq, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq, Request,
+    DeviceAttr, Empty, HelloReq, Op, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq, Request,
     Response, RspBody, PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
 use crate::{ah, context, cq, mmap, mr, pd, qp, srq};
@@ -110,8 +110,8 @@ fn hello(ch: &Channel) -> Result {
     let deadline =
         unsafe { sys::xenib_jiffies() + sys::xenib_msecs_to_jiffies(HELLO_TIMEOUT_MS) as u64 };
     let rsp = ch.send(
+        Op::Hello,
         |id, slot| Request::Hello(req).encode(id, slot),
-        false,
         true,
         Some(deadline),
     );

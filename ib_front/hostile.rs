@@ -70,11 +70,11 @@ fn deadline() -> u64 {
 /// (0 for success, `None` if none came).
 fn raw(ch: &Channel, req: &Request, patch: impl FnOnce(&mut Slot)) -> Option<i32> {
     let sent = ch.send(
+        req.op(),
         |id, slot| {
             req.encode(id, slot);
             patch(slot);
         },
-        false,
         true,
         Some(deadline()),
     );

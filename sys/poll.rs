@@ -53,6 +53,23 @@ impl PollAdvisor {
     }
 }
 
+/// A `PollAdvisor` for each kind of request: verbs differ (creating a QP
+/// takes longer than the budget, its `modify_qp` steps fit), and one verb
+/// that never fits must not stop the polling that serves the others.
+pub(crate) struct PerOp([PollAdvisor; 128]);
+
+impl PerOp {
+    pub(crate) const fn new() -> Self {
+        Self([const { PollAdvisor::new() }; 128])
+    }
+
+    /// The advisor for requests of `op` (a ring protocol op: its object
+    /// class in bits 4..8, the verb in bits 0..3).
+    pub(crate) fn get(&self, op: u16) -> &PollAdvisor {
+        &self.0[usize::from((op >> 4) & 0xf) * 8 + usize::from(op & 7)]
+    }
+}
+
 /// The current time (ns, `ktime_get`).
 pub(crate) fn now_ns() -> i64 {
     Ktime::ktime_get().to_ns()
