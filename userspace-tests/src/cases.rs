@@ -1739,6 +1739,130 @@ pub fn hold_mr(dev: &str, file: &str, secs: u64) -> Result<String, String> {
     Ok(format!("held {len} bytes at {:#x} for {secs} s: intact", mr.addr(0)))
 }
 
+/// `--resize-pair PORT [HOST]`: the resize cases between two machines
+/// (the Xen suite: domu2 serves, domu1 connects to it). The server's
+/// receive side grows an SRQ (16 -> 256 WRs) and a CQ (16 -> 512 CQEs);
+/// the client sends 220 messages into that SRQ. Only once the client has
+/// seen every send complete does the server poll, so its grown CQ holds
+/// all 220 completions at once; each message's data is checked.
+pub fn resize_pair(dev: &str, gid_index: Option<i32>, port: u16, peer: Option<&str>) -> Result<String, String> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let n = 220;
+    // Room for the longest message and the guard bytes after it.
+    let slot = 1024;
+    let env = Env::open(dev, gid_index)?;
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let serving = peer.is_none();
+    let (cq, srq) = if serving {
+        let cq = Cq::new(&env.ctx, 16, None).ctx("ibv_create_cq")?;
+        let cqe = cq.resize(512).ctx("ibv_resize_cq")?;
+        ensure!(cqe >= 512, "CQ holds {cqe} entries after growing to 512");
+        let srq = Srq::new(&pd, 16, 1).ctx("ibv_create_srq")?;
+        let grown = srq.resize(256).ctx("ibv_modify_srq(IBV_SRQ_MAX_WR)")?;
+        ensure!(grown >= 256, "SRQ holds {grown} WRs after growing to 256");
+        (cq, Some(srq))
+    } else {
+        (Cq::new(&env.ctx, 256, None).ctx("ibv_create_cq")?, None)
+    };
+    let caps = QpCaps {
+        max_send_wr: 256,
+        max_recv_wr: 256,
+        ..DEFAULT_CAPS
+    };
+    let qp = Qp::new(&pd, QpType::Rc, &cq, &cq, srq.as_ref(), caps).ctx("ibv_create_qp")?;
+    let mr = Mr::alloc(&pd, slot * n, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    let msgs: Vec<Vec<u8>> = (0..n).map(|i| pattern(0x5e1f + i as u64, 64 + 2 * i)).collect();
+    if let Some(srq) = &srq {
+        mr.buf().fill(0, mr.len(), GUARD);
+        let recvs: Vec<RecvWr> = (0..n).map(|i| recv(i as u64, vec![mr.sge(i * slot, slot)])).collect();
+        srq.post_recv(&recvs).ctx("ibv_post_srq_recv")?;
+    }
+    // The QPs' addresses, one line each way: "QPN PSN GID".
+    let stream = match peer {
+        None => {
+            let l = TcpListener::bind(("0.0.0.0", port)).map_err(|e| format!("listen on {port}: {e}"))?;
+            l.accept().map_err(|e| format!("accept: {e}"))?.0
+        }
+        Some(h) => TcpStream::connect((h, port)).map_err(|e| format!("connect to {h}:{port}: {e}"))?,
+    };
+    let mut out = stream.try_clone().map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(stream).lines();
+    let mut next_line = || -> Result<String, String> {
+        lines.next().ok_or("the peer closed the connection")?.map_err(|e| e.to_string())
+    };
+    let psn = if serving { 200 } else { 100 };
+    let gid: String = env.gid.0.iter().map(|b| format!("{b:02x}")).collect();
+    writeln!(out, "{} {psn} {gid}", qp.qp_num()).map_err(|e| e.to_string())?;
+    let line = next_line()?;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let parse = || -> Option<(u32, u32, Gid)> {
+        let mut g = [0u8; 16];
+        for (i, b) in g.iter_mut().enumerate() {
+            *b = u8::from_str_radix(f.get(2)?.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok()?, Gid(g)))
+    };
+    let (rqpn, rpsn, rgid) = parse().ok_or(format!("bad peer address line {line:?}"))?;
+    let t = QpTransition {
+        path_mtu: env.port.active_mtu,
+        dest_qp_num: rqpn,
+        rq_psn: rpsn,
+        sq_psn: psn,
+        access: QP_ACCESS,
+        port: PORT,
+        max_rd_atomic: env.rd_atomic(),
+        max_dest_rd_atomic: env.rd_atomic(),
+        ..Default::default()
+    };
+    let route = Route {
+        dgid: rgid,
+        ..env.route()
+    };
+    qp.to_init(QpType::Rc, &t).ctx("modify_qp RESET->INIT")?;
+    qp.to_rtr(QpType::Rc, &t, &route).ctx("modify_qp INIT->RTR")?;
+    qp.to_rts(QpType::Rc, &t).ctx("modify_qp RTR->RTS")?;
+    writeln!(out, "ready").map_err(|e| e.to_string())?;
+    ensure!(next_line()? == "ready", "the peer is not ready");
+    if !serving {
+        for (i, m) in msgs.iter().enumerate() {
+            mr.write(i * slot, m);
+            qp.post_send(&[send(i as u64, vec![mr.sge(i * slot, m.len())])])
+                .ctx("ibv_post_send")?;
+            if i % 32 == 31 || i == n - 1 {
+                let want = i % 32 + 1;
+                let done = cq.poll_n(want, TIMEOUT).ctx("ibv_poll_cq")?;
+                ensure!(done.len() == want, "{} of {want} send completions", done.len());
+                for wc in &done {
+                    ensure!(wc.status == st::IBV_WC_SUCCESS, "send {} status {}", wc.wr_id, status_name(wc.status));
+                }
+            }
+        }
+        writeln!(out, "sent").map_err(|e| e.to_string())?;
+        let verdict = next_line()?;
+        ensure!(verdict == "ok", "the receiver: {verdict}");
+        return Ok(format!("{n} messages sent into the peer's grown SRQ, which checked them"));
+    }
+    ensure!(next_line()? == "sent", "the sender did not finish");
+    let check = || -> Result<(), String> {
+        let wcs = cq.poll_n(n, TIMEOUT).ctx("ibv_poll_cq")?;
+        ensure!(wcs.len() == n, "{} of {n} receive completions", wcs.len());
+        for (i, wc) in wcs.iter().enumerate() {
+            ensure!(wc.status == st::IBV_WC_SUCCESS, "recv {i} status {}", status_name(wc.status));
+            // One QP: messages arrive in order, in the SRQ's WRs in order.
+            ensure!(wc.wr_id == i as u64, "completion {i} has wr_id {}", wc.wr_id);
+            ensure!(wc.byte_len as usize == msgs[i].len(), "message {i}: byte_len {}", wc.byte_len);
+            same(&format!("message {i}"), &mr.read(i * slot, msgs[i].len()), &msgs[i])?;
+            guard_intact("after the message", &mr, i * slot + msgs[i].len(), 16)?;
+        }
+        Ok(())
+    };
+    let verdict = check();
+    writeln!(out, "{}", verdict.as_ref().err().map_or("ok", |e| e.as_str())).map_err(|e| e.to_string())?;
+    verdict?;
+    Ok(format!("SRQ 16 -> 256 WRs, CQ 16 -> 512 CQEs: {n} messages from the peer, all held, all intact"))
+}
+
 macro_rules! case {
     ($f:ident, $what:expr) => {
         Case {

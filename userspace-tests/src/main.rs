@@ -27,11 +27,16 @@ struct Args {
     hold: Option<(String, u64)>,
     /// `--reg-loop COUNT`: register 64 MiB COUNT times (`cases::reg_loop`).
     reg_loop: Option<u32>,
+    /// `--resize-pair -p PORT [HOST]` (`cases::resize_pair`).
+    resize_pair: bool,
+    port: u16,
+    host: Option<String>,
 }
 
 const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filter SUBSTR] [--list]
        xenib-verbs-test --dev NAME --hold ADDR-FILE SECONDS
        xenib-verbs-test --dev NAME --reg-loop COUNT
+       xenib-verbs-test --dev NAME [--gid-index N] --resize-pair -p PORT [HOST]
   XENIB_BAD_ADDRS=\"A B ...\": more addresses err_modify_srq_bad_pointer must get EFAULT for";
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +46,9 @@ fn parse_args() -> Result<Args, String> {
     let mut list = false;
     let mut hold = None;
     let mut reg_loop = None;
+    let mut resize_pair = false;
+    let mut port = 18515;
+    let mut host = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -62,7 +70,13 @@ fn parse_args() -> Result<Args, String> {
                 let secs = secs.parse().map_err(|_| format!("bad seconds {secs}"))?;
                 hold = Some((file, secs));
             }
+            "--resize-pair" => resize_pair = true,
+            "-p" | "--port" => {
+                let v = val("--port")?;
+                port = v.parse().map_err(|_| format!("bad port {v}"))?;
+            }
             "--help" | "-h" => return Err(String::new()),
+            _ if resize_pair && !a.starts_with('-') && host.is_none() => host = Some(a),
             _ => return Err(format!("unknown argument {a}")),
         }
     }
@@ -78,6 +92,9 @@ fn parse_args() -> Result<Args, String> {
         list,
         hold,
         reg_loop,
+        resize_pair,
+        port,
+        host,
     })
 }
 
@@ -95,6 +112,12 @@ fn main() -> ExitCode {
     let special = match (&args.hold, args.reg_loop) {
         (Some((file, secs)), _) => Some(cases::hold_mr(&args.dev, file, *secs)),
         (None, Some(n)) => Some(cases::reg_loop(&args.dev, n)),
+        (None, None) if args.resize_pair => Some(cases::resize_pair(
+            &args.dev,
+            args.gid_index,
+            args.port,
+            args.host.as_deref(),
+        )),
         (None, None) => None,
     };
     if let Some(result) = special {

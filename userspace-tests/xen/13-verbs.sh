@@ -1,6 +1,8 @@
 #!/bin/sh
 # The data-integrity and verbs suite (userspace-tests, Rust) on xib0 in
-# each domU: every verb through the Xen transport, data checked.
+# each domU: every verb through the Xen transport, data checked. Then the
+# resize cases between the domUs: domu1 sends 220 messages into an SRQ and
+# a CQ that domu2 grew (ibv_modify_srq, ibv_resize_cq), data checked.
 . ./lib.sh
 for d in domu1 domu2; do
 	for attempt in 1 2 3; do
@@ -11,4 +13,6 @@ for d in domu1 domu2; do
 	sed "s/^/$d: /" /tmp/verbs.out
 	[ $rc -eq 0 ] || fail "$d: verbs suite failed (exit $rc)"
 done
+xpair /xenib/xenib-verbs-test --dev xib0 --gid-index $GID --resize-pair || fail "resize pair"
+grep -q "all intact" /tmp/server.out || fail "resize pair: no verdict from the receiver"
 wait_for '[ "$(back_counter objects.contexts)" -eq 0 ]' || fail "contexts left: $(back_counter objects.contexts)"
