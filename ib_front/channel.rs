@@ -14,6 +14,7 @@ use crate::errno::{eproto, etimedout};
 use crate::poll::{now_ns, PerOp};
 use crate::sys::warn_ratelimited;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{CondVar, Mutex};
@@ -102,6 +103,8 @@ pub(crate) struct Channel {
     /// How long requests of each op took from push to response (whether
     /// to poll for the next one).
     rtt: PerOp,
+    /// A notification was withheld (test support: `test_mute_notify`).
+    notify_owed: AtomicBool,
 }
 
 impl Channel {
@@ -125,6 +128,7 @@ impl Channel {
             }),
             changed <- kernel::new_condvar!(),
             rtt: PerOp::new(),
+            notify_owed: AtomicBool::new(false),
         }? Error))
     }
 
@@ -153,7 +157,7 @@ impl Channel {
         st: &mut Guard<'_, State, MutexBackend>,
         interruptible: bool,
         deadline: Option<u64>,
-    ) -> Result {
+    ) -> Result<Waited> {
         use kernel::sync::CondVarTimeoutResult;
         match deadline {
             Some(d) => {
@@ -166,7 +170,9 @@ impl Channel {
                 if let CondVarTimeoutResult::Signal { .. } =
                     self.changed.wait_interruptible_timeout(st, left)
                 {
-                    return Err(EINTR);
+                    // The timed wait returns at once while a signal is
+                    // pending: one that may not be interrupted naps.
+                    return if interruptible { Err(EINTR) } else { Ok(Waited::Nap) };
                 }
             }
             None if interruptible => {
@@ -176,7 +182,7 @@ impl Channel {
             }
             None => self.changed.wait(st),
         }
-        Ok(())
+        Ok(Waited::Woken)
     }
 
     /// Polls the ring for the response awaited in `waiting[idx]` until
@@ -319,22 +325,22 @@ impl Channel {
     ///
     /// Releasing verbs wait even for a process with a fatal signal
     /// pending: that is exactly when the core tears its objects down, and
-    /// they must reach the backend. Other verbs give up on a signal.
+    /// they must reach the backend. But not for ever: a backend that does
+    /// not answer within `release_timeout_ms` gets `ETIMEDOUT` (and
+    /// `release` leaves the object to it), so that neither a process exit
+    /// nor `rmmod` hangs on a wedged backend. Other verbs give up on a
+    /// signal.
     fn call_once(&self, req: &Request) -> Result<Reply> {
         let op = req.op();
-        let interruptible = !matches!(
-            op,
-            Op::CloseContext
-                | Op::DeallocPd
-                | Op::DeregMr
-                | Op::DestroyCq
-                | Op::DestroyQp
-                | Op::DestroySrq
-                | Op::DestroyAh
-                | Op::DetachMcast
-                | Op::Munmap
-        );
-        match self.send(op, |id, slot| req.encode(id, slot), interruptible, None)? {
+        let releasing = is_releasing(op);
+        let deadline = releasing.then(|| {
+            // SAFETY: Plain reads of the clock and of a module parameter.
+            unsafe {
+                sys::xenib_jiffies()
+                    + sys::xenib_msecs_to_jiffies(sys::xenib_front_release_timeout_ms()) as u64
+            }
+        });
+        match self.send(op, |id, slot| req.encode(id, slot), !releasing, deadline)? {
             None => Ok(Reply::Body(RspBody::Kick(Default::default()))),
             Some(Response::Ok(body)) if body.op() == op => Ok(Reply::Body(body)),
             Some(Response::Ok(_)) => Err(eproto()),
@@ -347,9 +353,20 @@ impl Channel {
     /// is gone on the other side already, with the connection (`ENODEV`),
     /// its context (`EBADF`) or the real device (`EIO`), that is success:
     /// the core must not be left believing it still exists.
+    /// A backend that does not answer in time (`ETIMEDOUT`) is left the
+    /// object: it releases it when it takes the request, or with the
+    /// context or the connection. Pages granted for it stay allocated
+    /// until the backend has unmapped them (`Transport::revoke`).
     pub(crate) fn release(&self, req: &Request) -> Result {
         match self.call(req) {
             Ok(_) | Err(ENODEV) | Err(EBADF) | Err(EIO) => Ok(()),
+            Err(e) if e == etimedout() => {
+                warn_ratelimited!(
+                    "the backend did not answer {:?} in time: the object is left to it\n",
+                    req.op()
+                );
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -380,7 +397,11 @@ impl Channel {
                 if Self::take_responses(&mut st, true) {
                     continue;
                 }
-                self.wait(&mut st, interruptible, deadline)?;
+                if self.wait(&mut st, interruptible, deadline)? == Waited::Nap {
+                    drop(st);
+                    nap();
+                    st = self.state.lock();
+                }
             }
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1);
@@ -393,7 +414,12 @@ impl Channel {
             };
             (idx, st.cmd.push_requests_and_check_notify())
         };
-        if notify {
+        // SAFETY: Reads a module parameter.
+        if unsafe { sys::xenib_front_test_mute_notify() } {
+            // The ring asks for a notification only once per batch: the
+            // first request after the test owes the one withheld.
+            self.notify_owed.fetch_or(notify, Ordering::Relaxed);
+        } else if notify || self.notify_owed.swap(false, Ordering::Relaxed) {
             self.transport.notify();
         }
         let Some(idx) = idx else {
@@ -423,9 +449,17 @@ impl Channel {
             // A signal abandons the wait, not the request: its response
             // is dropped when it comes, and whatever it created is
             // released with its context.
-            if let Err(e) = self.wait(&mut st, interruptible, deadline) {
-                st.waiting.remove(idx);
-                return Err(e);
+            match self.wait(&mut st, interruptible, deadline) {
+                Ok(Waited::Woken) => {}
+                Ok(Waited::Nap) => {
+                    drop(st);
+                    nap();
+                    st = self.state.lock();
+                }
+                Err(e) => {
+                    st.waiting.remove(idx);
+                    return Err(e);
+                }
             }
         }
     }
@@ -649,4 +683,37 @@ impl Channel {
             unsafe { sys::xenib_front_schedule_removal() };
         }
     }
+}
+
+/// Whether `op` releases something: its caller may be a dying process,
+/// and it must not fail because of a signal.
+fn is_releasing(op: Op) -> bool {
+    matches!(
+        op,
+        Op::CloseContext
+            | Op::DeallocPd
+            | Op::DeregMr
+            | Op::DestroyCq
+            | Op::DestroyQp
+            | Op::DestroySrq
+            | Op::DestroyAh
+            | Op::DetachMcast
+            | Op::Munmap
+    )
+}
+
+/// How a wait for the channel ended without an error.
+#[derive(PartialEq, Eq)]
+enum Waited {
+    /// Woken (or timed out early): look again.
+    Woken,
+    /// A signal is pending and the wait may not be interrupted: sleep a
+    /// little, without the lock, then look again.
+    Nap,
+}
+
+/// An uninterruptible pause of a few milliseconds (`Waited::Nap`).
+fn nap() {
+    // SAFETY: Sleeping in process context, holding no lock.
+    unsafe { sys::xenib_msleep(2) };
 }

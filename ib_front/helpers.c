@@ -44,6 +44,30 @@ static const struct kernel_param_ops hostile_ops = {
 module_param_cb(hostile_test, &hostile_ops, NULL, 0600);
 MODULE_PARM_DESC(hostile_test, "write: run the hostile-frontend self-test; read: its result");
 
+static unsigned int release_timeout_ms = 30000;
+module_param(release_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(release_timeout_ms,
+		 "how long a destroy, dealloc or close waits for the backend before leaving the object to it (ms, default 30000)");
+
+/*
+ * Test support: while set, requests are put on the ring without notifying
+ * the backend, which then looks wedged (it still takes them when notified
+ * for a later request, or while it polls).
+ */
+static bool test_mute_notify;
+module_param(test_mute_notify, bool, 0644);
+MODULE_PARM_DESC(test_mute_notify, "test only: do not notify the backend of new requests");
+
+unsigned int xenib_front_release_timeout_ms(void)
+{
+	return READ_ONCE(release_timeout_ms);
+}
+
+bool xenib_front_test_mute_notify(void)
+{
+	return READ_ONCE(test_mute_notify);
+}
+
 const char *xenib_front_param_netdev(void)
 {
 	return netdev;
