@@ -17,7 +17,9 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
-use kernel::sync::{CondVar, Mutex};
+use kernel::sync::{Arc, CondVar, Mutex};
+
+use crate::mmap::Mappings;
 
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
@@ -26,7 +28,7 @@ use crate::transport::Transport;
 use crate::wire::doorbell;
 use crate::wire::{
     init_shared, AsyncEvent, AsyncObj, BackRing, CtxHandle, Event, FaultPages, FrontRing,
-    GrantRef, MapPagesReq, Op, PageGrant, PageGrants, Request, Response, RspBody, Slot,
+    GrantRef, MapPagesReq, MunmapReq, Op, PageGrant, PageGrants, Request, Response, RspBody, Slot,
     MAX_FAULT_PAGES, PAGE_SIZE, PAGE_WRITE, SLOT_SIZE,
 };
 
@@ -105,6 +107,8 @@ pub(crate) struct Channel {
     rtt: PerOp,
     /// A notification was withheld (test support: `test_mute_notify`).
     notify_owed: AtomicBool,
+    /// Regions processes map, and those to release (`mmap.rs`).
+    mappings: Arc<Mappings>,
 }
 
 impl Channel {
@@ -114,6 +118,7 @@ impl Channel {
         // We initialise both rings; the backend produces on the event ring.
         init_shared(&transport.evt_mem(), 0).map_err(|_| EINVAL)?;
         let evt = BackRing::attach(transport.evt_mem()).map_err(|_| EINVAL)?;
+        let mappings = Mappings::new()?;
         Ok(try_pin_init!(Self {
             transport,
             state <- kernel::new_mutex!(State {
@@ -129,7 +134,12 @@ impl Channel {
             changed <- kernel::new_condvar!(),
             rtt: PerOp::new(),
             notify_owed: AtomicBool::new(false),
+            mappings,
         }? Error))
+    }
+
+    pub(crate) fn mappings(&self) -> &Arc<Mappings> {
+        &self.mappings
     }
 
     pub(crate) fn transport(&self) -> &Transport {
@@ -403,6 +413,7 @@ impl Channel {
                     st = self.state.lock();
                 }
             }
+            self.push_munmaps(&mut st);
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1);
             fill(id, &mut slot);
@@ -461,6 +472,24 @@ impl Channel {
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// Puts the `Munmap`s of regions whose last VMA closed on the ring,
+    /// ahead of the request about to go (one slot is left for it). Nobody
+    /// waits for their responses: the backend releases the region, or it
+    /// is gone with its context already.
+    fn push_munmaps(&self, st: &mut State) {
+        while st.cmd.free_slots() > 1 {
+            let Some((ctx, offset)) = self.mappings.take_closed() else {
+                return;
+            };
+            let id = st.next_id;
+            st.next_id = st.next_id.wrapping_add(1);
+            let mut slot: Slot = [0; SLOT_SIZE];
+            Request::Munmap(MunmapReq { ctx, offset }).encode(id, &mut slot);
+            // Cannot fail: there is room.
+            let _ = st.cmd.push_request(&slot);
         }
     }
 

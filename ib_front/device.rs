@@ -370,7 +370,8 @@ unsafe extern "C" fn query_device(
         };
         out.fw_ver = a.fw_ver;
         out.sys_image_guid = a.sys_image_guid;
-        out.max_mr_size = a.max_mr_size;
+        // What one registration can carry (`MAX_MR_PAGES`), if less.
+        out.max_mr_size = a.max_mr_size.min(u64::from(crate::wire::MAX_MR_PAGES) * 4096);
         out.page_size_cap = a.page_size_cap;
         out.vendor_id = a.vendor_id;
         out.vendor_part_id = a.vendor_part_id;

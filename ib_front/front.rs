@@ -32,7 +32,7 @@ mod xen;
 #[path = "../sys/shared.rs"]
 mod shared;
 use shared::protocol::{shmem, wire};
-use shared::{doorbell_page, errno, loop_grants, poll, table, xenbus};
+use shared::{doorbell_page, errno, fifo, loop_grants, poll, table, xenbus};
 
 use channel::Channel;
 use device::IbDevice;

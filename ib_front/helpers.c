@@ -5,6 +5,7 @@
  * depend on ib_back when it runs over Xen), and wrappers for static
  * inline functions and macros of the RDMA core and mm.
  */
+#include <linux/anon_inodes.h>
 #include <linux/etherdevice.h>
 #include <linux/mm.h>
 #include <linux/rtnetlink.h>
@@ -238,12 +239,90 @@ int xenib_front_umem_pages(struct ib_umem *umem, struct page **pages,
 
 /* Map the backend's queue pages into the guest process (the VMA of an
  * mmap() on the uverbs file). */
+/*
+ * A mapping of the backend's pages (loopback transport) is one VMA: it
+ * cannot be split or moved.
+ */
+static int xenib_front_pages_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	return -EINVAL;
+}
+
+static int xenib_front_pages_mremap(struct vm_area_struct *vma)
+{
+	return -EINVAL;
+}
+
+static const struct vm_operations_struct xenib_front_pages_vm_ops = {
+	.may_split = xenib_front_pages_may_split,
+	.mremap = xenib_front_pages_mremap,
+};
+
+/*
+ * The file behind a VMA of the backend's pages. Its release is the end of
+ * the VMA (which can be neither split nor copied), after the pages or
+ * grants are unmapped; being ours, it keeps ib_front loaded while a
+ * process maps the VMA, whose operations live here. It holds the uverbs
+ * file the VMA had, as that VMA would have: the context is not closed
+ * before its mappings are gone.
+ */
+struct xenib_front_map {
+	void *cookie;
+	struct file *uverbs;
+};
+
+static int xenib_front_map_release(struct inode *inode, struct file *file)
+{
+	struct xenib_front_map *map = file->private_data;
+
+	/* A file opened anew through /proc/PID/map_files has none. */
+	if (!map)
+		return 0;
+	xenib_front_vma_closed(map->cookie);
+	fput(map->uverbs);
+	kfree(map);
+	return 0;
+}
+
+static const struct file_operations xenib_front_map_fops = {
+	.owner = THIS_MODULE,
+	.release = xenib_front_map_release,
+};
+
+/*
+ * Makes a file of ours the file of `vma` (being set up by our mmap
+ * handler, mmap lock held), before anything is mapped into it: when the
+ * VMA goes, xenib_front_vma_closed(cookie) is called. On error the cookie
+ * is not taken.
+ */
+int xenib_front_vma_track(struct vm_area_struct *vma, void *cookie)
+{
+	struct xenib_front_map *map = kmalloc(sizeof(*map), GFP_KERNEL);
+	struct file *file;
+
+	if (!map)
+		return -ENOMEM;
+	map->cookie = cookie;
+	map->uverbs = vma->vm_file;
+	file = anon_inode_getfile("[xenib-queue]", &xenib_front_map_fops, map, O_RDWR);
+	if (IS_ERR(file)) {
+		kfree(map);
+		return PTR_ERR(file);
+	}
+	/* The VMA's reference to the uverbs file becomes ours. */
+	get_file(map->uverbs);
+	vma_set_file(vma, file);
+	fput(file);
+	return 0;
+}
+
 int xenib_front_insert_pages(struct vm_area_struct *vma, struct page **pages,
 			     unsigned long nr)
 {
 	if (vma_pages(vma) != nr)
 		return -EINVAL;
 	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
+	vma->vm_ops = &xenib_front_pages_vm_ops;
 	return vm_insert_pages(vma, vma->vm_start, pages, &nr) ?: (nr ? -EFAULT : 0);
 }
 

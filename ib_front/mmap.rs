@@ -6,14 +6,29 @@
 //! response; we ask the backend for the pages behind that offset (it maps
 //! them on its side and grants them) and insert them into the process's
 //! VMA. From then on the guest posts and polls in place.
+//!
+//! When the last VMA of a region is gone (`munmap`, process exit), the
+//! backend is told to release it (`Munmap`), so that a destroyed QP's
+//! queue pages do not stay granted and mapped there until the process
+//! exits. Each VMA gets a file of ours (`xenib_front_vma_track`), whose
+//! release says so, and which keeps the module loaded while the VMA
+//! uses its operations. The release may run under the process's mmap
+//! lock and must not wait for the ring: it only queues the region
+//! (`Mappings`), and the
+//! channel sends the queued `Munmap`s ahead of its next request, whose
+//! order they keep (a region unmapped and then mapped again is released
+//! before it is asked for anew).
 
 use crate::errno::eproto;
 use core::ffi::c_int;
 use kernel::error::from_result;
 use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
 
 use crate::device::{channel, XibUcontext};
+use crate::fifo::Fifo;
 use crate::sys;
+use crate::table::Table;
 use crate::wire::{CtxHandle, MmapReq, Request, RspBody};
 
 const PAGE: u64 = 4096;
@@ -58,9 +73,123 @@ pub(crate) unsafe extern "C" fn mmap(
         if refs.len() != nr {
             return Err(eproto());
         }
+        let ctx = CtxHandle(xuc.handle);
+        let cookie = KBox::into_raw(ch.mappings().open(ctx, offset)?);
+        // SAFETY: The VMA is being set up by this mmap call (mmap lock
+        // held), nothing is mapped into it yet; on success the cookie comes
+        // back to `xenib_front_vma_closed` when the VMA is gone, also if
+        // this mmap fails below.
+        let err = unsafe { sys::xenib_front_vma_track(vma, cookie.cast()) };
+        if err != 0 {
+            // SAFETY: Not taken: ours again.
+            drop(unsafe { KBox::from_raw(cookie) });
+            return Err(Error::from_errno(err));
+        }
         // SAFETY: The VMA is being set up by this mmap call, under the
         // mmap lock.
         unsafe { ch.transport().map_into(vma, &refs)? };
         Ok(0)
     })
+}
+
+/// Regions (context, offset) of a channel that processes map, and those
+/// whose last VMA has closed and that the backend is yet to be told of.
+#[pin_data]
+pub(crate) struct Mappings {
+    #[pin]
+    state: Mutex<MapState>,
+}
+
+struct MapState {
+    /// Each mapped region with its number of VMAs.
+    open: Table<(CtxHandle, u64, u32)>,
+    /// Regions to release on the backend (`Munmap`).
+    closed: Fifo<(CtxHandle, u64)>,
+}
+
+/// Mapped regions one channel tracks (those of all its processes; the
+/// backend allows 4096 per context): a mapping beyond it fails with
+/// `ENOSPC`.
+const MAX_MAPPINGS: usize = 8192;
+
+impl Mappings {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                state <- kernel::new_mutex!(MapState {
+                    open: Table::new(MAX_MAPPINGS),
+                    closed: Fifo::new(MAX_MAPPINGS),
+                }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// One more VMA maps region (`ctx`, `offset`): its cookie, which
+    /// closes it when dropped.
+    fn open(self: &Arc<Self>, ctx: CtxHandle, offset: u64) -> Result<KBox<VmaCookie>> {
+        {
+            let mut st = self.state.lock();
+            match st.open.position(|e| e.0 == ctx && e.1 == offset) {
+                Some(i) => {
+                    if let Some(e) = st.open.get_mut(i) {
+                        e.2 += 1;
+                    }
+                }
+                None => {
+                    st.open.insert((ctx, offset, 1))?;
+                }
+            }
+        }
+        let cookie = VmaCookie {
+            mappings: self.clone(),
+            ctx,
+            offset,
+        };
+        // On failure the cookie is dropped: the region is closed again.
+        Ok(KBox::new(cookie, GFP_KERNEL)?)
+    }
+
+    fn close(&self, ctx: CtxHandle, offset: u64) {
+        let mut st = self.state.lock();
+        let Some(i) = st.open.position(|e| e.0 == ctx && e.1 == offset) else {
+            return;
+        };
+        let last = st.open.get_mut(i).is_some_and(|e| {
+            e.2 -= 1;
+            e.2 == 0
+        });
+        if last {
+            st.open.remove(i);
+            // Full (or out of memory): the backend keeps the region until
+            // the context closes.
+            let _ = st.closed.push((ctx, offset));
+        }
+    }
+
+    /// Takes the oldest region to release, if any.
+    pub(crate) fn take_closed(&self) -> Option<(CtxHandle, u64)> {
+        self.state.lock().closed.pop()
+    }
+}
+
+/// What a VMA of a region holds: dropping it closes the region.
+pub(crate) struct VmaCookie {
+    mappings: Arc<Mappings>,
+    ctx: CtxHandle,
+    offset: u64,
+}
+
+impl Drop for VmaCookie {
+    fn drop(&mut self) {
+        self.mappings.close(self.ctx, self.offset);
+    }
+}
+
+/// The VMA `xenib_front_vma_track` was given `cookie` for is gone.
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_vma_closed(cookie: *mut core::ffi::c_void) {
+    // SAFETY: `cookie` is the `KBox<VmaCookie>` that `mmap` gave the VMA,
+    // and a VMA closes once.
+    drop(unsafe { KBox::from_raw(cookie.cast::<VmaCookie>()) });
 }

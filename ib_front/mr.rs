@@ -58,6 +58,10 @@ impl SharedPages {
         length: u64,
         access: i32,
     ) -> Result<Self> {
+        // Refused before anything is pinned.
+        if pages_spanned(start, length).is_some_and(|n| n > u64::from(MAX_MR_PAGES)) {
+            return Err(E2BIG);
+        }
         // SAFETY: We are in the verb's process context, as ib_umem_get needs.
         let umem = unsafe { sys::xenib_front_umem_get(ibdev, start, length, access) };
         // SAFETY: Any pointer may be tested.
@@ -70,7 +74,11 @@ impl SharedPages {
             grants: KVec::new(),
             indirect: KVec::new(),
         };
-        this.grant_all(ch.transport())?;
+        if let Err(e) = this.grant_all(ch.transport()) {
+            // Releases exactly what was granted, and unpins.
+            this.release(ch.transport());
+            return Err(e);
+        }
         Ok(this)
     }
 
@@ -145,6 +153,12 @@ impl SharedPages {
         // SAFETY: Pinned in `new` (type invariant).
         unsafe { sys::ib_umem_release(self.umem.as_ptr()) };
     }
+}
+
+/// The 4 KiB pages `[start, start + length)` touches, if it is a range.
+fn pages_spanned(start: u64, length: u64) -> Option<u64> {
+    let last = start.checked_add(length)?.checked_sub(1)?;
+    Some((last >> 12) - (start >> 12) + 1)
 }
 
 fn reg(

@@ -26,6 +26,8 @@ size_t xenib_back_stats(char *buf, size_t len);
 
 /* ib_front: our device was removed after the backend's: disconnect. */
 void xenib_front_removed(void);
+/* ib_front: a VMA of the backend's pages is gone (mmap.rs). */
+void xenib_front_vma_closed(void *cookie);
 /* ib_front: the hostile-frontend self-test (hostile.rs). */
 int xenib_front_hostile_run(void);
 int xenib_front_hostile_result(char *buf, size_t len);

@@ -111,6 +111,7 @@ void xenib_get_device(struct xenbus_device *dev);
 void xenib_put_device(struct xenbus_device *dev);
 
 /* ---- ib_front ---- */
+int xenib_front_vma_track(struct vm_area_struct *vma, void *cookie);
 unsigned int xenib_front_release_timeout_ms(void);
 bool xenib_front_test_mute_notify(void);
 struct page *xenib_front_pin_user_page(unsigned long addr, bool write);

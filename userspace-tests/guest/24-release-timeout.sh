@@ -33,8 +33,13 @@ echo 0 >$P/test_mute_notify
 /xenib/xenib-verbs-test --dev xib0 --gid-index $g --filter pd_alloc >/dev/null || fail "xib0 unusable"
 all_released
 
-# rmmod ib_front while the backend is silent.
-hold_objects || fail "no process holding objects"
+# rmmod ib_front while the backend is silent, with a context open (a
+# process that has opened xib0 but maps nothing of it).
+rm -f /tmp/held.addr
+/xenib/xenib-verbs-test --dev xib0 --hold /tmp/held.addr 60 >/dev/null 2>&1 &
+held=$!
+for i in $(seq 50); do [ -s /tmp/held.addr ] && break; sleep 0.2; done
+[ -s /tmp/held.addr ] || fail "no process holding an MR"
 sleep 1
 echo 1 >$P/test_mute_notify
 timeout 60 rmmod ib_front || fail "rmmod ib_front hung or failed with a silent backend"

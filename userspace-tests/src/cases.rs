@@ -1155,6 +1155,26 @@ fn srq_two_qps(env: &Env) -> CaseResult {
     )))
 }
 
+/// QPs created and destroyed one after another never run out: each
+/// destroyed QP's queue mappings are released when the provider unmaps
+/// them (on xib0 the backend releases its side then, not at process
+/// exit). 3000 QPs, then a new QP pair passes data.
+fn qp_churn(env: &Env) -> CaseResult {
+    let n = 3000;
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let cq = Cq::new(&env.ctx, 16, None).ctx("ibv_create_cq")?;
+    for i in 0..n {
+        let qp = Qp::new(&pd, QpType::Rc, &cq, &cq, None, DEFAULT_CAPS)
+            .map_err(|e| format!("ibv_create_qp, QP {i} of {n}: {e}"))?;
+        drop(qp);
+    }
+    let p = RcPair::with_pd(env, pd, None, DEFAULT_CAPS)?;
+    let src = p.mr(4096, access::LOCAL_WRITE)?;
+    let dst = p.mr(4096, access::LOCAL_WRITE)?;
+    send_recv_once(&p, &src, &dst, 1000, 0xc4a2)?;
+    Ok(Outcome::Pass(format!("{n} QPs created and destroyed; then 1000 bytes sent, intact")))
+}
+
 /// `ibv_modify_srq(IBV_SRQ_MAX_WR)` grows an SRQ (rxe writes the new
 /// queue's mmap information to a pointer in the provider's data: a page of
 /// this process), then more messages than it first held flow through it.
@@ -1920,6 +1940,7 @@ pub const CASES: &[Case] = &[
     case!(srq_two_qps, "two RC QPs receiving from one SRQ"),
     case!(mr_rereg, "ibv_rereg_mr: access flags, then a new buffer"),
     case!(srq_limit_event, "SRQ limit reached: an asynchronous event for the right SRQ"),
+    case!(qp_churn, "create and destroy 3000 QPs, then a new pair passes data"),
     case!(srq_resize, "ibv_modify_srq grows an SRQ; 120 messages through it"),
     case!(cq_resize, "ibv_resize_cq grows a CQ that then holds 220 completions"),
     case!(
