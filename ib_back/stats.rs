@@ -123,6 +123,11 @@ impl Stats {
         for (name, c) in OBJ_NAMES.iter().zip(self.objects.iter()) {
             let _ = writeln!(w, "objects.{} {}", name, c.load(Ordering::Relaxed));
         }
+        let (mut in_use, mut leaked) = (0, 0);
+        // SAFETY: Reads two counters into our locals.
+        unsafe { crate::sys::xenib_xen_page_counts(&mut in_use, &mut leaked) };
+        let _ = writeln!(w, "xen.pages_in_use {}", in_use);
+        let _ = writeln!(w, "xen.pages_leaked {}", leaked);
         w.len
     }
 }

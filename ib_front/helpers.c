@@ -30,6 +30,9 @@ MODULE_PARM_DESC(netdev, "guest network device whose addresses form xib0's RoCE 
  */
 static int hostile_set(const char *val, const struct kernel_param *kp)
 {
+	/* "device": over xib0's own connection (the Xen transport in a domU). */
+	if (sysfs_streq(val, "device"))
+		return xenib_front_hostile_run_device();
 	return xenib_front_hostile_run();
 }
 
@@ -43,7 +46,7 @@ static const struct kernel_param_ops hostile_ops = {
 	.get = hostile_get,
 };
 module_param_cb(hostile_test, &hostile_ops, NULL, 0600);
-MODULE_PARM_DESC(hostile_test, "write: run the hostile-frontend self-test; read: its result");
+MODULE_PARM_DESC(hostile_test, "write: run the hostile-frontend self-test (\"device\": over xib0's own connection); read: its result");
 
 static unsigned int release_timeout_ms = 30000;
 module_param(release_timeout_ms, uint, 0644);
@@ -67,6 +70,18 @@ unsigned int xenib_front_release_timeout_ms(void)
 bool xenib_front_test_mute_notify(void)
 {
 	return READ_ONCE(test_mute_notify);
+}
+
+/* Test support: our device `name`, referenced (ib_device_put); or NULL. */
+struct ib_device *xenib_front_get_own_device(const char *name)
+{
+	struct ib_device *dev = ib_device_get_by_name(name, RDMA_DRIVER_UNKNOWN);
+
+	if (dev && dev->ops.owner != THIS_MODULE) {
+		ib_device_put(dev);
+		return NULL;
+	}
+	return dev;
 }
 
 const char *xenib_front_param_netdev(void)

@@ -12,6 +12,7 @@
 //! backend released everything.
 
 use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::c_str;
 use kernel::prelude::*;
 
 use crate::channel::Channel;
@@ -279,6 +280,157 @@ fn run_all() -> Result {
     check("a frontend that overruns the ring is cut off", r.is_none());
     c.disconnect();
     Ok(())
+}
+
+/// The cases a guest can play on its own, live connection without
+/// breaking it (every request well-formed): run over xib0's channel, which
+/// in a domU is the Xen transport, so that the backend's handling of
+/// grants from another domain is what is tested. The test script checks
+/// that the backend released everything (objects, grants, ballooned
+/// pages) and that the other domU's traffic is untouched.
+fn run_device() -> Result {
+    let einval = EINVAL.to_errno();
+    let ebadf = EBADF.to_errno();
+    // SAFETY: A NUL-terminated name; we put the reference below.
+    let dev = unsafe { sys::xenib_front_get_own_device(c_str!("xib0").as_char_ptr()) };
+    let dev = core::ptr::NonNull::new(dev).ok_or(ENODEV)?;
+    // SAFETY: One of our devices, referenced until `ib_device_put`.
+    let ch = unsafe { crate::device::channel(dev.as_ptr()) };
+    let r = device_cases(ch, einval, ebadf);
+    // SAFETY: Taken by `xenib_front_get_own_device`.
+    unsafe { sys::ib_device_put(dev.as_ptr()) };
+    r
+}
+
+fn device_cases(ch: &Channel, einval: i32, ebadf: i32) -> Result {
+    let tr = ch.transport();
+    let ctx = match ch.call(&Request::OpenContext(UdataReq {
+        udata: Udata::EMPTY,
+    }))? {
+        RspBody::OpenContext(r) => r.ctx,
+        _ => return Err(EPROTO_ERR),
+    };
+    let pd = match ch.call(&Request::AllocPd(AllocPdReq {
+        ctx,
+        udata: Udata::EMPTY,
+    }))? {
+        RspBody::AllocPd(r) => r.pd,
+        _ => return Err(EPROTO_ERR),
+    };
+    // A page of ours, granted, and an indirect page listing it and then a
+    // reference that names nothing: the backend maps the first and fails
+    // on the second, and must give back what it took for both.
+    let data = Page::granted(tr)?;
+    let list = Page::granted(tr)?;
+    list.write_u32s(&[data.grant.0, 77777]);
+    let mr = |nr_pages, indirect: GrantRef| {
+        Request::RegMr(RegMrReq {
+            start: 0x10000,
+            length: u64::from(nr_pages) * 4096,
+            iova: 0x10000,
+            ctx,
+            pd,
+            access: 1,
+            nr_pages,
+            indirect: RefList::new(&[indirect]).unwrap_or_default(),
+        })
+    };
+    check(
+        "xen: an MR whose indirect page was never granted is refused",
+        errno_of(ch.call(&mr(1, GrantRef(77777)))) == einval,
+    );
+    check(
+        "xen: an MR over one good and one bad grant is refused",
+        errno_of(ch.call(&mr(2, list.grant))) == einval,
+    );
+    check(
+        "xen: the same MR without the bad grant registers",
+        errno_of(ch.call(&mr(1, list.grant))) == 0,
+    );
+    check(
+        "xen: a page never granted is not mapped",
+        errno_of(ch.call(&Request::MapPages(MapPagesReq {
+            ctx,
+            pages: PageGrants::new(&[PageGrant {
+                addr: 0x40_0000 | PAGE_WRITE,
+                gref: GrantRef(77777),
+            }])
+            .unwrap_or_default(),
+        }))) == einval,
+    );
+    check(
+        "xen: an unknown context handle gets EBADF",
+        errno_of(ch.call(&Request::AllocPd(AllocPdReq {
+            ctx: CtxHandle(ctx.0 ^ 0x7f),
+            udata: Udata::EMPTY,
+        }))) == ebadf,
+    );
+    check(
+        "xen: mmap of an absurd length is refused",
+        errno_of(ch.call(&Request::Mmap(MmapReq {
+            offset: 0,
+            length: 1 << 40,
+            ctx,
+            first_page: 0,
+        }))) == einval,
+    );
+    // Closing the context releases the registered MR; only then may the
+    // pages' grants end.
+    let _ = ch.call(&Request::CloseContext(CtxReq { ctx }));
+    data.release(tr);
+    list.release(tr);
+    Ok(())
+}
+
+/// A zeroed page of ours, granted to the backend.
+struct Page {
+    page: core::ptr::NonNull<sys::page>,
+    grant: GrantRef,
+}
+
+impl Page {
+    fn granted(tr: &Transport) -> Result<Self> {
+        // SAFETY: Plain page allocation.
+        let page = core::ptr::NonNull::new(unsafe { sys::xenib_alloc_zeroed_page() }).ok_or(ENOMEM)?;
+        match tr.grant(page) {
+            Ok(grant) => Ok(Self { page, grant }),
+            Err(e) => {
+                // SAFETY: Allocated above, never shared.
+                unsafe { sys::xenib_put_page(page.as_ptr()) };
+                Err(e)
+            }
+        }
+    }
+
+    fn write_u32s(&self, values: &[u32]) {
+        // SAFETY: Our page, in the direct map; at most 1024 values fit.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(sys::xenib_page_address(self.page.as_ptr()).cast::<u8>(), 4096)
+        };
+        for (d, v) in dst.chunks_exact_mut(4).zip(values) {
+            d.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Ends the grant (the page stays allocated until the backend has
+    /// unmapped it) and frees the page.
+    fn release(self, tr: &Transport) {
+        tr.revoke(self.grant, self.page);
+        // SAFETY: Allocated in `granted`; `revoke` keeps its own reference
+        // while the grant is in use.
+        unsafe { sys::xenib_put_page(self.page.as_ptr()) };
+    }
+}
+
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_hostile_run_device() -> core::ffi::c_int {
+    PASSED.store(0, Ordering::Relaxed);
+    FAILED.store(0, Ordering::Relaxed);
+    if let Err(e) = run_device() {
+        pr_err!("hostile: aborted: {:?}\n", e);
+        FAILED.fetch_add(1, Ordering::Relaxed);
+    }
+    0
 }
 
 /// Placeholder errno for "the backend answered with the wrong body".

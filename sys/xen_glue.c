@@ -288,7 +288,8 @@ int xenib_grant_copy_in(u16 domid, u32 ref, void *buf)
 	if (offset_in_page(buf))
 		return -EINVAL;
 	gnttab_batch_copy(&op, 1);
-	return op.status == GNTST_okay ? 0 : -EFAULT;
+	/* A reference that names no grant of `domid`: as on any transport. */
+	return op.status == GNTST_okay ? 0 : -EINVAL;
 }
 
 /* ---- grant mappings into a user VMA ---- */
@@ -316,6 +317,16 @@ static void xenib_page_cache_drain(void)
 	gnttab_page_cache_shrink(&xenib_page_cache, 0);
 }
 
+/* Pages out of the cache and balloon (mapping grants), and those lost. */
+static atomic_long_t xenib_pages_in_use, xenib_pages_leaked;
+
+/* For the counters (/dev/xenib_back). */
+void xenib_xen_page_counts(long *in_use, long *leaked)
+{
+	*in_use = atomic_long_read(&xenib_pages_in_use);
+	*leaked = atomic_long_read(&xenib_pages_leaked);
+}
+
 static int xenib_pages_get(struct page **pages, unsigned int n)
 {
 	unsigned int i;
@@ -328,6 +339,7 @@ static int xenib_pages_get(struct page **pages, unsigned int n)
 		gnttab_page_cache_put(&xenib_page_cache, pages, i);
 		return -ENOMEM;
 	}
+	atomic_long_add(n, &xenib_pages_in_use);
 	return 0;
 }
 
@@ -336,6 +348,7 @@ static void xenib_pages_put(struct page **pages, unsigned int n)
 {
 	gnttab_page_cache_put(&xenib_page_cache, pages, n);
 	gnttab_page_cache_shrink(&xenib_page_cache, XENIB_PAGE_CACHE_MAX);
+	atomic_long_sub(n, &xenib_pages_in_use);
 }
 
 struct xenib_gmap {
@@ -357,8 +370,14 @@ struct xenib_gmap {
 
 static void xenib_gmap_free(struct xenib_gmap *m)
 {
-	if (m->pages && m->pages[0] && !m->unmap_failed)
-		xenib_pages_put(m->pages, m->count);
+	if (m->pages && m->pages[0]) {
+		if (!m->unmap_failed) {
+			xenib_pages_put(m->pages, m->count);
+		} else {
+			atomic_long_sub(m->count, &xenib_pages_in_use);
+			atomic_long_add(m->count, &xenib_pages_leaked);
+		}
+	}
 	kvfree(m->refs);
 	kvfree(m->pages);
 	kvfree(m->map_ops);
@@ -415,13 +434,39 @@ static void xenib_gmap_unmap_locked(struct xenib_gmap *m)
 		.count = m->count,
 	};
 
+	unsigned int i, failed = 0;
+
 	if (!m->mapped)
 		return;
 	m->mapped = false;
-	/* Grants that failed to map have no handle: skip them. */
-	if (gnttab_unmap_refs_sync(&unmap)) {
-		pr_warn("xenib: unmapping %u grants of domain %u failed; leaking their pages\n",
-			m->count, m->domid);
+	/* The hypervisor overwrites these for every op it carries out. */
+	for (i = 0; i < m->count; i++) {
+		m->unmap_ops[i].status = GNTST_general_error;
+		if (m->ptemod)
+			m->kunmap_ops[i].status = GNTST_general_error;
+	}
+	/* Its result also counts the slots below that never mapped. */
+	gnttab_unmap_refs_sync(&unmap);
+	/*
+	 * As gntdev does: a slot that never mapped (a bad reference from the
+	 * other domain) has no handle and fails its unmap harmlessly, as does
+	 * the p2m reset of its page, which never held a foreign frame. Only a
+	 * grant that had a handle and stays mapped makes the pages unusable.
+	 */
+	for (i = 0; i < m->count; i++) {
+		if (m->unmap_ops[i].handle != INVALID_GRANT_HANDLE &&
+		    m->unmap_ops[i].status != GNTST_okay)
+			failed++;
+		else if (m->ptemod && m->kunmap_ops[i].handle != INVALID_GRANT_HANDLE &&
+			 m->kunmap_ops[i].status != GNTST_okay)
+			failed++;
+		m->unmap_ops[i].handle = INVALID_GRANT_HANDLE;
+		if (m->ptemod)
+			m->kunmap_ops[i].handle = INVALID_GRANT_HANDLE;
+	}
+	if (failed) {
+		pr_warn("xenib: %u of %u grants of domain %u stay mapped; leaking the pages\n",
+			failed, m->count, m->domid);
 		m->unmap_failed = true;
 	}
 }
@@ -569,15 +614,16 @@ int xenib_gmap_mmap(struct xenib_gmap *m, struct vm_area_struct *vma)
 	err = gnttab_map_refs(m->map_ops, m->ptemod ? m->kmap_ops : NULL, m->pages, m->count);
 	m->mapped = true;
 	for (i = 0; i < m->count; i++) {
+		/* A reference that does not map (names no grant): EINVAL. */
 		if (m->map_ops[i].status == GNTST_okay)
 			m->unmap_ops[i].handle = m->map_ops[i].handle;
 		else if (!err)
-			err = -EFAULT;
+			err = -EINVAL;
 		if (m->ptemod) {
 			if (m->kmap_ops[i].status == GNTST_okay)
 				m->kunmap_ops[i].handle = m->kmap_ops[i].handle;
 			else if (!err)
-				err = -EFAULT;
+				err = -EINVAL;
 		}
 	}
 	mutex_unlock(&m->lock);

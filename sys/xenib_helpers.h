@@ -110,8 +110,12 @@ int xenib_gmap_mmap(struct xenib_gmap *m, struct vm_area_struct *vma);
 void xenib_get_device(struct xenbus_device *dev);
 void xenib_put_device(struct xenbus_device *dev);
 
+/* Both modules (xen_glue.c): ballooned pages mapping grants, and lost. */
+void xenib_xen_page_counts(long *in_use, long *leaked);
+
 /* ---- ib_front ---- */
 int xenib_front_vma_track(struct vm_area_struct *vma, void *cookie);
+struct ib_device *xenib_front_get_own_device(const char *name);
 unsigned int xenib_front_release_timeout_ms(void);
 bool xenib_front_test_mute_notify(void);
 struct page *xenib_front_pin_user_page(unsigned long addr, bool write);
