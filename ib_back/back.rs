@@ -26,6 +26,7 @@ mod mmap;
 mod mr;
 mod pd;
 mod qp;
+mod quota;
 mod server;
 mod service;
 mod srq;

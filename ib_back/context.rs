@@ -9,6 +9,7 @@ use crate::mmap::MmapRegion;
 use crate::mmap::MAX_MMAPS_PER_CONTEXT;
 use crate::mr::GuestMr;
 use crate::mr::MAX_MRS_PER_CONTEXT;
+use crate::quota::Held;
 use crate::sys;
 use crate::table::Table;
 use crate::transport::GuestPages;
@@ -29,6 +30,8 @@ pub(crate) struct Context {
     /// Guest pages its verbs touched, fetched from the guest process and
     /// mapped at their guest addresses (`server::map_faulted`).
     pub(crate) fetched: KVec<GuestPages>,
+    /// Its objects, counted against the guest's quota.
+    pub(crate) held: Held,
 }
 
 /// `OpenContext`: open a uverbs file and run `GET_CONTEXT` on it.
@@ -69,6 +72,7 @@ pub(crate) fn open(
         mmaps: Table::new(MAX_MMAPS_PER_CONTEXT),
         mr_pages: 0,
         fetched: KVec::new(),
+        held: Held::default(),
     };
     Ok((ctx, rsp))
 }

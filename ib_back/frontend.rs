@@ -22,6 +22,7 @@ use crate::server::{ContextServer, Job};
 use crate::device::QpRef;
 use crate::doorbell_page::DoorbellPage;
 use crate::poll::now_ns;
+use crate::quota::{Kind, Quota};
 use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
@@ -103,6 +104,8 @@ pub(crate) struct Frontend {
     broken: AtomicBool,
     /// Guest pages this frontend's MRs have mapped, in all contexts.
     mr_pages: AtomicUsize,
+    /// Objects this frontend holds, against its quotas.
+    pub(crate) quota: Quota,
     /// The frontend takes `Response::Fault` (negotiated in `Hello`).
     fault_in: AtomicBool,
     /// `State::connected`, for `kick`.
@@ -136,6 +139,7 @@ impl Frontend {
                 served_to,
                 broken: AtomicBool::new(false),
                 mr_pages: AtomicUsize::new(0),
+                quota: Quota::new(),
                 fault_in: AtomicBool::new(false),
                 connected: AtomicBool::new(false),
                 armed: AtomicBool::new(true),
@@ -616,7 +620,17 @@ impl Frontend {
                 }
                 Ok(rsp)
             }
-            Request::QueryDevice(_) => ok(RspBody::QueryDevice(dev.query_device()?)),
+            Request::QueryDevice(_) => {
+                // The guest's maxima are its quotas, where lower.
+                let mut a = dev.query_device()?;
+                a.max_pd = a.max_pd.min(Quota::limit(Kind::Pd));
+                a.max_cq = a.max_cq.min(Quota::limit(Kind::Cq));
+                a.max_qp = a.max_qp.min(Quota::limit(Kind::Qp));
+                a.max_srq = a.max_srq.min(Quota::limit(Kind::Srq));
+                a.max_ah = a.max_ah.min(Quota::limit(Kind::Ah));
+                a.max_mr = a.max_mr.min(Quota::limit(Kind::Mr));
+                ok(RspBody::QueryDevice(a))
+            }
             Request::QueryPort(r) => ok(RspBody::QueryPort(dev.query_port(r)?)),
             Request::QueryGid(r) => ok(RspBody::QueryGid(dev.query_gid(r)?)),
             Request::QueryPkey(r) => ok(RspBody::QueryPkey(dev.query_pkey(r)?)),
@@ -664,6 +678,37 @@ impl Frontend {
         r
     }
 
+    /// Runs a verb that creates one object of `kind`, within the guest's
+    /// quota.
+    fn creating(
+        &self,
+        c: &mut Context,
+        kind: Kind,
+        f: impl FnOnce(&mut Context) -> Result<Response>,
+    ) -> Result<Response> {
+        self.quota.take(kind, &self.name())?;
+        let r = f(c);
+        match r {
+            Ok(_) => c.held.add(kind),
+            Err(_) => self.quota.put(kind, 1),
+        }
+        r
+    }
+
+    /// Runs a verb that destroys one object of `kind`.
+    fn destroying(
+        &self,
+        c: &mut Context,
+        kind: Kind,
+        f: impl FnOnce(&mut Context) -> Result<Response>,
+    ) -> Result<Response> {
+        let r = f(c);
+        if r.is_ok() && c.held.remove(kind) {
+            self.quota.put(kind, 1);
+        }
+        r
+    }
+
     /// Executes a context's request; in the context's server process.
     pub(crate) fn execute_in_context(
         &self,
@@ -677,58 +722,78 @@ impl Frontend {
         let tr = &self.transport;
         let ok = |b: RspBody| Ok(Response::Ok(b));
         match req {
-            Request::AllocPd(r) => ok(RspBody::AllocPd(pd::alloc(c, svc, r)?)),
-            Request::DeallocPd(r) => ok(RspBody::DeallocPd(
-                pd::dealloc(c, svc, r).map(|_| Default::default())?,
-            )),
-            Request::RegMr(r) => self.budgeted(c, r.nr_pages, |c| {
-                ok(RspBody::RegMr(mr::reg(c, svc, tr, stats, r)?))
+            Request::AllocPd(r) => self.creating(c, Kind::Pd, |c| {
+                ok(RspBody::AllocPd(pd::alloc(c, svc, r)?))
+            }),
+            Request::DeallocPd(r) => self.destroying(c, Kind::Pd, |c| {
+                ok(RspBody::DeallocPd(
+                    pd::dealloc(c, svc, r).map(|_| Default::default())?,
+                ))
+            }),
+            Request::RegMr(r) => self.creating(c, Kind::Mr, |c| {
+                self.budgeted(c, r.nr_pages, |c| {
+                    ok(RspBody::RegMr(mr::reg(c, svc, tr, stats, r)?))
+                })
             }),
             Request::ReregMr(r) => self.budgeted(c, r.nr_pages, |c| {
                 ok(RspBody::ReregMr(mr::rereg(c, svc, tr, r)?))
             }),
-            Request::DeregMr(r) => self.budgeted(c, 0, |c| {
-                ok(RspBody::DeregMr(
-                    mr::dereg(c, svc, stats, r).map(|_| Default::default())?,
+            Request::DeregMr(r) => self.destroying(c, Kind::Mr, |c| {
+                self.budgeted(c, 0, |c| {
+                    ok(RspBody::DeregMr(
+                        mr::dereg(c, svc, stats, r).map(|_| Default::default())?,
+                    ))
+                })
+            }),
+            Request::CreateCq(r) => self.creating(c, Kind::Cq, |c| {
+                ok(RspBody::CreateCq(cq::create(c, svc, r)?))
+            }),
+            Request::ResizeCq(r) => ok(RspBody::ResizeCq(cq::resize(c, svc, r)?)),
+            Request::DestroyCq(r) => self.destroying(c, Kind::Cq, |c| {
+                ok(RspBody::DestroyCq(
+                    cq::destroy(c, svc, r).map(|_| Default::default())?,
                 ))
             }),
-            Request::CreateCq(r) => ok(RspBody::CreateCq(cq::create(c, svc, r)?)),
-            Request::ResizeCq(r) => ok(RspBody::ResizeCq(cq::resize(c, svc, r)?)),
-            Request::DestroyCq(r) => ok(RspBody::DestroyCq(
-                cq::destroy(c, svc, r).map(|_| Default::default())?,
-            )),
             Request::ReqNotifyCq(r) => ok(RspBody::ReqNotifyCq(
                 cq::req_notify(c, svc, r).map(|_| Default::default())?,
             )),
-            Request::CreateQp(r) => {
+            Request::CreateQp(r) => self.creating(c, Kind::Qp, |c| {
                 let rsp = qp::create(c, svc, r)?;
                 self.bind_doorbell(backend, h, rsp.qp.0, rsp.qpn, r.user_handle);
                 ok(RspBody::CreateQp(rsp))
-            }
+            }),
             Request::ModifyQp(r) => ok(RspBody::ModifyQp(
                 qp::modify(c, svc, r).map(|_| Default::default())?,
             )),
             Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(c, svc, r)?)),
-            Request::DestroyQp(r) => {
+            Request::DestroyQp(r) => self.destroying(c, Kind::Qp, |c| {
                 self.unbind_doorbells(h, Some(r.qp.0));
                 qp::destroy(c, svc, r)?;
                 ok(RspBody::DestroyQp(Default::default()))
-            }
+            }),
             Request::Kick(r) => ok(RspBody::Kick(
                 qp::kick(c, svc, r).map(|_| Default::default())?,
             )),
-            Request::CreateSrq(r) => ok(RspBody::CreateSrq(srq::create(c, svc, r)?)),
+            Request::CreateSrq(r) => self.creating(c, Kind::Srq, |c| {
+                ok(RspBody::CreateSrq(srq::create(c, svc, r)?))
+            }),
             Request::ModifySrq(r) => ok(RspBody::ModifySrq(
                 srq::modify(c, svc, r).map(|_| Default::default())?,
             )),
             Request::QuerySrq(r) => ok(RspBody::QuerySrq(srq::query(c, svc, r)?)),
-            Request::DestroySrq(r) => ok(RspBody::DestroySrq(
-                srq::destroy(c, svc, r).map(|_| Default::default())?,
-            )),
-            Request::CreateAh(r) => ok(RspBody::CreateAh(ah::create(c, svc, r)?)),
-            Request::DestroyAh(r) => ok(RspBody::DestroyAh(
-                ah::destroy(c, svc, r).map(|_| Default::default())?,
-            )),
+            Request::DestroySrq(r) => self.destroying(c, Kind::Srq, |c| {
+                ok(RspBody::DestroySrq(
+                    srq::destroy(c, svc, r).map(|_| Default::default())?,
+                ))
+            }),
+            Request::CreateAh(r) => self.creating(c, Kind::Ah, |c| {
+                ok(RspBody::CreateAh(ah::create(c, svc, r)?))
+            }),
+            Request::DestroyAh(r) => self.destroying(c, Kind::Ah, |c| {
+                ok(RspBody::DestroyAh(
+                    ah::destroy(c, svc, r).map(|_| Default::default())?,
+                ))
+            }),
             Request::AttachMcast(r) => ok(RspBody::AttachMcast(
                 ah::mcast(c, svc, r, true).map(|_| Default::default())?,
             )),
@@ -786,7 +851,10 @@ impl Frontend {
 
     /// Closes a context: unmaps what the guest shared and closes the
     /// uverbs file, which destroys every object in it. In its server.
-    pub(crate) fn release_context(&self, c: Context, svc: &Service, backend: &Backend) {
+    pub(crate) fn release_context(&self, mut c: Context, svc: &Service, backend: &Backend) {
+        // Its objects go with it; so does the context itself.
+        c.held.give_back(&self.quota);
+        self.quota.put(Kind::Context, 1);
         let pages = c.mr_pages;
         close_context(c, svc, &self.transport, &backend.stats);
         self.put_mr_pages(pages);
@@ -832,6 +900,7 @@ fn close_context(c: Context, svc: &Service, tr: &Transport, stats: &Stats) {
         mut mmaps,
         mr_pages: _,
         fetched,
+        held: _,
     } = c;
     // Our mappings of the driver's queues hold references on the uverbs
     // file: drop them first, so that closing the file below is the final

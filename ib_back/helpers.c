@@ -29,6 +29,31 @@ static char *dev = "rxe0";
 module_param(dev, charp, 0444);
 MODULE_PARM_DESC(dev, "name of the real RDMA device to serve (default rxe0)");
 
+/*
+ * Per-guest quotas (quota.rs): objects one guest may have the backend
+ * hold at once. The order is that of quota.rs's Kind.
+ */
+static unsigned int quota[7] = { 256, 4096, 8192, 8192, 2048, 16384, 16384 };
+module_param_named(max_contexts, quota[0], uint, 0644);
+MODULE_PARM_DESC(max_contexts, "per guest: contexts (guest processes using the device), default 256");
+module_param_named(max_pds, quota[1], uint, 0644);
+MODULE_PARM_DESC(max_pds, "per guest: protection domains, default 4096");
+module_param_named(max_cqs, quota[2], uint, 0644);
+MODULE_PARM_DESC(max_cqs, "per guest: completion queues, default 8192");
+module_param_named(max_qps, quota[3], uint, 0644);
+MODULE_PARM_DESC(max_qps, "per guest: queue pairs, default 8192");
+module_param_named(max_srqs, quota[4], uint, 0644);
+MODULE_PARM_DESC(max_srqs, "per guest: shared receive queues, default 2048");
+module_param_named(max_ahs, quota[5], uint, 0644);
+MODULE_PARM_DESC(max_ahs, "per guest: address handles, default 16384");
+module_param_named(max_mrs, quota[6], uint, 0644);
+MODULE_PARM_DESC(max_mrs, "per guest: memory regions, default 16384");
+
+unsigned int xenib_back_quota(unsigned int kind)
+{
+	return kind < ARRAY_SIZE(quota) ? READ_ONCE(quota[kind]) : 0;
+}
+
 const char *xenib_back_param_dev(void)
 {
 	return dev;

@@ -373,6 +373,9 @@ fn execute(
             if backend.device_gone() {
                 return (Err(ENODEV), true);
             }
+            if let Err(e) = fe.quota.take(crate::quota::Kind::Context, &fe.name()) {
+                return (Err(e), true);
+            }
             let data = server as *const ContextServer as *mut core::ffi::c_void;
             match context::open(svc, svc.uverbs_path(), r, data) {
                 Ok((c, mut rsp)) => {
@@ -382,7 +385,10 @@ fn execute(
                     (Ok(Response::Ok(crate::wire::RspBody::OpenContext(rsp))), false)
                 }
                 // A context that could not open is gone.
-                Err(e) => (Err(e), true),
+                Err(e) => {
+                    fe.quota.put(crate::quota::Kind::Context, 1);
+                    (Err(e), true)
+                }
             }
         }
         (Request::CloseContext(_), Some(_)) => {

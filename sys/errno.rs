@@ -30,3 +30,8 @@ pub(crate) fn etimedout() -> Error {
 pub(crate) fn eshutdown() -> Error {
     Error::from_errno(-(sys::ESHUTDOWN as i32))
 }
+
+/// `-EDQUOT`: a guest's quota is used up.
+pub(crate) fn edquot() -> Error {
+    Error::from_errno(-(sys::EDQUOT as i32))
+}

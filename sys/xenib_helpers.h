@@ -20,6 +20,7 @@ struct page;
 struct vm_area_struct;
 
 /* ---- ib_back ---- */
+unsigned int xenib_back_quota(unsigned int kind);
 const char *xenib_back_param_dev(void);
 int xenib_back_misc_register(void);
 struct ib_qp;

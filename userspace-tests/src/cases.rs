@@ -1883,6 +1883,33 @@ pub fn resize_pair(dev: &str, gid_index: Option<i32>, port: u16, peer: Option<&s
     Ok(format!("SRQ 16 -> 256 WRs, CQ 16 -> 512 CQEs: {n} messages from the peer, all held, all intact"))
 }
 
+/// `--exhaust-qps`: creates RC QPs until the device refuses one; prints
+/// the device's `max_qp`, how many it created and the errno, then frees
+/// them and creates one more. For the quota test (guest/25-quotas.sh).
+pub fn exhaust_qps(dev: &str, limit: usize) -> Result<String, String> {
+    let env = Env::open(dev, None)?;
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let cq = Cq::new(&env.ctx, 16, None).ctx("ibv_create_cq")?;
+    let mut qps = Vec::new();
+    let refused = loop {
+        if qps.len() >= limit {
+            return Err(format!("{limit} QPs created, none refused"));
+        }
+        match Qp::new(&pd, QpType::Rc, &cq, &cq, None, DEFAULT_CAPS) {
+            Ok(q) => qps.push(q),
+            Err(e) => break e,
+        }
+    };
+    let created = qps.len();
+    qps.clear();
+    let again = Qp::new(&pd, QpType::Rc, &cq, &cq, None, DEFAULT_CAPS).ctx("ibv_create_qp after freeing")?;
+    drop(again);
+    Ok(format!(
+        "max_qp {} created {created} refused {refused:?} again ok",
+        env.dev.max_qp
+    ))
+}
+
 macro_rules! case {
     ($f:ident, $what:expr) => {
         Case {

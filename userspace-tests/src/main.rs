@@ -29,6 +29,8 @@ struct Args {
     reg_loop: Option<u32>,
     /// `--resize-pair -p PORT [HOST]` (`cases::resize_pair`).
     resize_pair: bool,
+    /// `--exhaust-qps LIMIT` (`cases::exhaust_qps`).
+    exhaust_qps: Option<usize>,
     port: u16,
     host: Option<String>,
 }
@@ -37,6 +39,7 @@ const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filte
        xenib-verbs-test --dev NAME --hold ADDR-FILE SECONDS
        xenib-verbs-test --dev NAME --reg-loop COUNT
        xenib-verbs-test --dev NAME [--gid-index N] --resize-pair -p PORT [HOST]
+       xenib-verbs-test --dev NAME --exhaust-qps LIMIT
   XENIB_BAD_ADDRS=\"A B ...\": more addresses err_modify_srq_bad_pointer must get EFAULT for";
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
     let mut hold = None;
     let mut reg_loop = None;
     let mut resize_pair = false;
+    let mut exhaust_qps = None;
     let mut port = 18515;
     let mut host = None;
     let mut it = std::env::args().skip(1);
@@ -71,6 +75,10 @@ fn parse_args() -> Result<Args, String> {
                 hold = Some((file, secs));
             }
             "--resize-pair" => resize_pair = true,
+            "--exhaust-qps" => {
+                let v = val("--exhaust-qps")?;
+                exhaust_qps = Some(v.parse().map_err(|_| format!("bad limit {v}"))?);
+            }
             "-p" | "--port" => {
                 let v = val("--port")?;
                 port = v.parse().map_err(|_| format!("bad port {v}"))?;
@@ -93,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
         hold,
         reg_loop,
         resize_pair,
+        exhaust_qps,
         port,
         host,
     })
@@ -112,6 +121,9 @@ fn main() -> ExitCode {
     let special = match (&args.hold, args.reg_loop) {
         (Some((file, secs)), _) => Some(cases::hold_mr(&args.dev, file, *secs)),
         (None, Some(n)) => Some(cases::reg_loop(&args.dev, n)),
+        (None, None) if args.exhaust_qps.is_some() => {
+            Some(cases::exhaust_qps(&args.dev, args.exhaust_qps.unwrap_or(0)))
+        }
         (None, None) if args.resize_pair => Some(cases::resize_pair(
             &args.dev,
             args.gid_index,

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-guest quotas: how many objects of each kind one frontend (one
+//! guest) may have the backend hold at once, across all its contexts.
+//!
+//! The limits are `ib_back`'s module parameters `max_contexts`, `max_pds`,
+//! `max_cqs`, `max_qps`, `max_srqs`, `max_ahs` and `max_mrs` (writable:
+//! a change applies to later creations). Past a limit the verb fails with
+//! `EDQUOT` and the backend logs one rate-limited line naming the guest;
+//! `QueryDevice` reports the limits as the device's maxima, so a guest
+//! sees what it may really create. Registered memory has its own budget
+//! (`frontend.rs`).
+
+use core::fmt::Display;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::errno::edquot;
+use crate::sys;
+use crate::sys::warn_ratelimited;
+use kernel::prelude::*;
+
+/// What a quota counts. The order is that of the C parameter table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Context = 0,
+    Pd,
+    Cq,
+    Qp,
+    Srq,
+    Ah,
+    Mr,
+}
+
+pub(crate) const KINDS: usize = 7;
+const NAMES: [&str; KINDS] = ["contexts", "PDs", "CQs", "QPs", "SRQs", "AHs", "MRs"];
+
+/// Objects of each kind one frontend holds.
+pub(crate) struct Quota {
+    held: [AtomicU32; KINDS],
+}
+
+impl Quota {
+    pub(crate) const fn new() -> Self {
+        Self {
+            held: [const { AtomicU32::new(0) }; KINDS],
+        }
+    }
+
+    /// The limit for `kind` (per guest).
+    pub(crate) fn limit(kind: Kind) -> u32 {
+        // SAFETY: Reads a module parameter.
+        unsafe { sys::xenib_back_quota(kind as u32) }
+    }
+
+    /// Takes one object of `kind` for guest `who`: `EDQUOT` past its limit.
+    pub(crate) fn take(&self, kind: Kind, who: &impl Display) -> Result {
+        let limit = Self::limit(kind);
+        self.held[kind as usize]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                warn_ratelimited!("{}: its quota of {} {} is used up\n", who, limit, NAMES[kind as usize]);
+                edquot()
+            })
+    }
+
+    /// Gives back `n` objects of `kind`.
+    pub(crate) fn put(&self, kind: Kind, n: u32) {
+        if n != 0 {
+            self.held[kind as usize].fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The objects one context holds, so that closing it gives them back.
+#[derive(Default)]
+pub(crate) struct Held([u32; KINDS]);
+
+impl Held {
+    pub(crate) fn add(&mut self, kind: Kind) {
+        self.0[kind as usize] += 1;
+    }
+
+    /// One fewer, if any was counted.
+    pub(crate) fn remove(&mut self, kind: Kind) -> bool {
+        let n = &mut self.0[kind as usize];
+        let had = *n > 0;
+        *n = n.saturating_sub(1);
+        had
+    }
+
+    /// Gives every object back to `quota`.
+    pub(crate) fn give_back(&mut self, quota: &Quota) {
+        for (i, kind) in [Kind::Context, Kind::Pd, Kind::Cq, Kind::Qp, Kind::Srq, Kind::Ah, Kind::Mr]
+            .into_iter()
+            .enumerate()
+        {
+            quota.put(kind, core::mem::take(&mut self.0[i]));
+        }
+    }
+}

@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: GPL-2.0
+# Per-guest quotas: with ib_back's max_qps at 10, a process on xib0 sees
+# max_qp 10 in ibv_query_device, creates 10 QPs and the 11th fails with
+# EDQUOT, with one log line naming the guest; destroyed QPs are given back
+# (a new one works), and so is everything at process exit (a second
+# process gets all 10 again). The other limits hold likewise in the
+# device's maxima, which xib0 takes when it connects (the RDMA core keeps
+# a device's attributes from its registration): hence the reloads.
+. ./lib.sh
+P=/sys/module/ib_back/parameters
+old=$(cat $P/max_qps)
+reconnect() {
+	rmmod ib_front && insmod /lib/modules/xenib/ib_front.ko && [ -d /sys/class/infiniband/xib0 ]
+}
+trap 'echo $old >$P/max_qps; reconnect' EXIT
+echo 10 >$P/max_qps
+reconnect || fail "reconnecting xib0"
+dmesg -c >/dev/null
+for run in 1 2; do
+	out=$(/xenib/xenib-verbs-test --dev xib0 --exhaust-qps 100) || fail "run $run: $out"
+	echo "run $run: $out"
+	case "$out" in
+	*"max_qp 10 created 10 refused EDQUOT again ok"*) ;;
+	*) fail "run $run: not 10 QPs then EDQUOT: $out" ;;
+	esac
+done
+dmesg | grep -q "loopback frontend: its quota of 10 QPs is used up" || fail "no log line naming the guest"
+max_cq=$(ibv_devinfo -d xib0 -v | awk '$1 == "max_cq:" { print $2 }')
+[ "$max_cq" = "$(cat $P/max_cqs)" ] || [ "$max_cq" -lt "$(cat $P/max_cqs)" ] ||
+	fail "xib0 reports max_cq $max_cq above the guest's quota $(cat $P/max_cqs)"
+all_released
