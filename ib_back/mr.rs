@@ -3,7 +3,9 @@
 //! Memory regions over guest memory.
 //!
 //! The front pins the guest pages and grants them, listing the grant
-//! references in granted indirect pages (as blkif's indirect segments).
+//! references in granted indirect pages (as blkif's indirect segments);
+//! beyond 128 MiB, the request names directory pages that list the
+//! indirect pages.
 //! We map every page, make the whole list appear as one virtual range of
 //! the context's server, at the guest's own address where nothing else is
 //! mapped (else in the server's private zone), and register that range
@@ -18,8 +20,8 @@ use crate::sys;
 use crate::transport::{GuestPages, Transport};
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    DeregMrReq, GrantRef, MrHandle, RefList, RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp,
-    MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_TRANS,
+    indirect_pages_for, mr_two_level, DeregMrReq, GrantRef, MrHandle, RefList, RegMrReq, RegMrRsp,
+    ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_TRANS,
 };
 
 pub(crate) const MAX_MRS_PER_CONTEXT: usize = 1 << 14;
@@ -36,27 +38,45 @@ fn map_guest(
     indirect: &RefList<MAX_INDIRECT>,
 ) -> Result<GuestPages> {
     let nr = nr_pages as usize;
-    let mut refs = KVec::with_capacity(nr, GFP_KERNEL)?;
     let mut list = KBox::new([0u8; 4096], GFP_KERNEL)?;
-    for ind in indirect.as_slice() {
-        transport.read_granted(*ind, &mut list)?;
-        let count = core::cmp::min(nr - refs.len(), REFS_PER_INDIRECT_PAGE as usize);
-        for r in list.chunks_exact(4).take(count) {
-            refs.push(
-                GrantRef(u32::from_le_bytes([r[0], r[1], r[2], r[3]])),
-                GFP_KERNEL,
-            )?;
-        }
-    }
-    if refs.len() != nr {
-        return Err(EINVAL);
-    }
+    // A two-level list: the request names directory pages, which list the
+    // indirect pages.
+    let directory;
+    let indirect = if mr_two_level(nr_pages) {
+        directory = read_refs(transport, indirect.as_slice(), indirect_pages_for(nr_pages) as usize, &mut list)?;
+        &directory[..]
+    } else {
+        indirect.as_slice()
+    };
+    let refs = read_refs(transport, indirect, nr, &mut list)?;
     let at = (start - start % PAGE) as usize;
     match transport.map_guest_pages(svc, &refs, Some(at), false) {
         // Overlaps another registration (or is no user address).
         Err(e) if e == EEXIST => transport.map_guest_pages(svc, &refs, None, false),
         r => r,
     }
+}
+
+/// Reads `count` grant references from the granted list pages `pages`
+/// (1024 to a page, each page copied out once).
+fn read_refs(
+    transport: &Transport,
+    pages: &[GrantRef],
+    count: usize,
+    list: &mut KBox<[u8; 4096]>,
+) -> Result<KVec<GrantRef>> {
+    let mut refs = KVec::with_capacity(count, GFP_KERNEL)?;
+    for page in pages {
+        transport.read_granted(*page, list)?;
+        let n = core::cmp::min(count - refs.len(), REFS_PER_INDIRECT_PAGE as usize);
+        for r in list.chunks_exact(4).take(n) {
+            refs.push(GrantRef(u32::from_le_bytes([r[0], r[1], r[2], r[3]])), GFP_KERNEL)?;
+        }
+    }
+    if refs.len() != count {
+        return Err(EINVAL);
+    }
+    Ok(refs)
 }
 
 /// A registered guest MR.

@@ -14,7 +14,7 @@ use crate::errno::{eproto, etimedout};
 use crate::poll::{now_ns, PerOp};
 use crate::sys::warn_ratelimited;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{Arc, CondVar, Mutex};
@@ -29,7 +29,8 @@ use crate::wire::doorbell;
 use crate::wire::{
     init_shared, AsyncEvent, AsyncObj, BackRing, CtxHandle, Event, FaultPages, FrontRing,
     GrantRef, MapPagesReq, MunmapReq, Op, PageGrant, PageGrants, Request, Response, RspBody, Slot,
-    MAX_FAULT_PAGES, PAGE_SIZE, PAGE_WRITE, SLOT_SIZE,
+    FEATURE_MR_TWO_LEVEL, MAX_FAULT_PAGES, MAX_MR_PAGES, MAX_MR_PAGES_ONE_LEVEL, PAGE_SIZE,
+    PAGE_WRITE, SLOT_SIZE,
 };
 
 /// Requests awaiting a response at once.
@@ -109,6 +110,8 @@ pub(crate) struct Channel {
     notify_owed: AtomicBool,
     /// Regions processes map, and those to release (`mmap.rs`).
     mappings: Arc<Mappings>,
+    /// The features the backend accepted in `Hello`.
+    features: AtomicU64,
 }
 
 impl Channel {
@@ -135,7 +138,23 @@ impl Channel {
             rtt: PerOp::new(),
             notify_owed: AtomicBool::new(false),
             mappings,
+            features: AtomicU64::new(0),
         }? Error))
+    }
+
+    /// Records the features the backend accepted (the handshake).
+    pub(crate) fn set_features(&self, features: u64) {
+        self.features.store(features, Ordering::Release);
+    }
+
+    /// The largest MR, in pages, one registration can carry to this
+    /// backend.
+    pub(crate) fn max_mr_pages(&self) -> u32 {
+        if self.features.load(Ordering::Acquire) & FEATURE_MR_TWO_LEVEL != 0 {
+            MAX_MR_PAGES
+        } else {
+            MAX_MR_PAGES_ONE_LEVEL
+        }
     }
 
     pub(crate) fn mappings(&self) -> &Arc<Mappings> {

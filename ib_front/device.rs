@@ -116,7 +116,10 @@ fn hello(ch: &Channel) -> Result {
         Some(deadline),
     );
     match rsp {
-        Ok(Some(Response::Ok(RspBody::Hello(r)))) if r.version == PROTOCOL_VERSION => Ok(()),
+        Ok(Some(Response::Ok(RspBody::Hello(r)))) if r.version == PROTOCOL_VERSION => {
+            ch.set_features(r.features);
+            Ok(())
+        }
         Ok(Some(Response::Err { status, .. })) => {
             pr_err!(
                 "the backend refused the handshake ({}): no common protocol version\n",
@@ -370,8 +373,8 @@ unsafe extern "C" fn query_device(
         };
         out.fw_ver = a.fw_ver;
         out.sys_image_guid = a.sys_image_guid;
-        // What one registration can carry (`MAX_MR_PAGES`), if less.
-        out.max_mr_size = a.max_mr_size.min(u64::from(crate::wire::MAX_MR_PAGES) * 4096);
+        // What one registration can carry, if less.
+        out.max_mr_size = a.max_mr_size.min(u64::from(ch.max_mr_pages()) * 4096);
         out.page_size_cap = a.page_size_cap;
         out.vendor_id = a.vendor_id;
         out.vendor_part_id = a.vendor_part_id;

@@ -5,7 +5,8 @@
 //! The guest's pages are pinned here (`ib_umem_get`, with the usual
 //! RLIMIT_MEMLOCK accounting) and granted to the backend; the grant
 //! references travel in granted indirect pages, 1024 to a page, as
-//! blkif's indirect segments do. The backend registers those very pages
+//! blkif's indirect segments do (beyond 128 MiB, directory pages list the
+//! indirect pages). The backend registers those very pages
 //! with the real device, so RDMA reads and writes guest memory in place.
 
 use crate::errno::{eopnotsupp, eproto};
@@ -18,8 +19,9 @@ use crate::device::{channel, XibPd};
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    indirect_pages_for, CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrReq,
-    Request, ReregMrReq, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD,
+    indirect_pages_for, mr_request_refs, mr_two_level, CtxHandle, DeregMrReq, GrantRef, MrHandle,
+    PdHandle, RefList, RegMrReq, Request, ReregMrReq, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE,
+    REREG_ACCESS, REREG_PD,
     REREG_TRANS,
 };
 
@@ -44,6 +46,8 @@ struct SharedPages {
     /// The umem's pages, in order, with their grants.
     grants: KVec<(NonNull<sys::page>, GrantRef)>,
     indirect: KVec<(NonNull<sys::page>, GrantRef)>,
+    /// Beyond one level (`mr_two_level`): pages listing `indirect`.
+    directory: KVec<(NonNull<sys::page>, GrantRef)>,
 }
 
 // SAFETY: The umem and pages may be released from any thread.
@@ -59,7 +63,7 @@ impl SharedPages {
         access: i32,
     ) -> Result<Self> {
         // Refused before anything is pinned.
-        if pages_spanned(start, length).is_some_and(|n| n > u64::from(MAX_MR_PAGES)) {
+        if pages_spanned(start, length).is_some_and(|n| n > u64::from(ch.max_mr_pages())) {
             return Err(E2BIG);
         }
         // SAFETY: We are in the verb's process context, as ib_umem_get needs.
@@ -73,6 +77,7 @@ impl SharedPages {
             umem: NonNull::new(umem).ok_or(EFAULT)?,
             grants: KVec::new(),
             indirect: KVec::new(),
+            directory: KVec::new(),
         };
         if let Err(e) = this.grant_all(ch.transport()) {
             // Releases exactly what was granted, and unpins.
@@ -99,41 +104,32 @@ impl SharedPages {
             let g = tr.grant(p)?;
             self.grants.push((p, g), GFP_KERNEL)?;
         }
+        self.indirect.reserve(indirect_pages_for(n as u32) as usize, GFP_KERNEL)?;
         for chunk in self.grants.chunks(REFS_PER_INDIRECT_PAGE as usize) {
-            // SAFETY: Plain page allocation, freed in `release`.
-            let page = NonNull::new(unsafe { sys::xenib_alloc_zeroed_page() }).ok_or(ENOMEM)?;
-            // SAFETY: A page of ours, in the direct map, 1024 refs long.
-            let list = unsafe {
-                core::slice::from_raw_parts_mut(
-                    sys::xenib_page_address(page.as_ptr()).cast::<u8>(),
-                    4096,
-                )
-            };
-            for (dst, (_, g)) in list.chunks_exact_mut(4).zip(chunk) {
-                dst.copy_from_slice(&g.0.to_le_bytes());
-            }
-            let g = match tr.grant(page) {
-                Ok(g) => g,
-                Err(e) => {
-                    // SAFETY: Allocated above, never shared.
-                    unsafe { sys::xenib_put_page(page.as_ptr()) };
-                    return Err(e);
-                }
-            };
-            if let Err(e) = self.indirect.push((page, g), GFP_KERNEL) {
-                tr.revoke(g, page);
-                // SAFETY: As above.
-                unsafe { sys::xenib_put_page(page.as_ptr()) };
-                return Err(e.into());
+            let page = list_page(tr, chunk.iter().map(|(_, g)| *g))?;
+            // Cannot fail: reserved above.
+            let _ = self.indirect.push(page, GFP_KERNEL);
+        }
+        if mr_two_level(n as u32) {
+            self.directory.reserve(mr_request_refs(n as u32) as usize, GFP_KERNEL)?;
+            for chunk in self.indirect.chunks(REFS_PER_INDIRECT_PAGE as usize) {
+                let page = list_page(tr, chunk.iter().map(|(_, g)| *g))?;
+                let _ = self.directory.push(page, GFP_KERNEL);
             }
         }
-        debug_assert_eq!(self.indirect.len() as u32, indirect_pages_for(n as u32));
         Ok(())
     }
 
+    /// The references the request carries: the directory pages, if any,
+    /// else the indirect pages.
     fn indirect_refs(&self) -> Result<RefList<{ crate::wire::MAX_INDIRECT }>> {
-        let mut refs = KVec::with_capacity(self.indirect.len(), GFP_KERNEL)?;
-        for (_, g) in self.indirect.iter() {
+        let pages = if self.directory.is_empty() {
+            &self.indirect
+        } else {
+            &self.directory
+        };
+        let mut refs = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
+        for (_, g) in pages.iter() {
             refs.push(*g, GFP_KERNEL)?;
         }
         RefList::new(&refs).ok_or(E2BIG)
@@ -145,13 +141,38 @@ impl SharedPages {
         for (page, g) in self.grants.iter() {
             tr.revoke(*g, *page);
         }
-        for (page, g) in self.indirect.iter() {
+        for (page, g) in Iterator::chain(self.indirect.iter(), self.directory.iter()) {
             tr.revoke(*g, *page);
-            // SAFETY: Allocated in `grant_all`, no longer granted.
+            // SAFETY: Allocated in `list_page`, no longer granted (the
+            // revoke keeps its own reference while the backend maps it).
             unsafe { sys::xenib_put_page(page.as_ptr()) };
         }
         // SAFETY: Pinned in `new` (type invariant).
         unsafe { sys::ib_umem_release(self.umem.as_ptr()) };
+    }
+}
+
+/// A page of ours listing `refs` (at most 1024), granted to the backend.
+fn list_page(
+    tr: &Transport,
+    refs: impl Iterator<Item = GrantRef>,
+) -> Result<(NonNull<sys::page>, GrantRef)> {
+    // SAFETY: Plain page allocation, freed in `release` (or below).
+    let page = NonNull::new(unsafe { sys::xenib_alloc_zeroed_page() }).ok_or(ENOMEM)?;
+    // SAFETY: A page of ours, in the direct map, 1024 refs long.
+    let list = unsafe {
+        core::slice::from_raw_parts_mut(sys::xenib_page_address(page.as_ptr()).cast::<u8>(), 4096)
+    };
+    for (dst, g) in list.chunks_exact_mut(4).zip(refs) {
+        dst.copy_from_slice(&g.0.to_le_bytes());
+    }
+    match tr.grant(page) {
+        Ok(g) => Ok((page, g)),
+        Err(e) => {
+            // SAFETY: Allocated above, never shared.
+            unsafe { sys::xenib_put_page(page.as_ptr()) };
+            Err(e)
+        }
     }
 }
 

@@ -1155,6 +1155,58 @@ fn srq_two_qps(env: &Env) -> CaseResult {
     )))
 }
 
+/// A field of `/proc/self/status` or `/proc/meminfo`, in kB.
+fn proc_kb(file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A 256 MiB registration (on xib0 beyond one level of indirect pages:
+/// directory pages list them) takes RDMA writes at its start, middle and
+/// end, data checked; eight rounds of register, write, deregister of the
+/// same buffer, after which the process has nothing pinned (`VmPin` 0).
+fn mr_256mib(env: &Env) -> CaseResult {
+    let len = 256 << 20;
+    if env.dev.max_mr_size < len as u64 {
+        return Ok(Outcome::Skip(format!("max_mr_size {}", env.dev.max_mr_size)));
+    }
+    let avail = proc_kb("/proc/meminfo", "MemAvailable:").unwrap_or(0) << 10;
+    if avail < len as u64 + (96 << 20) {
+        return Ok(Outcome::Skip(format!("{} MiB available", avail >> 20)));
+    }
+    let p = RcPair::new(env)?;
+    let src = p.mr(1 << 20, access::LOCAL_WRITE)?;
+    let mut buf = Buf::new(len);
+    let rounds = 8;
+    for round in 0..rounds {
+        let dst = Mr::register(&p.pd, buf, 0, len, access::LOCAL_WRITE | access::REMOTE_WRITE)
+            .map_err(|e| format!("ibv_reg_mr of 256 MiB, round {round}: {e}"))?;
+        for (i, off) in [0, len / 2 + 4093, len - (1 << 20)].into_iter().enumerate() {
+            let seed = 0x2560 + (round * 3 + i) as u64;
+            let data = pattern(seed, 1 << 20);
+            src.write(0, &data);
+            let op = SendOp::Write { raddr: dst.addr(off), rkey: dst.rkey() };
+            p.a.post_send(&[rdma(seed, op, vec![src.sge(0, data.len().min(len - off))])])
+                .ctx("ibv_post_send")?;
+            ok_wc(&p.cq_a, "write into the 256 MiB MR", seed, op::IBV_WC_RDMA_WRITE)?;
+            let n = data.len().min(len - off);
+            same(&format!("round {round}, offset {off}"), &dst.read(off, n), &data[..n])?;
+        }
+        buf = dst.dereg().ctx("ibv_dereg_mr")?;
+    }
+    drop(buf);
+    let pinned = proc_kb("/proc/self/status", "VmPin:");
+    drop(src);
+    drop(p);
+    let pinned_after = proc_kb("/proc/self/status", "VmPin:");
+    ensure!(pinned_after == Some(0), "VmPin {pinned_after:?} kB with every MR gone");
+    Ok(Outcome::Pass(format!(
+        "{rounds} rounds of 256 MiB registered, written at 3 places, deregistered; VmPin {} kB with only 1 MiB registered, 0 after",
+        pinned.unwrap_or(0)
+    )))
+}
+
 /// QPs created and destroyed one after another never run out: each
 /// destroyed QP's queue mappings are released when the provider unmaps
 /// them (on xib0 the backend releases its side then, not at process
@@ -1967,6 +2019,7 @@ pub const CASES: &[Case] = &[
     case!(srq_two_qps, "two RC QPs receiving from one SRQ"),
     case!(mr_rereg, "ibv_rereg_mr: access flags, then a new buffer"),
     case!(srq_limit_event, "SRQ limit reached: an asynchronous event for the right SRQ"),
+    case!(mr_256mib, "register 256 MiB, RDMA-write start, middle and end; 8 rounds; VmPin 0 after"),
     case!(qp_churn, "create and destroy 3000 QPs, then a new pair passes data"),
     case!(srq_resize, "ibv_modify_srq grows an SRQ; 120 messages through it"),
     case!(cq_resize, "ibv_resize_cq grows a CQ that then holds 220 completions"),

@@ -18,8 +18,13 @@ pub const MAX_UDATA: usize = 256;
 pub const MAX_INDIRECT: usize = 32;
 /// Grant refs (`u32`) held by one indirect page.
 pub const REFS_PER_INDIRECT_PAGE: u32 = 1024;
-/// Largest MR in pages (`MAX_INDIRECT * REFS_PER_INDIRECT_PAGE`, 128 MiB).
-pub const MAX_MR_PAGES: u32 = MAX_INDIRECT as u32 * REFS_PER_INDIRECT_PAGE;
+/// Largest MR in pages that one level of indirect pages lists
+/// (`MAX_INDIRECT * REFS_PER_INDIRECT_PAGE`, 128 MiB).
+pub const MAX_MR_PAGES_ONE_LEVEL: u32 = MAX_INDIRECT as u32 * REFS_PER_INDIRECT_PAGE;
+/// Largest MR in pages (16 GiB). Beyond `MAX_MR_PAGES_ONE_LEVEL` the
+/// request's references name *directory* pages, each listing up to 1024
+/// indirect pages (`FEATURE_MR_TWO_LEVEL`).
+pub const MAX_MR_PAGES: u32 = 1 << 22;
 /// Grant refs returned per `Mmap` response.
 pub const MAX_MMAP_REFS_PER_RSP: usize = 96;
 
@@ -493,6 +498,22 @@ pub fn indirect_pages_for(nr_pages: u32) -> u32 {
     nr_pages.div_ceil(REFS_PER_INDIRECT_PAGE)
 }
 
+/// Whether an MR of `nr_pages` pages is listed through directory pages.
+pub fn mr_two_level(nr_pages: u32) -> bool {
+    nr_pages > MAX_MR_PAGES_ONE_LEVEL
+}
+
+/// References a `RegMr`/`ReregMr` carries for `nr_pages`: its indirect
+/// pages, or, for a two-level list, the directory pages that list them.
+pub fn mr_request_refs(nr_pages: u32) -> u32 {
+    let indirect = indirect_pages_for(nr_pages);
+    if mr_two_level(nr_pages) {
+        indirect.div_ceil(REFS_PER_INDIRECT_PAGE)
+    } else {
+        indirect
+    }
+}
+
 /// Validates an MR translation (start/length/iova/nr_pages/indirect).
 fn check_mr(
     start: u64,
@@ -508,7 +529,7 @@ fn check_mr(
     if span > MAX_MR_PAGES {
         return Err(DecodeError::TooBig(0));
     }
-    if nr_pages != span || nind != indirect_pages_for(nr_pages) as usize {
+    if nr_pages != span || nind != mr_request_refs(nr_pages) as usize {
         return Err(DecodeError::Inconsistent);
     }
     Ok(())
@@ -1621,7 +1642,13 @@ mod tests {
         assert_eq!(indirect_pages_for(1), 1);
         assert_eq!(indirect_pages_for(1024), 1);
         assert_eq!(indirect_pages_for(1025), 2);
-        assert_eq!(indirect_pages_for(MAX_MR_PAGES), MAX_INDIRECT as u32);
+        assert_eq!(indirect_pages_for(MAX_MR_PAGES_ONE_LEVEL), MAX_INDIRECT as u32);
+        assert_eq!(mr_request_refs(MAX_MR_PAGES_ONE_LEVEL), MAX_INDIRECT as u32);
+        // One more page: one directory page listing 33 indirect pages.
+        assert_eq!(mr_request_refs(MAX_MR_PAGES_ONE_LEVEL + 1), 1);
+        assert_eq!(mr_request_refs(1 << 16), 1);
+        assert_eq!(mr_request_refs(MAX_MR_PAGES), 4);
+        assert!(mr_request_refs(MAX_MR_PAGES) as usize <= MAX_INDIRECT);
     }
 
     fn reg(start: u64, length: u64, nr_pages: u32, nind: usize) -> RegMrReq {
@@ -1651,10 +1678,18 @@ mod tests {
             Err(DecodeError::Inconsistent)
         );
         assert_eq!(reg(0, 4096 * 1025, 1025, 2).check(), Ok(()));
+        let one = u64::from(MAX_MR_PAGES_ONE_LEVEL) * PAGE_SIZE;
+        assert_eq!(reg(0, one, MAX_MR_PAGES_ONE_LEVEL, MAX_INDIRECT).check(), Ok(()));
+        // Past one level: directory pages, not indirect pages.
+        assert_eq!(
+            reg(0, one + 1, MAX_MR_PAGES_ONE_LEVEL + 1, MAX_INDIRECT).check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(reg(0, one + 1, MAX_MR_PAGES_ONE_LEVEL + 1, 1).check(), Ok(()));
         let max = u64::from(MAX_MR_PAGES) * PAGE_SIZE;
-        assert_eq!(reg(0, max, MAX_MR_PAGES, MAX_INDIRECT).check(), Ok(()));
+        assert_eq!(reg(0, max, MAX_MR_PAGES, 4).check(), Ok(()));
         assert!(matches!(
-            reg(0, max + 1, MAX_MR_PAGES + 1, MAX_INDIRECT).check(),
+            reg(0, max + 1, MAX_MR_PAGES + 1, 5).check(),
             Err(DecodeError::TooBig(_))
         ));
         let mut r = reg(0, 4096, 1, 1);

@@ -40,13 +40,17 @@ pub const FEATURE_MULTI_PAGE_RING: u64 = 1 << 3;
 /// Feature: guest pages a verb touches are faulted in (`Response::Fault`,
 /// `MapPages`).
 pub const FEATURE_FAULT_IN: u64 = 1 << 5;
+/// Feature: MRs beyond `MAX_MR_PAGES_ONE_LEVEL` pages, listed through
+/// directory pages (`mr_request_refs`).
+pub const FEATURE_MR_TWO_LEVEL: u64 = 1 << 6;
 /// Every feature this implementation knows.
 pub const SUPPORTED_FEATURES: u64 = FEATURE_EVENT_RING
     | FEATURE_MMAP
     | FEATURE_KICK
     | FEATURE_MULTI_PAGE_RING
     | FEATURE_DOORBELL_PAGE
-    | FEATURE_FAULT_IN;
+    | FEATURE_FAULT_IN
+    | FEATURE_MR_TWO_LEVEL;
 
 /// Header flag: the back sends no response.
 pub const FLAG_NO_REPLY: u16 = 1 << 0;
@@ -642,7 +646,7 @@ mod tests {
                 m.start = src.below(1 << 47);
                 m.iova = src.below(1 << 60);
                 m.nr_pages = page_span(m.start, length).unwrap();
-                let n = indirect_pages_for(m.nr_pages) as usize;
+                let n = mr_request_refs(m.nr_pages) as usize;
                 let refs: Vec<GrantRef> = (0..n).map(|i| GrantRef(i as u32 + 8)).collect();
                 m.indirect = RefList::new(&refs).unwrap();
             }
@@ -653,7 +657,7 @@ mod tests {
                     m.start = src.below(1 << 47);
                     m.iova = m.start;
                     m.nr_pages = page_span(m.start, m.length).unwrap();
-                    let n = indirect_pages_for(m.nr_pages) as usize;
+                    let n = mr_request_refs(m.nr_pages) as usize;
                     let refs: Vec<GrantRef> = (0..n).map(|i| GrantRef(i as u32)).collect();
                     m.indirect = RefList::new(&refs).unwrap();
                 } else {
