@@ -34,20 +34,16 @@ MODULE_PARM_DESC(dev, "name of the real RDMA device to serve (default rxe0)");
  * hold at once. The order is that of quota.rs's Kind.
  */
 static unsigned int quota[7] = { 256, 4096, 8192, 8192, 2048, 16384, 16384 };
-module_param_named(max_contexts, quota[0], uint, 0644);
-MODULE_PARM_DESC(max_contexts, "per guest: contexts (guest processes using the device), default 256");
-module_param_named(max_pds, quota[1], uint, 0644);
-MODULE_PARM_DESC(max_pds, "per guest: protection domains, default 4096");
-module_param_named(max_cqs, quota[2], uint, 0644);
-MODULE_PARM_DESC(max_cqs, "per guest: completion queues, default 8192");
-module_param_named(max_qps, quota[3], uint, 0644);
-MODULE_PARM_DESC(max_qps, "per guest: queue pairs, default 8192");
-module_param_named(max_srqs, quota[4], uint, 0644);
-MODULE_PARM_DESC(max_srqs, "per guest: shared receive queues, default 2048");
-module_param_named(max_ahs, quota[5], uint, 0644);
-MODULE_PARM_DESC(max_ahs, "per guest: address handles, default 16384");
-module_param_named(max_mrs, quota[6], uint, 0644);
-MODULE_PARM_DESC(max_mrs, "per guest: memory regions, default 16384");
+#define XENIB_QUOTA_PARAM(i, name, what)				\
+	module_param_named(name, quota[i], uint, 0644);			\
+	MODULE_PARM_DESC(name, "per guest: " what)
+XENIB_QUOTA_PARAM(0, max_contexts, "contexts (guest processes using the device), default 256");
+XENIB_QUOTA_PARAM(1, max_pds, "protection domains, default 4096");
+XENIB_QUOTA_PARAM(2, max_cqs, "completion queues, default 8192");
+XENIB_QUOTA_PARAM(3, max_qps, "queue pairs, default 8192");
+XENIB_QUOTA_PARAM(4, max_srqs, "shared receive queues, default 2048");
+XENIB_QUOTA_PARAM(5, max_ahs, "address handles, default 16384");
+XENIB_QUOTA_PARAM(6, max_mrs, "memory regions, default 16384");
 
 unsigned int xenib_back_quota(unsigned int kind)
 {

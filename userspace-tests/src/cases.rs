@@ -301,10 +301,15 @@ const QP_ACCESS: u32 =
 /// Moves `qp` RESET -> INIT -> RTR -> RTS towards `remote` (rc_pingpong's
 /// sequence, addressed by GID).
 fn connect_rc(env: &Env, qp: &Qp, psn: u32, remote: &Qp, remote_psn: u32) -> Result<(), String> {
+    connect_rc_to(env, qp, psn, remote.qp_num(), remote_psn, env.gid)
+}
+
+/// `connect_rc` towards QP `rqpn` of the port with GID `rgid`.
+fn connect_rc_to(env: &Env, qp: &Qp, psn: u32, rqpn: u32, rpsn: u32, rgid: Gid) -> Result<(), String> {
     let t = QpTransition {
         path_mtu: env.port.active_mtu,
-        dest_qp_num: remote.qp_num(),
-        rq_psn: remote_psn,
+        dest_qp_num: rqpn,
+        rq_psn: rpsn,
         sq_psn: psn,
         access: QP_ACCESS,
         port: PORT,
@@ -312,9 +317,12 @@ fn connect_rc(env: &Env, qp: &Qp, psn: u32, remote: &Qp, remote_psn: u32) -> Res
         max_dest_rd_atomic: env.rd_atomic(),
         ..Default::default()
     };
+    let route = Route {
+        dgid: rgid,
+        ..env.route()
+    };
     qp.to_init(QpType::Rc, &t).ctx("modify_qp RESET->INIT")?;
-    qp.to_rtr(QpType::Rc, &t, &env.route())
-        .ctx("modify_qp INIT->RTR")?;
+    qp.to_rtr(QpType::Rc, &t, &route).ctx("modify_qp INIT->RTR")?;
     qp.to_rts(QpType::Rc, &t).ctx("modify_qp RTR->RTS")?;
     Ok(())
 }
@@ -1876,24 +1884,7 @@ pub fn resize_pair(dev: &str, gid_index: Option<i32>, port: u16, peer: Option<&s
         Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok()?, Gid(g)))
     };
     let (rqpn, rpsn, rgid) = parse().ok_or(format!("bad peer address line {line:?}"))?;
-    let t = QpTransition {
-        path_mtu: env.port.active_mtu,
-        dest_qp_num: rqpn,
-        rq_psn: rpsn,
-        sq_psn: psn,
-        access: QP_ACCESS,
-        port: PORT,
-        max_rd_atomic: env.rd_atomic(),
-        max_dest_rd_atomic: env.rd_atomic(),
-        ..Default::default()
-    };
-    let route = Route {
-        dgid: rgid,
-        ..env.route()
-    };
-    qp.to_init(QpType::Rc, &t).ctx("modify_qp RESET->INIT")?;
-    qp.to_rtr(QpType::Rc, &t, &route).ctx("modify_qp INIT->RTR")?;
-    qp.to_rts(QpType::Rc, &t).ctx("modify_qp RTR->RTS")?;
+    connect_rc_to(&env, &qp, psn, rqpn, rpsn, rgid)?;
     writeln!(out, "ready").map_err(|e| e.to_string())?;
     ensure!(next_line()? == "ready", "the peer is not ready");
     if !serving {
