@@ -38,9 +38,6 @@ use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
 /// Contexts (guest processes using the device) per frontend.
 const MAX_CONTEXTS: usize = 256;
-/// Guest pages one frontend may have registered here at once (16 GiB):
-/// each costs the backend 16 bytes of bookkeeping.
-const MAX_MR_PAGES_PER_FRONTEND: usize = 1 << 22;
 /// Requests handled per turn before other frontends get theirs.
 const BUDGET: usize = 64;
 
@@ -644,8 +641,13 @@ impl Frontend {
         let n = nr_pages as usize;
         let mut cur = self.mr_pages.load(Ordering::Relaxed);
         loop {
-            if cur + n > MAX_MR_PAGES_PER_FRONTEND {
-                return Err(ENOMEM);
+            if cur + n > Quota::mr_pages_limit() {
+                warn_ratelimited!(
+                    "{}: its quota of {} MiB of registered memory is used up\n",
+                    self.name(),
+                    Quota::mr_pages_limit() >> 8
+                );
+                return Err(crate::errno::edquot());
             }
             match self
                 .mr_pages

@@ -45,6 +45,15 @@ XENIB_QUOTA_PARAM(4, max_srqs, "shared receive queues, default 2048");
 XENIB_QUOTA_PARAM(5, max_ahs, "address handles, default 16384");
 XENIB_QUOTA_PARAM(6, max_mrs, "memory regions, default 16384");
 
+static unsigned int max_mr_mib = 16384;
+module_param(max_mr_mib, uint, 0644);
+MODULE_PARM_DESC(max_mr_mib, "per guest: registered memory in MiB, default 16384");
+
+unsigned int xenib_back_max_mr_mib(void)
+{
+	return READ_ONCE(max_mr_mib);
+}
+
 unsigned int xenib_back_quota(unsigned int kind)
 {
 	return kind < ARRAY_SIZE(quota) ? READ_ONCE(quota[kind]) : 0;

@@ -8,8 +8,8 @@
 //! a change applies to later creations). Past a limit the verb fails with
 //! `EDQUOT` and the backend logs one rate-limited line naming the guest;
 //! `QueryDevice` reports the limits as the device's maxima, so a guest
-//! sees what it may really create. Registered memory has its own budget
-//! (`frontend.rs`).
+//! sees what it may really create. Registered memory has its own budget,
+//! `max_mr_mib` (`Frontend::take_mr_pages`).
 
 use core::fmt::Display;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -50,6 +50,13 @@ impl Quota {
     pub(crate) fn limit(kind: Kind) -> u32 {
         // SAFETY: Reads a module parameter.
         unsafe { sys::xenib_back_quota(kind as u32) }
+    }
+
+    /// Guest pages one guest may have registered at once (`max_mr_mib`);
+    /// each costs the backend 16 bytes of bookkeeping.
+    pub(crate) fn mr_pages_limit() -> usize {
+        // SAFETY: Reads a module parameter.
+        (unsafe { sys::xenib_back_max_mr_mib() } as usize) << 8
     }
 
     /// Takes one object of `kind` for guest `who`: `EDQUOT` past its limit.

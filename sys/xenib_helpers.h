@@ -21,6 +21,7 @@ struct vm_area_struct;
 
 /* ---- ib_back ---- */
 unsigned int xenib_back_quota(unsigned int kind);
+unsigned int xenib_back_max_mr_mib(void);
 const char *xenib_back_param_dev(void);
 int xenib_back_misc_register(void);
 struct ib_qp;

@@ -1953,6 +1953,28 @@ pub fn exhaust_qps(dev: &str, limit: usize) -> Result<String, String> {
     ))
 }
 
+/// `--exhaust-mr`: registers 32 MiB, then 32 MiB more; prints whether
+/// each worked (the errno if not) and the process's `VmPin` (kB) after
+/// the second and after both are gone. For the quota test
+/// (guest/25-quotas.sh): a registration refused by the backend leaves
+/// nothing pinned.
+pub fn exhaust_mr(dev: &str) -> Result<String, String> {
+    let ctx = Context::open(dev).ctx("ibv_open_device")?;
+    let pd = Pd::alloc(&ctx).ctx("ibv_alloc_pd")?;
+    let len = 32 << 20;
+    let first = Mr::alloc(&pd, len, access::LOCAL_WRITE).ctx("ibv_reg_mr (first)")?;
+    let second = Mr::alloc(&pd, len, access::LOCAL_WRITE);
+    let verdict = match &second {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("{e:?}"),
+    };
+    let pinned = proc_kb("/proc/self/status", "VmPin:").unwrap_or(u64::MAX);
+    drop(second);
+    drop(first);
+    let pinned_end = proc_kb("/proc/self/status", "VmPin:").unwrap_or(u64::MAX);
+    Ok(format!("first ok second {verdict} vmpin {pinned} vmpin_end {pinned_end}"))
+}
+
 macro_rules! case {
     ($f:ident, $what:expr) => {
         Case {

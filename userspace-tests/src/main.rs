@@ -31,6 +31,8 @@ struct Args {
     resize_pair: bool,
     /// `--exhaust-qps LIMIT` (`cases::exhaust_qps`).
     exhaust_qps: Option<usize>,
+    /// `--exhaust-mr` (`cases::exhaust_mr`).
+    exhaust_mr: bool,
     port: u16,
     host: Option<String>,
 }
@@ -40,6 +42,7 @@ const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filte
        xenib-verbs-test --dev NAME --reg-loop COUNT
        xenib-verbs-test --dev NAME [--gid-index N] --resize-pair -p PORT [HOST]
        xenib-verbs-test --dev NAME --exhaust-qps LIMIT
+       xenib-verbs-test --dev NAME --exhaust-mr
   XENIB_BAD_ADDRS=\"A B ...\": more addresses err_modify_srq_bad_pointer must get EFAULT for";
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
     let mut reg_loop = None;
     let mut resize_pair = false;
     let mut exhaust_qps = None;
+    let mut exhaust_mr = false;
     let mut port = 18515;
     let mut host = None;
     let mut it = std::env::args().skip(1);
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
                 hold = Some((file, secs));
             }
             "--resize-pair" => resize_pair = true,
+            "--exhaust-mr" => exhaust_mr = true,
             "--exhaust-qps" => {
                 let v = val("--exhaust-qps")?;
                 exhaust_qps = Some(v.parse().map_err(|_| format!("bad limit {v}"))?);
@@ -102,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
         reg_loop,
         resize_pair,
         exhaust_qps,
+        exhaust_mr,
         port,
         host,
     })
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
     let special = match (&args.hold, args.reg_loop) {
         (Some((file, secs)), _) => Some(cases::hold_mr(&args.dev, file, *secs)),
         (None, Some(n)) => Some(cases::reg_loop(&args.dev, n)),
+        (None, None) if args.exhaust_mr => Some(cases::exhaust_mr(&args.dev)),
         (None, None) if args.exhaust_qps.is_some() => {
             Some(cases::exhaust_qps(&args.dev, args.exhaust_qps.unwrap_or(0)))
         }
