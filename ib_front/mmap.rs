@@ -14,10 +14,9 @@
 //! release says so, and which keeps the module loaded while the VMA
 //! uses its operations. The release may run under the process's mmap
 //! lock and must not wait for the ring: it only queues the region
-//! (`Mappings`), and the
-//! channel sends the queued `Munmap`s ahead of its next request, whose
-//! order they keep (a region unmapped and then mapped again is released
-//! before it is asked for anew).
+//! (`Mappings`), and the channel sends the queued `Munmap`s ahead of its
+//! next request, whose order they keep (a region unmapped and then mapped
+//! again is released before it is asked for anew).
 
 use crate::errno::eproto;
 use core::ffi::c_int;
