@@ -9,7 +9,14 @@ use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{AhHandle, AhReq, CreateAhReq, CreateAhRsp, McastReq, Udata, MAX_UDATA};
 
-pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateAhReq) -> Result<CreateAhRsp> {
+/// `sgid_index`: the device's index of the source GID (checked against
+/// the guest's policy).
+pub(crate) fn create(
+    ctx: &mut Context,
+    svc: &Service,
+    req: &CreateAhReq,
+    sgid_index: u8,
+) -> Result<CreateAhRsp> {
     let a = &req.attr;
     let mut cmd = sys::ib_uverbs_create_ah {
         user_handle: req.user_handle,
@@ -18,7 +25,7 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateAhReq) -> Res
             grh: sys::ib_uverbs_global_route {
                 dgid: a.dgid,
                 flow_label: a.flow_label,
-                sgid_index: a.sgid_index,
+                sgid_index,
                 hop_limit: a.hop_limit,
                 traffic_class: a.traffic_class,
                 ..Default::default()

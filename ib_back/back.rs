@@ -25,6 +25,7 @@ mod loopback;
 mod mmap;
 mod mr;
 mod pd;
+mod policy;
 mod qp;
 mod quota;
 mod server;

@@ -10,7 +10,7 @@ use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Mutex;
 
 use crate::sys;
-use crate::wire::{DeviceAttr, GidRsp, PkeyRsp, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq};
+use crate::wire::{DeviceAttr, Gid, GidRsp, PkeyRsp, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq};
 
 /// Our reference on a registered device.
 ///
@@ -203,21 +203,44 @@ impl Device {
         })
     }
 
-    pub(crate) fn query_gid(&self, req: &QueryGidReq) -> Result<GidRsp> {
+    /// The GID at `index` of `port`'s table, and its type
+    /// (`IB_UVERBS_GID_TYPE_*`); `None` for an empty entry or an index
+    /// past the table.
+    pub(crate) fn gid_at(&self, port: u8, index: u32) -> Result<Option<(Gid, u8)>> {
         let dev = self.lock()?;
-        if !dev.port_ok(req.port) {
+        if !dev.port_ok(port) {
             return Err(EINVAL);
         }
-        let mut gid = sys::ib_gid::default();
-        // SAFETY: Port checked; the core bounds the index.
+        let (mut gid, mut ty) = ([0u8; 16], 0u8);
+        // SAFETY: Port checked; the core bounds the index; 16 bytes out.
         let ret =
-            unsafe { sys::rdma_query_gid(dev.raw(), req.port.into(), req.index as i32, &mut gid) };
-        // SAFETY: `raw` is the plain 16-byte view of the union.
-        let raw = unsafe { *gid.raw.as_ref() };
-        Ok(GidRsp {
-            gid: raw,
-            gid_type: 0,
-            valid: ret == 0,
+            unsafe { sys::xenib_gid_at(dev.raw(), port.into(), index, gid.as_mut_ptr(), &mut ty) };
+        Ok((ret == 0).then_some((gid, ty)))
+    }
+
+    /// The index of GID `gid` of type `ty` in `port`'s table.
+    pub(crate) fn find_gid(&self, port: u8, gid: &Gid, ty: u8) -> Result<u32> {
+        let dev = self.lock()?;
+        if !dev.port_ok(port) {
+            return Err(EINVAL);
+        }
+        // SAFETY: Port checked; `gid` is 16 bytes.
+        let ret = unsafe { sys::xenib_find_gid(dev.raw(), port.into(), gid.as_ptr(), ty) };
+        to_result(ret).map(|_| ret as u32)
+    }
+
+    pub(crate) fn query_gid(&self, req: &QueryGidReq) -> Result<GidRsp> {
+        Ok(match self.gid_at(req.port, req.index)? {
+            Some((gid, ty)) => GidRsp {
+                gid,
+                gid_type: ty.into(),
+                valid: true,
+            },
+            None => GidRsp {
+                gid: [0; 16],
+                gid_type: 0,
+                valid: false,
+            },
         })
     }
 

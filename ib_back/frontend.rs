@@ -22,6 +22,7 @@ use crate::server::{ContextServer, Job};
 use crate::device::QpRef;
 use crate::doorbell_page::DoorbellPage;
 use crate::poll::now_ns;
+use crate::policy::{Policy, MAX_ADDRESS_TEXT};
 use crate::quota::{Kind, Quota};
 use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
@@ -103,6 +104,8 @@ pub(crate) struct Frontend {
     mr_pages: AtomicUsize,
     /// Objects this frontend holds, against its quotas.
     pub(crate) quota: Quota,
+    /// What the guest may name: its addresses, partition, QKeys, QP types.
+    policy: Policy,
     /// The frontend takes `Response::Fault` (negotiated in `Hello`).
     fault_in: AtomicBool,
     /// `State::connected`, for `kick`.
@@ -128,6 +131,7 @@ impl Frontend {
         let doorbell_page = rings.doorbells;
         let cmd_peek = transport.rings()?.cmd;
         let served_to = AtomicU32::new(cmd.req_cons());
+        let policy = guest_policy(&transport)?;
         let fe = Arc::pin_init(
             pin_init!(Self {
                 transport,
@@ -137,6 +141,7 @@ impl Frontend {
                 broken: AtomicBool::new(false),
                 mr_pages: AtomicUsize::new(0),
                 quota: Quota::new(),
+                policy,
                 fault_in: AtomicBool::new(false),
                 connected: AtomicBool::new(false),
                 armed: AtomicBool::new(true),
@@ -629,7 +634,13 @@ impl Frontend {
                 ok(RspBody::QueryDevice(a))
             }
             Request::QueryPort(r) => ok(RspBody::QueryPort(dev.query_port(r)?)),
-            Request::QueryGid(r) => ok(RspBody::QueryGid(dev.query_gid(r)?)),
+            Request::QueryGid(r) => {
+                let rsp = dev.query_gid(r)?;
+                if rsp.valid && !self.policy.gid_visible(&rsp.gid, r.index) {
+                    return Err(EPERM);
+                }
+                ok(RspBody::QueryGid(rsp))
+            }
             Request::QueryPkey(r) => ok(RspBody::QueryPkey(dev.query_pkey(r)?)),
             _ => Err(EINVAL),
         }
@@ -760,14 +771,17 @@ impl Frontend {
                 cq::req_notify(c, svc, r).map(|_| Default::default())?,
             )),
             Request::CreateQp(r) => self.creating(c, Kind::Qp, |c| {
+                self.policy.qp_type(&self.name(), r.qp_type)?;
                 let rsp = qp::create(c, svc, r)?;
                 self.bind_doorbell(backend, h, rsp.qp.0, rsp.qpn, r.user_handle);
                 ok(RspBody::CreateQp(rsp))
             }),
-            Request::ModifyQp(r) => ok(RspBody::ModifyQp(
-                qp::modify(c, svc, r).map(|_| Default::default())?,
-            )),
-            Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(c, svc, r)?)),
+            Request::ModifyQp(r) => {
+                let sgids = self.policy.modify_qp(&backend.device, &self.name(), r)?;
+                qp::modify(c, svc, r, sgids)?;
+                ok(RspBody::ModifyQp(Default::default()))
+            }
+            Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(c, svc, &backend.device, r)?)),
             Request::DestroyQp(r) => self.destroying(c, Kind::Qp, |c| {
                 self.unbind_doorbells(h, Some(r.qp.0));
                 qp::destroy(c, svc, r)?;
@@ -789,7 +803,8 @@ impl Frontend {
                 ))
             }),
             Request::CreateAh(r) => self.creating(c, Kind::Ah, |c| {
-                ok(RspBody::CreateAh(ah::create(c, svc, r)?))
+                let sgid = self.policy.source_index(&backend.device, &self.name(), &r.attr)?;
+                ok(RspBody::CreateAh(ah::create(c, svc, r, sgid)?))
             }),
             Request::DestroyAh(r) => self.destroying(c, Kind::Ah, |c| {
                 ok(RspBody::DestroyAh(
@@ -861,6 +876,24 @@ impl Frontend {
         close_context(c, svc, &self.transport, &backend.stats);
         self.put_mr_pages(pages);
     }
+}
+
+/// The guest's policy, from the addresses its transport names; a list we
+/// cannot read refuses the connection (the admin's input is wrong).
+fn guest_policy(tr: &Transport) -> Result<Policy> {
+    let mut text = [0u8; MAX_ADDRESS_TEXT + 1];
+    let who = FrontendName(tr.domid());
+    let r = tr
+        .rdma_addresses(&mut text)
+        .and_then(|n| Policy::parse(&text[..n]));
+    match &r {
+        Ok(p) if !p.addresses().is_empty() => {
+            pr_info!("{}: RDMA addresses {}\n", who, p.addresses().len())
+        }
+        Ok(_) => (),
+        Err(e) => pr_err!("{}: bad RDMA address list (rdma-ip): {:?}\n", who, e),
+    }
+    r
 }
 
 /// Names a frontend in log lines: "domain N", or "loopback".

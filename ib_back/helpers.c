@@ -18,6 +18,8 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/inet.h>
+#include <net/ipv6.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/restrack.h>
 #include "xenib_helpers.h"
@@ -48,6 +50,38 @@ XENIB_QUOTA_PARAM(6, max_mrs, "memory regions, default 16384");
 static unsigned int max_mr_mib = 16384;
 module_param(max_mr_mib, uint, 0644);
 MODULE_PARM_DESC(max_mr_mib, "per guest: registered memory in MiB, default 16384");
+
+/*
+ * The loopback frontend's RDMA addresses (policy.rs); a Xen guest's come
+ * from its backend's xenstore node "rdma-ip" (scripts/xenib-attach).
+ */
+static char loop_rdma_ip[128];
+module_param_string(loop_rdma_ip, loop_rdma_ip, sizeof(loop_rdma_ip), 0644);
+MODULE_PARM_DESC(loop_rdma_ip, "RDMA addresses of the loopback frontend (IPv4/IPv6, space-separated; "
+		 "none: only the port's default GID)");
+
+void xenib_back_loop_rdma_ip(char *buf, size_t len)
+{
+	kernel_param_lock(THIS_MODULE);
+	strscpy(buf, loop_rdma_ip, len);
+	kernel_param_unlock(THIS_MODULE);
+}
+
+/*
+ * Parses the @len bytes at @s as an IPv4 or IPv6 address into the GID
+ * that RoCE gives it (IPv4-mapped for IPv4, as rdma_ip2gid() does).
+ */
+int xenib_parse_ip_gid(const char *s, int len, u8 *gid)
+{
+	struct in6_addr *a = (struct in6_addr *)gid;
+	__be32 v4;
+
+	if (in4_pton(s, len, (u8 *)&v4, -1, NULL) == 1) {
+		ipv6_addr_set_v4mapped(v4, a);
+		return 0;
+	}
+	return in6_pton(s, len, gid, -1, NULL) == 1 ? 0 : -EINVAL;
+}
 
 unsigned int xenib_back_max_mr_mib(void)
 {

@@ -5,6 +5,7 @@
 use kernel::prelude::*;
 
 use crate::context::Context;
+use crate::device::Device;
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
@@ -53,12 +54,14 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Res
     })
 }
 
-fn qp_dest(a: &AhAttr) -> sys::ib_uverbs_qp_dest {
+/// The uverbs form of `a`, whose source GID is the device's `sgid_index`
+/// (checked against the guest's policy).
+fn qp_dest(a: &AhAttr, sgid_index: u8) -> sys::ib_uverbs_qp_dest {
     sys::ib_uverbs_qp_dest {
         dgid: a.dgid,
         flow_label: a.flow_label,
         dlid: a.dlid,
-        sgid_index: a.sgid_index,
+        sgid_index,
         hop_limit: a.hop_limit,
         traffic_class: a.traffic_class,
         sl: a.sl,
@@ -70,11 +73,13 @@ fn qp_dest(a: &AhAttr) -> sys::ib_uverbs_qp_dest {
     }
 }
 
-pub(crate) fn modify(ctx: &mut Context, svc: &Service, req: &ModifyQpReq) -> Result {
+/// `sgids`: the device's indices of the source GIDs of the primary and
+/// alternate paths (`Policy::modify_qp`).
+pub(crate) fn modify(ctx: &mut Context, svc: &Service, req: &ModifyQpReq, sgids: (u8, u8)) -> Result {
     let a = &req.attr;
     let mut cmd = sys::ib_uverbs_modify_qp {
-        dest: qp_dest(&a.dest),
-        alt_dest: qp_dest(&a.alt_dest),
+        dest: qp_dest(&a.dest, sgids.0),
+        alt_dest: qp_dest(&a.alt_dest, sgids.1),
         qp_handle: req.qp.0,
         attr_mask: req.attr_mask,
         qkey: a.qkey,
@@ -147,12 +152,23 @@ pub(crate) fn kick(ctx: &mut Context, svc: &Service, req: &QpReq) -> Result {
     )
 }
 
-fn ah_attr(d: &sys::ib_uverbs_qp_dest) -> AhAttr {
+/// The wire form of `d`: its source GID by value (the guest's table has
+/// its own indices).
+fn ah_attr(dev: &Device, d: &sys::ib_uverbs_qp_dest) -> AhAttr {
+    let (sgid, sgid_type) = match d.is_global {
+        0 => Default::default(),
+        _ => dev
+            .gid_at(d.port_num, d.sgid_index.into())
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    };
     AhAttr {
         dgid: d.dgid,
+        sgid,
+        sgid_type,
         flow_label: d.flow_label,
         dlid: d.dlid,
-        sgid_index: d.sgid_index,
         hop_limit: d.hop_limit,
         traffic_class: d.traffic_class,
         sl: d.sl,
@@ -163,7 +179,12 @@ fn ah_attr(d: &sys::ib_uverbs_qp_dest) -> AhAttr {
     }
 }
 
-pub(crate) fn query(ctx: &mut Context, svc: &Service, req: &QueryQpReq) -> Result<QueryQpRsp> {
+pub(crate) fn query(
+    ctx: &mut Context,
+    svc: &Service,
+    dev: &Device,
+    req: &QueryQpReq,
+) -> Result<QueryQpRsp> {
     let mut cmd = sys::ib_uverbs_query_qp {
         qp_handle: req.qp.0,
         attr_mask: req.attr_mask,
@@ -203,8 +224,8 @@ pub(crate) fn query(ctx: &mut Context, svc: &Service, req: &QueryQpReq) -> Resul
             rnr_retry: r.rnr_retry,
             alt_port_num: r.alt_port_num,
             alt_timeout: r.alt_timeout,
-            dest: ah_attr(&r.dest),
-            alt_dest: ah_attr(&r.alt_dest),
+            dest: ah_attr(dev, &r.dest),
+            alt_dest: ah_attr(dev, &r.alt_dest),
         },
         caps: QpCaps {
             max_send_wr: r.max_send_wr,

@@ -78,6 +78,19 @@ impl Transport {
         }
     }
 
+    /// The frontend's RDMA addresses as text (see `policy.rs`) into
+    /// `buf`; its length.
+    pub(crate) fn rdma_addresses(&self, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            Self::Loopback(_) => {
+                // SAFETY: The helper writes at most `buf.len()` bytes.
+                unsafe { sys::xenib_back_loop_rdma_ip(buf.as_mut_ptr().cast(), buf.len()) };
+                Ok(buf.iter().position(|b| *b == 0).unwrap_or(buf.len()))
+            }
+            Self::Xen(x) => x.rdma_addresses(buf),
+        }
+    }
+
     /// Raises the frontend's event channel.
     pub(crate) fn notify(&self) {
         match self {

@@ -119,6 +119,15 @@ impl XenBack {
         self.domid
     }
 
+    /// The guest's RDMA addresses, as the toolstack wrote them into our
+    /// own (guest-read-only) directory: `rdma-ip` (none: empty).
+    pub(crate) fn rdma_addresses(&self, buf: &mut [u8]) -> Result<usize> {
+        match self.dev.read_str(kernel::c_str!("rdma-ip"), buf) {
+            Err(e) if e == ENOENT => Ok(0),
+            r => r,
+        }
+    }
+
     pub(crate) fn rings(&self) -> Result<Rings> {
         // SAFETY: Mapped until drop (type invariant), sized by `order`
         // (the frontend's grants cover `2^order` pages each).

@@ -14,15 +14,28 @@ use crate::wire::{
 };
 
 /// The wire form of an address vector (the fields of `ib_uverbs_ah_attr`;
-/// the backend's core resolves the rest, e.g. the RoCE MAC, itself).
+/// the backend's core resolves the rest, e.g. the RoCE MAC, itself). The
+/// source GID goes by value: our GID table's indices mean nothing to the
+/// backend.
 pub(crate) fn ah_attr_to_wire(a: &sys::rdma_ah_attr) -> AhAttr {
     let grh = &a.grh;
+    let (sgid, sgid_type) = if grh.sgid_attr.is_null() {
+        Default::default()
+    } else {
+        // SAFETY: The core resolved `sgid_attr` (`rdma_fill_sgid_attr`)
+        // and holds it for the verb; `raw` is the union's byte view.
+        unsafe {
+            let g = &*grh.sgid_attr;
+            (*g.gid.raw.as_ref(), g.gid_type as u8)
+        }
+    };
     AhAttr {
         // SAFETY: `raw` is the plain 16-byte view of the union.
         dgid: unsafe { *grh.dgid.raw.as_ref() },
+        sgid,
+        sgid_type,
         flow_label: grh.flow_label,
         dlid: 0,
-        sgid_index: grh.sgid_index,
         hop_limit: grh.hop_limit,
         traffic_class: grh.traffic_class,
         sl: a.sl,

@@ -19,9 +19,11 @@ use crate::channel::Channel;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    AllocPdReq, CreateCqReq, CtxHandle, CtxReq, DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq,
-    MmapReq, PageGrant, PageGrants, PdHandle, RefList, RegMrReq, Request, Response, RspBody, Slot,
-    Udata, UdataReq, PAGE_WRITE, PROTOCOL_VERSION, SUPPORTED_FEATURES,
+    AhAttr, AllocPdReq, CqHandle, CreateAhReq, CreateCqReq, CreateQpReq, CtxHandle, CtxReq,
+    DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq, MmapReq, ModifyQpReq, PageGrant,
+    PageGrants, PdHandle, QpAttr, QpCaps, QpHandle, QpState, QpType, QueryGidReq, QueryPortReq,
+    RefList, RegMrReq, Request, Response, RspBody, Slot, Udata, UdataReq, PAGE_WRITE,
+    PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
 
 static PASSED: AtomicU32 = AtomicU32::new(0);
@@ -374,11 +376,135 @@ fn device_cases(ch: &Channel, einval: i32, ebadf: i32) -> Result {
             first_page: 0,
         }))) == einval,
     );
+    policy_cases(ch, ctx, pd)?;
     // Closing the context releases the registered MR; only then may the
     // pages' grants end.
     let _ = ch.call(&Request::CloseContext(CtxReq { ctx }));
     data.release(tr);
     list.release(tr);
+    Ok(())
+}
+
+/// What the backend's policy refuses (ib_back/policy.rs): a source GID
+/// that is not the guest's (TEST-NET-1's 192.0.2.1 is nobody's), a
+/// privileged QKey, a P_Key index other than 0, raw packet and XRC QPs;
+/// each before the QP or AH named is even looked up. Then it counts the
+/// device's GIDs the guest may see and those hidden from it, for the test
+/// script (which knows whose addresses are where) to check.
+fn policy_cases(ch: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
+    let eperm = EPERM.to_errno();
+    let foreign = AhAttr {
+        dgid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 2],
+        sgid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1],
+        sgid_type: 2, // RoCE v2
+        hop_limit: 64,
+        is_global: true,
+        port_num: 1,
+        ..Default::default()
+    };
+    check(
+        "policy: an AH from a GID that is not the guest's gets EPERM",
+        errno_of(ch.call(&Request::CreateAh(CreateAhReq {
+            user_handle: 0,
+            ctx,
+            pd,
+            attr: foreign,
+            udata: Udata::EMPTY,
+        }))) == eperm,
+    );
+    let modify = |attr_mask: u32, patch: &dyn Fn(&mut QpAttr)| {
+        let mut attr = QpAttr {
+            qkey: 0,
+            rq_psn: 0,
+            sq_psn: 0,
+            dest_qp_num: 0,
+            qp_access_flags: 0,
+            rate_limit: 0,
+            pkey_index: 0,
+            alt_pkey_index: 0,
+            qp_state: QpState::Reset,
+            cur_qp_state: QpState::Reset,
+            path_mtu: 0,
+            path_mig_state: 0,
+            en_sqd_async_notify: 0,
+            max_rd_atomic: 0,
+            max_dest_rd_atomic: 0,
+            min_rnr_timer: 0,
+            port_num: 1,
+            timeout: 0,
+            retry_cnt: 0,
+            rnr_retry: 0,
+            alt_port_num: 0,
+            alt_timeout: 0,
+            dest: AhAttr::default(),
+            alt_dest: AhAttr::default(),
+        };
+        patch(&mut attr);
+        errno_of(ch.call(&Request::ModifyQp(ModifyQpReq {
+            ctx,
+            qp: QpHandle(0x7ff0),
+            attr_mask,
+            attr,
+            udata: Udata::EMPTY,
+        })))
+    };
+    check(
+        "policy: a QP path from a GID that is not the guest's gets EPERM",
+        modify(sys::ib_qp_attr_mask_IB_QP_AV, &|a| a.dest = foreign) == eperm,
+    );
+    check(
+        "policy: an alternate path from a foreign GID gets EPERM",
+        modify(sys::ib_qp_attr_mask_IB_QP_ALT_PATH, &|a| a.alt_dest = foreign) == eperm,
+    );
+    check(
+        "policy: a privileged QKey gets EPERM",
+        modify(sys::ib_qp_attr_mask_IB_QP_QKEY, &|a| a.qkey = 0x8000_0001) == eperm,
+    );
+    check(
+        "policy: a P_Key index other than 0 gets EPERM",
+        modify(sys::ib_qp_attr_mask_IB_QP_PKEY_INDEX, &|a| a.pkey_index = 1) == eperm,
+    );
+    let create_qp = |qp_type| {
+        errno_of(ch.call(&Request::CreateQp(CreateQpReq {
+            user_handle: 0,
+            ctx,
+            pd,
+            send_cq: CqHandle(0x7ff0),
+            recv_cq: CqHandle(0x7ff0),
+            srq: None,
+            caps: QpCaps {
+                max_send_wr: 1,
+                max_recv_wr: 1,
+                max_send_sge: 1,
+                max_recv_sge: 1,
+                max_inline_data: 0,
+            },
+            qp_type,
+            sq_sig_all: false,
+            udata: Udata::EMPTY,
+        })))
+    };
+    check(
+        "policy: a raw packet QP gets EPERM",
+        create_qp(QpType::RawPacket) == eperm,
+    );
+    check(
+        "policy: an XRC target QP gets EOPNOTSUPP",
+        create_qp(QpType::XrcTgt) == -(sys::EOPNOTSUPP as i32),
+    );
+    let len = match ch.call(&Request::QueryPort(QueryPortReq { port: 1 }))? {
+        RspBody::QueryPort(p) => p.gid_tbl_len,
+        _ => return Err(EPROTO_ERR),
+    };
+    let (mut visible, mut hidden) = (0u32, 0u32);
+    for index in 0..len.min(256) {
+        match ch.call(&Request::QueryGid(QueryGidReq { index, port: 1 })) {
+            Ok(RspBody::QueryGid(g)) if g.valid => visible += 1,
+            Err(e) if e == EPERM => hidden += 1,
+            _ => (),
+        }
+    }
+    pr_info!("hostile: GIDs visible {} hidden {}\n", visible, hidden);
     Ok(())
 }
 

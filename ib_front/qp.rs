@@ -164,8 +164,17 @@ pub(crate) unsafe extern "C" fn modify_qp(
             rnr_retry: a.rnr_retry,
             alt_port_num: a.alt_port_num as u8,
             alt_timeout: a.alt_timeout,
-            dest: ah_attr_to_wire(&a.ah_attr),
-            alt_dest: ah_attr_to_wire(&a.alt_ah_attr),
+            // Only a selected path's `sgid_attr` was resolved by the core.
+            dest: if has(sys::ib_qp_attr_mask_IB_QP_AV) {
+                ah_attr_to_wire(&a.ah_attr)
+            } else {
+                AhAttr::default()
+            },
+            alt_dest: if has(sys::ib_qp_attr_mask_IB_QP_ALT_PATH) {
+                ah_attr_to_wire(&a.alt_ah_attr)
+            } else {
+                AhAttr::default()
+            },
         };
         let req = ModifyQpReq {
             ctx: CtxHandle(xqp.ctx),
@@ -234,8 +243,14 @@ pub(crate) unsafe extern "C" fn post_recv(
     eopnotsupp().to_errno()
 }
 
-/// Fills the core's address vector from the wire form.
-fn ah_attr_from_wire(out: &mut sys::rdma_ah_attr, a: &AhAttr, link_layer: u8) {
+/// Fills the core's address vector from the wire form; the source GID is
+/// found in our device's table (index 0 if it is not there).
+fn ah_attr_from_wire(
+    dev: *mut sys::ib_device,
+    out: &mut sys::rdma_ah_attr,
+    a: &AhAttr,
+    link_layer: u8,
+) {
     *out = sys::rdma_ah_attr::default();
     out.type_ = if link_layer == sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8 {
         sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_ROCE
@@ -250,7 +265,11 @@ fn ah_attr_from_wire(out: &mut sys::rdma_ah_attr, a: &AhAttr, link_layer: u8) {
         // SAFETY: Writing the plain byte view of the GID union.
         unsafe { *out.grh.dgid.raw.as_mut() = a.dgid };
         out.grh.flow_label = a.flow_label;
-        out.grh.sgid_index = a.sgid_index;
+        // SAFETY: `dev` is our registered device; `sgid` is 16 bytes.
+        let index = unsafe {
+            sys::xenib_find_gid(dev, a.port_num.into(), a.sgid.as_ptr(), a.sgid_type)
+        };
+        out.grh.sgid_index = u8::try_from(index).unwrap_or(0);
         out.grh.hop_limit = a.hop_limit;
         out.grh.traffic_class = a.traffic_class;
     }
@@ -302,8 +321,10 @@ pub(crate) unsafe extern "C" fn query_qp(
             ..Default::default()
         };
         out.cap = cap();
-        ah_attr_from_wire(&mut out.ah_attr, &a.dest, link_layer);
-        ah_attr_from_wire(&mut out.alt_ah_attr, &a.alt_dest, link_layer);
+        // SAFETY: As above: our device.
+        let dev = unsafe { (*qp).device };
+        ah_attr_from_wire(dev, &mut out.ah_attr, &a.dest, link_layer);
+        ah_attr_from_wire(dev, &mut out.alt_ah_attr, &a.alt_dest, link_layer);
         out.pkey_index = a.pkey_index;
         out.alt_pkey_index = a.alt_pkey_index;
         out.en_sqd_async_notify = 0;

@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/ratelimit.h>
 #include <linux/sched.h>
+#include <rdma/ib_cache.h>
 #include "xenib_helpers.h"
 
 u64 xenib_jiffies(void)
@@ -46,6 +47,38 @@ int xenib_close_fd(unsigned int fd)
 	if (!file)
 		return -EBADF;
 	__fput_sync(file);
+	return 0;
+}
+
+/*
+ * The index of GID @gid of type @type (IB_UVERBS_GID_TYPE_*) in @port's
+ * table of @dev, or -errno (-ENOENT: not in the table).
+ */
+int xenib_find_gid(struct ib_device *dev, u32 port, const u8 *gid, u8 type)
+{
+	const struct ib_gid_attr *attr;
+	union ib_gid g;
+	int index;
+
+	memcpy(g.raw, gid, sizeof(g.raw));
+	attr = rdma_find_gid_by_port(dev, &g, type, port, NULL);
+	if (IS_ERR(attr))
+		return PTR_ERR(attr);
+	index = attr->index;
+	rdma_put_gid_attr(attr);
+	return index;
+}
+
+/* The GID (16 bytes into @gid) and its type at @index of @port's table. */
+int xenib_gid_at(struct ib_device *dev, u32 port, u32 index, u8 *gid, u8 *type)
+{
+	const struct ib_gid_attr *attr = rdma_get_gid_attr(dev, port, index);
+
+	if (IS_ERR(attr))
+		return PTR_ERR(attr);
+	memcpy(gid, attr->gid.raw, sizeof(attr->gid.raw));
+	*type = attr->gid_type;
+	rdma_put_gid_attr(attr);
 	return 0;
 }
 

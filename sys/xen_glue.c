@@ -196,6 +196,26 @@ int xenib_xs_read_u32(const char *dir, const char *node, u32 *val)
 	return xenbus_scanf(XBT_NIL, dir, node, "%u", val) == 1 ? 0 : -ENOENT;
 }
 
+/*
+ * Reads string node @dir/@node into @buf (@len bytes with the NUL):
+ * -ENOENT if there is none, -E2BIG if it does not fit.
+ */
+int xenib_xs_read_str(const char *dir, const char *node, char *buf, size_t len)
+{
+	unsigned int n;
+	char *val = xenbus_read(XBT_NIL, dir, node, &n);
+	int ret = 0;
+
+	if (IS_ERR(val))
+		return PTR_ERR(val);
+	if (n >= len)
+		ret = -E2BIG;
+	else
+		memcpy(buf, val, n + 1);
+	kfree(val);
+	return ret;
+}
+
 int xenib_xs_start(u32 *t)
 {
 	struct xenbus_transaction xbt;

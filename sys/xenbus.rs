@@ -87,6 +87,22 @@ impl XenbusDevice {
         kernel::error::to_result(ret).map(|_| v)
     }
 
+    /// Reads our own `node` as a string into `buf`; its length.
+    pub(crate) fn read_str(&self, node: &kernel::str::CStr, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: The directory is the device's; `node` is NUL-terminated;
+        // the helper writes at most `buf.len()` bytes, NUL included.
+        let ret = unsafe {
+            sys::xenib_xs_read_str(
+                self.nodename(),
+                node.as_char_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        kernel::error::to_result(ret)?;
+        Ok(buf.iter().position(|b| *b == 0).unwrap_or(buf.len()))
+    }
+
     /// Gives `data` to the device, until `take_data`.
     pub(crate) fn set_data<T>(&self, data: Pin<KBox<T>>) {
         // SAFETY: The box is only borrowed through the pointer (`data`) or

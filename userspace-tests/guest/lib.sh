@@ -13,6 +13,16 @@ ipv4_gid_index() {
 	done
 	return 1
 }
+# The index of DEV's GID for IPv4 address ADDR, of TYPE (default RoCE v2).
+gid_of() { # DEV ADDR [TYPE]
+	hex=$(echo "$2" | awk -F. '{ printf "%02x%02x:%02x%02x", $1, $2, $3, $4 }')
+	for f in /sys/class/infiniband/$1/ports/1/gids/*; do
+		[ "$(cat "$f")" = "0000:0000:0000:0000:0000:ffff:$hex" ] || continue
+		[ "$(cat "/sys/class/infiniband/$1/ports/1/gid_attrs/types/${f##*/}" 2>/dev/null)" = "${3:-RoCE v2}" ] &&
+			{ echo "${f##*/}"; return 0; }
+	done
+	return 1
+}
 # Run a server/client pair of an ibv_*/ib_* tool on loopback: NAME ARGS...
 pair() {
 	"$@" >/tmp/server.out 2>&1 &
@@ -27,10 +37,13 @@ pair() {
 	[ $crc -eq 0 ] && [ $src -eq 0 ]
 }
 
+# The loopback frontend's RDMA address: the guest's own on eth0, under
+# rxe0 (ib_back's policy lets it source traffic from that GID only).
+LOOP_RDMA_IP=10.0.2.15
 # Load the backend (serving rxe0, with its service daemon) and the
 # frontend, which registers xib0.
 xenib_up() {
-	insmod /lib/modules/xenib/ib_back.ko dev=rxe0 || return 1
+	insmod /lib/modules/xenib/ib_back.ko dev=rxe0 loop_rdma_ip=$LOOP_RDMA_IP || return 1
 	xenib-backd >/tmp/xenib-backd.log 2>&1 &
 	echo $! >/run/xenib-backd.pid
 	insmod /lib/modules/xenib/ib_front.ko || return 1

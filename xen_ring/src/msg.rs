@@ -591,17 +591,25 @@ wire_enum!(
     }
 );
 
-/// Address vector (`struct ib_uverbs_qp_dest` / `ib_uverbs_ah_attr`), 32 bytes.
+/// Address vector (`struct ib_uverbs_qp_dest` / `ib_uverbs_ah_attr`), 48 bytes.
+///
+/// The source GID travels by value, not as an index: the guest's GID table
+/// and the driver domain's are different tables (the guest's comes from
+/// its own netdev), so an index means nothing on the other side. The back
+/// finds the GID in its device's table, and uses it only if it is one of
+/// the guest's own addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AhAttr {
     /// Destination GID.
     pub dgid: Gid,
+    /// Source GID (zero without a GRH).
+    pub sgid: Gid,
     /// Flow label.
     pub flow_label: u32,
     /// Destination LID.
     pub dlid: u16,
-    /// Source GID index.
-    pub sgid_index: u8,
+    /// The source GID's type: `IB_UVERBS_GID_TYPE_{IB,ROCE_V1,ROCE_V2}`.
+    pub sgid_type: u8,
     /// Hop limit.
     pub hop_limit: u8,
     /// Traffic class.
@@ -619,13 +627,13 @@ pub struct AhAttr {
 }
 
 impl Wire for AhAttr {
-    const SIZE: usize = 32;
+    const SIZE: usize = 48;
     fn put(&self, w: &mut Writer<'_>) {
         w.bytes(&self.dgid);
+        w.bytes(&self.sgid);
         w.u32(self.flow_label);
         w.u16(self.dlid);
-        w.u16(0); // reserved
-        w.u8(self.sgid_index);
+        w.u8(self.sgid_type);
         w.u8(self.hop_limit);
         w.u8(self.traffic_class);
         w.u8(self.sl);
@@ -633,17 +641,15 @@ impl Wire for AhAttr {
         w.u8(self.static_rate);
         w.bool(self.is_global);
         w.u8(self.port_num);
+        w.u16(0); // reserved
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let dgid = r.array()?;
-        let flow_label = r.u32()?;
-        let dlid = r.u16()?;
-        r.reserved(2)?;
-        Ok(Self {
-            dgid,
-            flow_label,
-            dlid,
-            sgid_index: r.u8()?,
+        let a = Self {
+            dgid: r.array()?,
+            sgid: r.array()?,
+            flow_label: r.u32()?,
+            dlid: r.u16()?,
+            sgid_type: r.u8()?,
             hop_limit: r.u8()?,
             traffic_class: r.u8()?,
             sl: r.u8()?,
@@ -651,12 +657,14 @@ impl Wire for AhAttr {
             static_rate: r.u8()?,
             is_global: r.bool()?,
             port_num: r.u8()?,
-        })
+        };
+        r.reserved(2)?;
+        Ok(a)
     }
 }
 
 wire_struct!(
-    /// QP attributes (`struct ib_uverbs_modify_qp` + `rate_limit`), 106 bytes.
+    /// QP attributes (`struct ib_uverbs_modify_qp` + `rate_limit`), 138 bytes.
     /// Encoders zero fields not selected by `attr_mask` (state fields: `Reset`).
     pub struct QpAttr {
         /// Q_Key.
@@ -1609,9 +1617,10 @@ impl Gen for AhAttr {
     fn gen(src: &mut GenSrc<'_>) -> Self {
         AhAttr {
             dgid: Gen::gen(src),
+            sgid: Gen::gen(src),
             flow_label: Gen::gen(src),
             dlid: Gen::gen(src),
-            sgid_index: Gen::gen(src),
+            sgid_type: Gen::gen(src),
             hop_limit: Gen::gen(src),
             traffic_class: Gen::gen(src),
             sl: Gen::gen(src),
@@ -1895,7 +1904,7 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(AhAttr::SIZE, 32);
+        assert_eq!(AhAttr::SIZE, 48);
         assert_eq!(QpCaps::SIZE, 20);
         assert_eq!(Udata::SIZE, 260);
         assert!(core::mem::size_of::<DeviceAttr>() <= 600);

@@ -22,10 +22,11 @@ use super::codec::{Gen, GenSrc};
 use super::msg::*;
 use super::ring::{Slot, SLOT_SIZE};
 
-/// Current (and highest) protocol version (2: `MapPages`, fault responses).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Current (and highest) protocol version (2: `MapPages`, fault responses;
+/// 3: source GIDs by value in [`AhAttr`](super::msg::AhAttr)).
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Lowest protocol version this implementation speaks.
-pub const MIN_PROTOCOL_VERSION: u16 = 2;
+pub const MIN_PROTOCOL_VERSION: u16 = 3;
 
 /// Feature: the back delivers events on a separate event ring.
 pub const FEATURE_EVENT_RING: u64 = 1 << 0;
