@@ -33,6 +33,7 @@ cleanup() {
 	[[ -n ${XENIB_SCENARIO_KEEP:-} ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 
 field() { # KEY LINE: value of KEY=... in a report line
 	sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
@@ -52,7 +53,12 @@ deploy() {
 	srun bash -c '$BIN extract $digest $CACHE/../deploy >/dev/null &&
 		cd $CACHE/../deploy && sha256sum * | sed "s/^/\$SLURMD_NODENAME /"'
 	JOB
-	"$CLUSTER" run sbatch --wait -Q "$WORK/$name.sbatch"
+	"$CLUSTER" run sbatch --wait -Q "$WORK/$name.sbatch" && return 0
+	# Enough to tell a hang from a failure when it happens in CI.
+	echo "  job $name failed; its output and the controller's last words:"
+	tail -n 20 "$WORK/$name.out" | sed 's/^/    /'
+	tail -n 20 "$STATE/log/slurmctld.log" | sed 's/^/    /'
+	return 1
 }
 
 # identical NAME INPUTDIR: every node reports the inputs' sha256 for each file.
@@ -140,6 +146,74 @@ echo "  $gc"
 check "images cluster: gc --budget 0 keeps the pinned image whole and drops the other" \
 	grep -q "^image $D2 .* complete pinned\$" <<<"$status"
 check "images cluster: gc removed v1's manifest" test "$(grep -c '^image ' <<<"$status")" = 1
+
+# 6. A node dies mid-broadcast: its link goes silent and its processes die
+# (no RST reaches the others, as after a power loss). The MPI ranks cannot
+# finish; Slurm declares the node down after SlurmdTimeout, ends the job
+# (NODE_FAIL) and requeues it; the new run gets the other nodes (-N 3-4)
+# and completes, reusing the chunks stored before the failure.
+python3 "$HERE/make-image.py" "$WORK/v3" --variant v3
+v3=$("$BIN" build "$WORK"/v3/* -o "$STATE/storage")
+D3=$(field digest "$v3")
+cat >"$WORK/kill.sbatch" <<-JOB
+#!/bin/bash
+#SBATCH -N 3-$NODES --ntasks-per-node=1 -t 2 --requeue --open-mode=append -o $WORK/kill.out
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=10.250.9.0/24
+export OMPI_MCA_mpi_yield_when_idle=1 XENIB_IMAGE_CACHE=$CACHE
+echo "run restart=\${SLURM_RESTART_COUNT:-0} nodes=\$SLURM_JOB_NODELIST"
+srun --mpi=pmix --kill-on-bad-exit=1 bash -c '$BIN fetch $D3 --from $URL | sed "s/^/\$SLURMD_NODENAME /"' || exit 1
+srun bash -c '$BIN extract $D3 $CACHE/../deploy >/dev/null &&
+	cd $CACHE/../deploy && sha256sum * | sed "s/^/\$SLURMD_NODENAME /"'
+JOB
+# A slow last link keeps the broadcast going for seconds.
+ip netns exec xenib-sw tc qdisc change dev p$NODES root tbf rate 20mbit burst 64kb latency 100ms
+count_chunks() { "$CLUSTER" exec xn$NODES sh -c "find $CACHE/chunks -type f | wc -l" 2>/dev/null; }
+baseline=$(count_chunks)
+job=$("$CLUSTER" run sbatch --parsable "$WORK/kill.sbatch")
+got=$baseline
+for _ in $(seq 300); do
+	got=$(count_chunks) || break
+	((got > baseline)) && break
+	sleep 0.1
+done
+ip -n xenib-n$NODES link set eth0 down
+kill -KILL $(ip netns pids xenib-n$NODES) 2>/dev/null
+received=$((got - baseline))
+echo "  killed xn$NODES after it had received $received of $(field unique_chunks "$v3") chunks"
+check "images cluster: kill: xn$NODES was killed mid-broadcast" \
+	test "$received" -gt 0 -a "$received" -lt "$(field unique_chunks "$v3")"
+# Slurm 22.05 holds a requeued job for 120 s before it is eligible again,
+# so that the first run's srun and steps are gone before the job's step
+# ids are reused. Like an admin, move its start to now as soon as no
+# process but slurmd is left on the other nodes, so make check stays short.
+first_run_left() {
+	local i pid
+	for i in $(seq $((NODES - 1))); do
+		for pid in $(ip netns pids xenib-n$i); do
+			[[ $(cat /proc/$pid/comm 2>/dev/null) == slurmd ]] || echo "$pid"
+		done
+	done
+}
+state= released=
+for _ in $(seq 90); do
+	info=$("$CLUSTER" run scontrol show job "$job" 2>/dev/null)
+	state=$(grep -o 'JobState=[A-Z_]*' <<<"$info" | cut -d= -f2)
+	[[ $state == COMPLETED || $state == FAILED || $state == TIMEOUT || $state == CANCELLED ]] && break
+	if [[ -z $released && $state == PENDING && -z $(first_run_left) ]] && grep -q 'Restarts=1' <<<"$info"; then
+		"$CLUSTER" run scontrol update JobId="$job" StartTime=now && released=1
+	fi
+	sleep 1
+done
+restarts=$("$CLUSTER" run scontrol show job "$job" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
+echo "  job $job: $state after $restarts requeue(s)"; grep '^run ' "$WORK/kill.out" | sed 's/^/    /'
+check "images cluster: kill: Slurm requeued the job once and it completed" test "$state/$restarts" = COMPLETED/1
+check "images cluster: kill: xn$NODES is down" \
+	grep -q down <<<"$("$CLUSTER" run sinfo -h -n xn$NODES -o %T)"
+check "images cluster: kill: the rerun ran without xn$NODES" grep -qx "run restart=1 nodes=xn\[1-$((NODES - 1))\]" "$WORK/kill.out"
+fetch_lines kill >"$WORK/kill.fetch"
+check "images cluster: kill: the rerun reused the chunks stored before the failure (xn1 cached > 0)" \
+	test "$(field cached "$(grep '^xn1 ' "$WORK/kill.fetch" | tail -1)")" -gt 0 2>/dev/null
+NODES=$((NODES - 1)) check "images cluster: kill: v3 byte-identical on the $((NODES - 1)) remaining nodes" identical kill "$WORK/v3"
 
 echo "  scenario took $((SECONDS - start)) s"
 exit $((failed > 0))

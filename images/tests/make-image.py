@@ -4,8 +4,9 @@
 a kernel (incompressible, as a compressed kernel is), an initramfs and an
 MPI library (half incompressible, half text-like). `--variant v2` rewrites
 one 1 MiB region of the library; the other files stay identical.
+`--variant v3` shares nothing with v1.
 
-    make-image.py DIR [--variant v1|v2]
+    make-image.py DIR [--variant v1|v2|v3]
 """
 import os
 import random
@@ -29,14 +30,15 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     out, variant = args[0], "v1"
-    if len(args) == 3 and args[1] == "--variant" and args[2] in ("v1", "v2"):
+    if len(args) == 3 and args[1] == "--variant" and args[2] in ("v1", "v2", "v3"):
         variant = args[2]
     elif len(args) != 1:
         sys.exit(__doc__)
+    seed = 10 if variant == "v3" else 0
     files = {
-        "vmlinuz": mixed(1, 8 * MIB, 0),
-        "initramfs.cpio": mixed(2, 8 * MIB, 8 * MIB),
-        "libmpi.so": mixed(3, 3 * MIB, 3 * MIB),
+        "vmlinuz": mixed(seed + 1, 8 * MIB, 0),
+        "initramfs.cpio": mixed(seed + 2, 8 * MIB, 8 * MIB),
+        "libmpi.so": mixed(seed + 3, 3 * MIB, 3 * MIB),
     }
     if variant == "v2":
         lib = files["libmpi.so"]
