@@ -10,8 +10,8 @@
 //!    counts as missing) and sets a bit per missing chunk; an allreduce
 //!    (bitwise OR) gives the union.
 //! 3. Rank 0 streams the union's frames (from its own cache when it has a
-//!    chunk, otherwise from storage, in a reader thread so that storage
-//!    reads overlap the broadcast), checking each, and broadcasts them in
+//!    chunk, otherwise from storage, in reader threads so that storage
+//!    reads overlap each other and the broadcast), checking each, and broadcasts them in
 //!    windows. The broadcast algorithm is chosen by the launcher's MPI
 //!    settings (see `mpi_world`): a segmented pipeline, so that a window
 //!    flows down the chain in segments instead of being stored and
@@ -28,14 +28,15 @@ use crate::error::{err, Result};
 use crate::hash::Digest;
 use crate::manifest::{ChunkRef, Manifest};
 use crate::source::Source;
-use crate::store::{decode_chunk, ChunkState};
-use std::sync::mpsc;
+use crate::store::{decode_chunk, ChunkState, Store};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// Bytes broadcast per collective call, unless the caller says otherwise.
-pub const DEFAULT_WINDOW: usize = 4 << 20;
-/// Frames the storage reader may run ahead of the broadcast.
-const READ_AHEAD: usize = 64;
+pub const DEFAULT_WINDOW: usize = 1 << 20;
+/// Storage reader threads on rank 0, and the frames each may read ahead.
+const READERS: usize = 4;
+const READ_AHEAD: usize = 16;
 const STATUS_OK: u64 = 0;
 const STATUS_ERROR: u64 = 1;
 
@@ -222,32 +223,8 @@ fn send_union(
     window: usize,
     report: &mut FetchReport,
 ) -> Result<()> {
-    // The reader thread owns the storage connection; frames come back in order.
-    let (tx, rx) = mpsc::sync_channel::<Result<(Vec<u8>, bool)>>(READ_AHEAD);
-    let jobs: Vec<(ChunkRef, bool)> = union.iter().map(|(i, c)| (*c, held[*i])).collect();
-    let store = cache.store.clone();
-    let reader = std::thread::spawn(move || {
-        for (chunk, from_cache) in jobs {
-            let frame = (|| {
-                let frame = if from_cache {
-                    store
-                        .read_stored(&chunk.hash)?
-                        .ok_or_else(|| err(format!("chunk {} vanished", chunk.hash)))?
-                } else {
-                    source
-                        .as_ref()
-                        .ok_or_else(|| err("no storage"))?
-                        .chunk(&chunk.hash)?
-                };
-                decode_chunk(&chunk, &frame).map_err(|e| err(format!("from storage: {e}")))?;
-                Ok((frame, !from_cache))
-            })();
-            let failed = frame.is_err();
-            if tx.send(frame).is_err() || failed {
-                return;
-            }
-        }
-    });
+    let jobs = union.iter().map(|(i, c)| (*c, held[*i])).collect();
+    let mut reader = FrameReader::start(cache.store.clone(), source, jobs);
 
     let mut outcome = Ok(());
     let mut windows = Windows::new(union, window);
@@ -257,10 +234,7 @@ fn send_union(
         while buf.len() < 8 + len && outcome.is_ok() {
             let (chunk_index, wanted) = windows.next_piece(8 + len - buf.len());
             if wanted.start == 0 {
-                match rx
-                    .recv()
-                    .unwrap_or_else(|_| Err(err("storage reader stopped")))
-                {
+                match reader.next() {
                     Ok((frame, from_storage)) => {
                         let chunk = union[chunk_index].1;
                         if from_storage {
@@ -293,9 +267,84 @@ fn send_union(
             break;
         }
     }
-    drop(rx);
-    let _ = reader.join();
     outcome
+}
+
+/// Rank 0's storage readers: `READERS` threads, each with its own requests
+/// in flight, so that storage latency (a new HTTP connection per chunk)
+/// hides behind the others; frames come back in union order, checked.
+struct FrameReader {
+    channels: Vec<mpsc::Receiver<Result<(Vec<u8>, bool)>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    next: usize,
+}
+
+impl FrameReader {
+    /// `jobs`: each chunk, and whether rank 0's cache holds it intact.
+    fn start(store: Store, source: Option<Source>, jobs: Vec<(ChunkRef, bool)>) -> FrameReader {
+        let shared = Arc::new((store, source, jobs));
+        let mut channels = Vec::new();
+        let mut threads = Vec::new();
+        for first in 0..READERS {
+            let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
+            let shared = shared.clone();
+            threads.push(std::thread::spawn(move || {
+                let (store, source, jobs) = &*shared;
+                for (chunk, from_cache) in jobs.iter().skip(first).step_by(READERS) {
+                    let frame = read_frame(store, source.as_ref(), chunk, *from_cache);
+                    let failed = frame.is_err();
+                    if tx.send(frame).is_err() || failed {
+                        return;
+                    }
+                }
+            }));
+            channels.push(rx);
+        }
+        FrameReader {
+            channels,
+            threads,
+            next: 0,
+        }
+    }
+
+    /// The next frame in union order, and whether it came from storage.
+    fn next(&mut self) -> Result<(Vec<u8>, bool)> {
+        let channel = &self.channels[self.next % READERS];
+        self.next += 1;
+        channel
+            .recv()
+            .unwrap_or_else(|_| Err(err("storage reader stopped")))
+    }
+}
+
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        // Readers blocked on a full channel see it closed and stop.
+        self.channels.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One frame for rank 0 to send: from its cache or from storage, checked.
+fn read_frame(
+    store: &Store,
+    source: Option<&Source>,
+    chunk: &ChunkRef,
+    from_cache: bool,
+) -> Result<(Vec<u8>, bool)> {
+    let frame = if from_cache {
+        store
+            .read_stored(&chunk.hash)?
+            .ok_or_else(|| err(format!("chunk {} vanished", chunk.hash)))?
+    } else {
+        source
+            .ok_or_else(|| err("no storage"))?
+            .chunk(&chunk.hash)?
+    };
+    decode_chunk(chunk, &frame).map_err(|e| err(format!("from storage: {e}")))?;
+    Ok((frame, !from_cache))
 }
 
 /// Ranks > 0: receive the windows, check and store the frames this node lacks.
