@@ -12,9 +12,13 @@ from collections import defaultdict
 
 out, image_bytes, stored_bytes, rate, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 runs = defaultdict(list)
+failures = defaultdict(int)
 with open(f"{out}/raw.csv") as f:
     for row in csv.DictReader(f):
-        runs[(row["method"], int(row["nodes"]))].append(row)
+        if row["seconds"] == "failed":
+            failures[(row["method"], int(row["nodes"]))] += 1
+        else:
+            runs[(row["method"], int(row["nodes"]))].append(row)
 
 order = ["ours", "binomial-whole", "http-concurrent", "sequential", "sbcast", "sbcast-fanout2"]
 summary = {}
@@ -61,6 +65,8 @@ for method in [m for m in order if any((m, n) in summary for n in nodes)]:
         s = summary.get((method, n))
         cells.append(f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})" if s else "–")
     lines.append(f"| {method} | " + " | ".join(cells) + " |")
+if failures:
+    lines += ["", "Failed runs (not in the medians): " + ", ".join(f"{m} N={n}: {c}" for (m, n), c in sorted(failures.items()))]
 lines += ["", "Storage-node bytes per deployment (median), and ÷ the compressed image:", ""]
 lines.append("| method | " + " | ".join(f"N={n}" for n in nodes) + " |")
 lines.append("|---|" + "---|" * len(nodes))

@@ -54,7 +54,10 @@ impl Collective for ThreadGroup {
     }
 
     fn allreduce_or(&self, bits: &mut [u8]) {
-        self.combine(bits, |acc, b| *acc |= b);
+        let all = self.reduce(bits, |acc, mine| {
+            acc.iter_mut().zip(mine).for_each(|(a, b)| *a |= b)
+        });
+        bits.copy_from_slice(&all);
     }
 
     fn broadcast(&self, buf: &mut [u8]) {
@@ -70,38 +73,28 @@ impl Collective for ThreadGroup {
     }
 
     fn allreduce_sum(&self, value: u64) -> u64 {
-        let mut sum = [0u8; 8];
-        let barrier = &self.shared.0;
-        if self.rank == 0 {
-            *self.buffer() = vec![0; 8];
-        }
-        barrier.wait();
-        {
-            let mut acc = self.buffer();
-            let total = u64::from_le_bytes(acc[..8].try_into().unwrap_or([0; 8])) + value;
-            acc.copy_from_slice(&total.to_le_bytes());
-        }
-        barrier.wait();
-        sum.copy_from_slice(&self.buffer()[..8]);
-        barrier.wait();
-        u64::from_le_bytes(sum)
+        let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        let all = self.reduce(&value.to_le_bytes(), |acc, mine| {
+            let sum = word(acc) + word(mine);
+            acc.copy_from_slice(&sum.to_le_bytes());
+        });
+        word(&all)
     }
 }
 
 impl ThreadGroup {
-    /// Folds every rank's `bytes` into one with `op`, result everywhere.
-    fn combine(&self, bytes: &mut [u8], op: impl Fn(&mut u8, &u8)) {
+    /// Every member's `mine` folded into one value by `fold`, for all.
+    fn reduce(&self, mine: &[u8], fold: impl Fn(&mut [u8], &[u8])) -> Vec<u8> {
         let barrier = &self.shared.0;
         if self.rank == 0 {
-            *self.buffer() = vec![0; bytes.len()];
+            *self.buffer() = vec![0; mine.len()];
         }
         barrier.wait();
-        for (acc, b) in self.buffer().iter_mut().zip(bytes.iter()) {
-            op(acc, b);
-        }
+        fold(&mut self.buffer(), mine);
         barrier.wait();
-        bytes.copy_from_slice(&self.buffer());
+        let all = self.buffer().clone();
         barrier.wait();
+        all
     }
 }
 

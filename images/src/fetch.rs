@@ -101,21 +101,17 @@ pub fn fetch(
         ..FetchReport::default()
     };
     let root = group.rank() == 0;
-    let source = match (root, source) {
-        (true, Some(text)) => Some(Source::parse(text)),
-        (true, None) => Some(Err(err("fetch: rank 0 needs --from STORAGE"))),
-        (false, _) => None,
-    };
+    let source = root.then(|| {
+        source
+            .ok_or_else(|| err("rank 0 needs --from STORAGE"))
+            .and_then(Source::parse)
+    });
 
     // 1. The manifest, from rank 0.
-    let offered = if root {
-        let manifest = source.as_ref().map_or(Err(err("no source")), |s| {
-            let s = s.as_ref().map_err(Clone::clone)?;
-            manifest_bytes(cache, s, digest, &mut report)
-        });
-        manifest.map_err(|e| e.0)
-    } else {
-        Ok(Vec::new())
+    let offered = match &source {
+        Some(Ok(s)) => manifest_bytes(cache, s, digest, &mut report).map_err(|e| e.0),
+        Some(Err(e)) => Err(e.0.clone()),
+        None => Ok(Vec::new()),
     };
     let manifest_bytes =
         broadcast_result(group, offered).map_err(|m| err(format!("fetch {digest}: {m}")))?;
@@ -380,13 +376,13 @@ fn receive_union(
                 // A damaged frame fails this node but the stream goes on,
                 // so the other ranks are not left waiting in the broadcast.
                 if !held[i] {
-                    match decode_chunk(&chunk, &frame) {
-                        Ok(_) => {
-                            cache.store.put_stored(&chunk.hash, &frame)?;
-                            report.stored += 1;
-                        }
+                    let stored = decode_chunk(&chunk, &frame)
+                        .map_err(|e| err(format!("received {e}")))
+                        .and_then(|_| cache.store.put_stored(&chunk.hash, &frame));
+                    match stored {
+                        Ok(()) => report.stored += 1,
                         Err(e) => {
-                            first_error.get_or_insert(err(format!("received {e}")));
+                            first_error.get_or_insert(e);
                         }
                     }
                 }

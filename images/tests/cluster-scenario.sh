@@ -3,8 +3,9 @@
 # xenib-image on a 4-node Slurm cluster in network namespaces
 # (scripts/cluster/cluster): deployment through sbatch + srun --mpi=pmix,
 # warm redeployment, a damaged cached chunk, a delta deployment, pins and
-# gc. Prints one "PASS: ..." or "FAIL: ..." line per assertion; exits
-# non-zero if any failed. Needs root.
+# gc, and a node killed mid-broadcast (Slurm requeues the job). Prints one
+# "PASS: ..." or "FAIL: ..." line per assertion; exits non-zero if any
+# failed. Needs root. XENIB_SCENARIO_KEEP=1 keeps the job outputs and logs.
 #
 #   cluster-scenario.sh XENIB_IMAGE_BINARY
 set -uo pipefail
