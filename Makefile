@@ -5,6 +5,7 @@
 #   make check      the whole test suite; ends with "N passed, N failed"
 #   make demo       boot the guest and run unmodified RDMA programs
 #   make bench      xib0 against native rxe0: bench/results/report.md
+#   make bench-images  image distribution methods: bench/results/images/
 #   make check-xen  only the Xen-mode tests (Xen 4.17 + dom0 + 2 domUs in QEMU)
 #   make kernel     build (or find cached) the Rust-enabled 6.12 kernel
 #   make initramfs  build the test guest image
@@ -29,6 +30,9 @@ demo:
 	scripts/demo
 bench:
 	bench/run
+.PHONY: bench-images
+bench-images:
+	scripts/setup-host && bench/images/run
 host-test:
 	cd xen_ring && cargo test
 rust-project.json: FORCE
