@@ -12,6 +12,7 @@
 
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::Mutex;
@@ -259,7 +260,14 @@ unsafe extern "C" fn on_event(data: *mut c_void) {
 struct Inner {
     channel: Option<Pin<KBox<Channel>>>,
     device: Option<IbDevice>,
+    /// This device holds `ONE_DEVICE`.
+    claimed: bool,
 }
+
+/// Whether some `vrdma` device is set up. A guest gets one: the device
+/// removal path (`front.rs`'s channel, the C side's removal device) is
+/// module-wide, and one `xib0` serves every process.
+static ONE_DEVICE: AtomicBool = AtomicBool::new(false);
 
 /// Our state for one `vrdma` device, in its driver data.
 #[pin_data]
@@ -274,6 +282,16 @@ impl XenDevice {
     fn setup(&self, inner: &mut Inner) -> Result {
         if inner.channel.is_some() {
             return Ok(());
+        }
+        if !inner.claimed {
+            if ONE_DEVICE.swap(true, Ordering::AcqRel) {
+                pr_err!(
+                    "{}: this guest already has a vrdma device; only one is supported\n",
+                    self.dev.name()
+                );
+                return Err(EBUSY);
+            }
+            inner.claimed = true;
         }
         // `dev` outlives its driver data, which owns the transport.
         let x = XenFront::new(self.dev)?;
@@ -308,6 +326,9 @@ impl XenDevice {
         }
         if let Some(ch) = inner.channel.take() {
             ch.disconnect();
+        }
+        if core::mem::take(&mut inner.claimed) {
+            ONE_DEVICE.store(false, Ordering::Release);
         }
     }
 }

@@ -73,6 +73,13 @@ impl XenbusDevice {
         unsafe { sys::xenib_xs_nodename(self.as_ptr()) }
     }
 
+    /// Our xenstore directory as text, for log lines.
+    pub(crate) fn name(&self) -> &kernel::str::CStr {
+        // SAFETY: xenbus sets `nodename` to a NUL-terminated string before
+        // probe and frees it only with the device, which outlives `self`.
+        unsafe { kernel::str::CStr::from_char_ptr(self.nodename()) }
+    }
+
     /// The other end's xenstore directory (valid while the device is).
     pub(crate) fn otherend(&self) -> *const c_char {
         // SAFETY: Live (type invariant).
