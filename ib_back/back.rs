@@ -46,6 +46,7 @@ use device::Device;
 use frontend::Frontend;
 use server::ContextServer;
 use stats::{Obj, Stats};
+use sys::warn_ratelimited;
 
 module! {
     type: IbBack,
@@ -98,6 +99,8 @@ pub(crate) struct Backend {
     #[pin]
     pub(crate) device: Device,
     pub(crate) stats: Stats,
+    /// Guest pages registered by all frontends (`max_total_mr_mib`).
+    pub(crate) mr_pages: quota::Pages,
     #[pin]
     state: Mutex<State>,
     /// Signalled when a frontend has work or goes away.
@@ -154,6 +157,16 @@ impl Backend {
         }
         fe.close_all();
         self.stats.add(Obj::Frontend, -1);
+    }
+
+    /// A frontend broke the protocol: release everything its contexts
+    /// hold (their objects, MRs and mappings of its pages) and tell it
+    /// (`Transport::close`). It stays known, unserved, until it closes or
+    /// is detached; its rings stay mapped until then.
+    pub(crate) fn cut_off(&self, fe: &Frontend) {
+        fe.transport.close();
+        fe.close_all();
+        warn_ratelimited!("{}: cut off; released its contexts\n", fe.name());
     }
 
     /// A new context needs a server: queue it for the next idle process,
@@ -429,6 +442,7 @@ impl kernel::Module for IbBack {
             pin_init!(Backend {
                 device <- device,
                 stats: Stats::new(),
+                mr_pages: quota::Pages::new(),
                 state <- kernel::new_mutex!(State {
                     frontends: table::Table::new(MAX_FRONTENDS),
                     purge: false,

@@ -13,7 +13,7 @@
 
 use crate::errno::eproto;
 use crate::sys::warn_ratelimited;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
@@ -23,7 +23,7 @@ use crate::device::QpRef;
 use crate::doorbell_page::DoorbellPage;
 use crate::poll::now_ns;
 use crate::policy::{Policy, MAX_ADDRESS_TEXT};
-use crate::quota::{Kind, Quota};
+use crate::quota::{Kind, Pages, Quota};
 use crate::shmem::RawMem;
 use crate::stats::{Obj, Stats};
 use crate::table::Table;
@@ -100,8 +100,10 @@ pub(crate) struct Frontend {
     cmd_peek: RawMem,
     served_to: AtomicU32,
     broken: AtomicBool,
+    /// The dispatcher has cut the broken frontend off (`Backend::cut_off`).
+    cut_off: AtomicBool,
     /// Guest pages this frontend's MRs have mapped, in all contexts.
-    mr_pages: AtomicUsize,
+    mr_pages: Pages,
     /// Objects this frontend holds, against its quotas.
     pub(crate) quota: Quota,
     /// What the guest may name: its addresses, partition, QKeys, QP types.
@@ -139,7 +141,8 @@ impl Frontend {
                 cmd_peek,
                 served_to,
                 broken: AtomicBool::new(false),
-                mr_pages: AtomicUsize::new(0),
+                cut_off: AtomicBool::new(false),
+                mr_pages: Pages::new(),
                 quota: Quota::new(),
                 policy,
                 fault_in: AtomicBool::new(false),
@@ -366,7 +369,7 @@ impl Frontend {
                 Err(_) => {
                     backend.stats.bad_request();
                     warn_ratelimited!("{}: broke the ring protocol; disconnecting it\n", self.name());
-                    st.broken = true;
+                    self.break_off(&mut st);
                     break;
                 }
             }
@@ -375,7 +378,7 @@ impl Frontend {
                 // Not even a header we can answer: every request needs a
                 // response (ring.h), so the ring is out of step for good.
                 warn_ratelimited!("{}: unanswerable request; disconnecting it\n", self.name());
-                st.broken = true;
+                self.break_off(&mut st);
                 break;
             };
             let Some(rsp) = rsp else {
@@ -384,7 +387,7 @@ impl Frontend {
             let mut out: Slot = [0; SLOT_SIZE];
             rsp.encode(id, &mut out);
             if st.cmd.push_response(&out).is_err() {
-                st.broken = true;
+                self.break_off(&mut st);
                 break;
             }
         }
@@ -392,7 +395,7 @@ impl Frontend {
         // The frontend may have made room on the event ring: servers that
         // found it full try again.
         if st.evt.discard_responses().is_err() {
-            st.broken = true;
+            self.break_off(&mut st);
         }
         if !st.evt.is_full() {
             for s in st.contexts.iter() {
@@ -404,12 +407,30 @@ impl Frontend {
         // For `has_requests`, once the ring and the event ring are done
         // with (either may find the frontend broken).
         self.served_to.store(st.cmd.req_cons(), Ordering::Release);
-        self.broken.store(st.broken, Ordering::Release);
         drop(st);
         if notify {
             self.transport.notify();
         }
         taken == BUDGET && !self.broken.load(Ordering::Acquire)
+    }
+
+    /// The frontend broke the protocol (its indices, or a request with no
+    /// header to answer): it gets no more service, and the dispatcher
+    /// cuts it off (`Backend::cut_off`). Lock order: ours, then the
+    /// backend's (`wake`).
+    fn break_off(&self, st: &mut State) {
+        st.broken = true;
+        self.broken.store(true, Ordering::Release);
+        self.pending.store(true, Ordering::Release);
+        if let Some(b) = Backend::get() {
+            b.wake();
+        }
+    }
+
+    /// Whether the frontend broke the protocol and is still to be cut off;
+    /// true once (the caller cuts it off).
+    pub(crate) fn take_cut_off(&self) -> bool {
+        self.broken.load(Ordering::Acquire) && !self.cut_off.swap(true, Ordering::AcqRel)
     }
 
     /// Answers request `id`; called by context servers.
@@ -421,8 +442,7 @@ impl Frontend {
             return;
         }
         if st.cmd.push_response(&out).is_err() {
-            st.broken = true;
-            self.broken.store(true, Ordering::Release);
+            self.break_off(&mut st);
             return;
         }
         let notify = st.cmd.push_responses_and_check_notify();
@@ -448,8 +468,11 @@ impl Frontend {
     /// Runs in the context's server.
     pub(crate) fn pump_events(&self, svc: &Service, server: &ContextServer, ctx: &Context) {
         let mut st = self.state.lock();
-        if st.broken || st.evt.discard_responses().is_err() {
-            st.broken = true;
+        if st.broken {
+            return;
+        }
+        if st.evt.discard_responses().is_err() {
+            self.break_off(&mut st);
             return;
         }
         let evt = &mut st.evt;
@@ -647,47 +670,52 @@ impl Frontend {
     }
 
     /// Refuses a registration that would take the frontend's registered
-    /// pages past its budget; otherwise counts them.
-    fn take_mr_pages(&self, nr_pages: u32) -> Result {
+    /// pages past its quota (`EDQUOT`), or all guests' past the driver
+    /// domain's budget (`ENOSPC`); otherwise counts them in both.
+    fn take_mr_pages(&self, backend: &Backend, nr_pages: u32) -> Result {
         let n = nr_pages as usize;
-        let mut cur = self.mr_pages.load(Ordering::Relaxed);
-        loop {
-            if cur + n > Quota::mr_pages_limit() {
-                warn_ratelimited!(
-                    "{}: its quota of {} MiB of registered memory is used up\n",
-                    self.name(),
-                    Quota::mr_pages_limit() >> 8
-                );
-                return Err(crate::errno::edquot());
-            }
-            match self
-                .mr_pages
-                .compare_exchange(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return Ok(()),
-                Err(c) => cur = c,
-            }
+        if !self.mr_pages.take(n, Quota::mr_pages_limit()) {
+            warn_ratelimited!(
+                "{}: its quota of {} MiB of registered memory is used up\n",
+                self.name(),
+                Quota::mr_pages_limit() >> 8
+            );
+            return Err(crate::errno::edquot());
         }
+        if !backend.mr_pages.take(n, Quota::total_mr_pages_limit()) {
+            self.mr_pages.put(n);
+            warn_ratelimited!(
+                "{}: refused {} MiB: all guests' registered memory is at the limit of {} MiB\n",
+                self.name(),
+                n >> 8,
+                Quota::total_mr_pages_limit() >> 8
+            );
+            return Err(ENOSPC);
+        }
+        Ok(())
     }
 
-    fn put_mr_pages(&self, nr_pages: usize) {
-        self.mr_pages.fetch_sub(nr_pages, Ordering::AcqRel);
+    fn put_mr_pages(&self, backend: &Backend, nr_pages: usize) {
+        self.mr_pages.put(nr_pages);
+        backend.mr_pages.put(nr_pages);
     }
 
     /// Runs a verb that may change the context's registered pages: up to
-    /// `pages` more are taken from the frontend's budget before, and
-    /// what the context holds afterwards is what counts.
+    /// `pages` more are taken from the budgets before, and what the
+    /// context holds afterwards is what counts.
     fn budgeted(
         &self,
+        backend: &Backend,
         c: &mut Context,
         pages: u32,
         f: impl FnOnce(&mut Context) -> Result<Response>,
     ) -> Result<Response> {
-        self.take_mr_pages(pages)?;
+        self.take_mr_pages(backend, pages)?;
         let before = c.mr_pages;
         let r = f(c);
-        self.mr_pages.fetch_add(c.mr_pages, Ordering::AcqRel);
-        self.put_mr_pages(pages as usize + before);
+        self.mr_pages.add(c.mr_pages);
+        backend.mr_pages.add(c.mr_pages);
+        self.put_mr_pages(backend, pages as usize + before);
         r
     }
 
@@ -744,15 +772,15 @@ impl Frontend {
                 ))
             }),
             Request::RegMr(r) => self.creating(c, Kind::Mr, |c| {
-                self.budgeted(c, r.nr_pages, |c| {
+                self.budgeted(backend, c, r.nr_pages, |c| {
                     ok(RspBody::RegMr(mr::reg(c, svc, tr, stats, r)?))
                 })
             }),
-            Request::ReregMr(r) => self.budgeted(c, r.nr_pages, |c| {
+            Request::ReregMr(r) => self.budgeted(backend, c, r.nr_pages, |c| {
                 ok(RspBody::ReregMr(mr::rereg(c, svc, tr, r)?))
             }),
             Request::DeregMr(r) => self.destroying(c, Kind::Mr, |c| {
-                self.budgeted(c, 0, |c| {
+                self.budgeted(backend, c, 0, |c| {
                     ok(RspBody::DeregMr(
                         mr::dereg(c, svc, stats, r).map(|_| Default::default())?,
                     ))
@@ -874,7 +902,7 @@ impl Frontend {
         self.quota.put(Kind::Context, 1);
         let pages = c.mr_pages;
         close_context(c, svc, &self.transport, &backend.stats);
-        self.put_mr_pages(pages);
+        self.put_mr_pages(backend, pages);
     }
 }
 
@@ -898,6 +926,13 @@ fn guest_policy(tr: &Transport) -> Result<Policy> {
 
 /// Names a frontend in log lines: "domain N", or "loopback".
 pub(crate) struct FrontendName(Option<u16>);
+
+impl FrontendName {
+    /// The frontend at the other end of `transport`.
+    pub(crate) fn of(transport: &Transport) -> Self {
+        Self(transport.domid())
+    }
+}
 
 impl core::fmt::Display for FrontendName {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

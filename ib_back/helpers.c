@@ -52,6 +52,17 @@ module_param(max_mr_mib, uint, 0644);
 MODULE_PARM_DESC(max_mr_mib, "per guest: registered memory in MiB, default 16384");
 
 /*
+ * Every guest page an MR holds is a grant mapping in this domain, and Xen
+ * bounds those by the domain's maptrack table: gnttab_max_maptrack_frames
+ * (default 1024) times 512 entries, 2 GiB of 4 KiB pages. The default
+ * leaves a quarter of it to other backends and to queue mappings.
+ */
+static unsigned int max_total_mr_mib = 1536;
+module_param(max_total_mr_mib, uint, 0644);
+MODULE_PARM_DESC(max_total_mr_mib, "all guests together: registered memory in MiB, default 1536 "
+		 "(Xen's maptrack table bounds it; raise gnttab_max_maptrack_frames with it)");
+
+/*
  * The loopback frontend's RDMA addresses (policy.rs); a Xen guest's come
  * from its backend's xenstore node "rdma-ip" (scripts/xenib-attach).
  */
@@ -86,6 +97,11 @@ int xenib_parse_ip_gid(const char *s, int len, u8 *gid)
 unsigned int xenib_back_max_mr_mib(void)
 {
 	return READ_ONCE(max_mr_mib);
+}
+
+unsigned int xenib_back_max_total_mr_mib(void)
+{
+	return READ_ONCE(max_total_mr_mib);
 }
 
 unsigned int xenib_back_quota(unsigned int kind)

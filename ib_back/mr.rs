@@ -10,18 +10,23 @@
 //! the context's server, at the guest's own address where nothing else is
 //! mapped (else in the server's private zone), and register that range
 //! with the real driver, with the guest's address as the `iova`. The
-//! driver then reads and writes guest memory directly.
+//! driver then reads and writes guest memory directly. Pages are mapped
+//! writable only if the MR's access lets the device write them
+//! (`access_writable`): a guest's read-only grants stay read-only, and a
+//! read-only MR never becomes writable over the same pages.
 
 use kernel::prelude::*;
 
 use crate::context::Context;
+use crate::frontend::FrontendName;
 use crate::stats::{Obj, Stats};
-use crate::sys;
+use crate::sys::{self, warn_ratelimited};
 use crate::transport::{GuestPages, Transport};
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    indirect_pages_for, mr_two_level, DeregMrReq, GrantRef, MrHandle, RefList, RegMrReq, RegMrRsp,
-    ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_TRANS,
+    access_writable, indirect_pages_for, mr_two_level, DeregMrReq, GrantRef, MrHandle, RefList,
+    RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_ACCESS,
+    REREG_TRANS,
 };
 
 pub(crate) const MAX_MRS_PER_CONTEXT: usize = 1 << 14;
@@ -29,13 +34,14 @@ const PAGE: u64 = 4096;
 
 /// Maps the guest pages a registration names: the grant references are
 /// read from the indirect pages (each copied out once), then the pages are
-/// mapped into the service process as one range.
+/// mapped into the service process as one range, writable if `writable`.
 fn map_guest(
     svc: &Service,
     transport: &Transport,
     start: u64,
     nr_pages: u32,
     indirect: &RefList<MAX_INDIRECT>,
+    writable: bool,
 ) -> Result<GuestPages> {
     let nr = nr_pages as usize;
     let mut list = KBox::new([0u8; 4096], GFP_KERNEL)?;
@@ -50,9 +56,9 @@ fn map_guest(
     };
     let refs = read_refs(transport, indirect, nr, &mut list)?;
     let at = (start - start % PAGE) as usize;
-    match transport.map_guest_pages(svc, &refs, Some(at), false) {
+    match transport.map_guest_pages(svc, &refs, Some(at), !writable) {
         // Overlaps another registration (or is no user address).
-        Err(e) if e == EEXIST => transport.map_guest_pages(svc, &refs, None, false),
+        Err(e) if e == EEXIST => transport.map_guest_pages(svc, &refs, None, !writable),
         r => r,
     }
 }
@@ -83,6 +89,9 @@ fn read_refs(
 pub(crate) struct GuestMr {
     handle: u32,
     pages: GuestPages,
+    /// Its access flags, and whether its pages are mapped writable.
+    access: u32,
+    writable: bool,
 }
 
 fn reg_cmd(
@@ -120,12 +129,15 @@ pub(crate) fn reg(
 ) -> Result<RegMrRsp> {
     req.check().map_err(|_| EINVAL)?;
     ctx.mrs.reserve()?;
-    let pages = map_guest(svc, transport, req.start, req.nr_pages, &req.indirect)?;
+    let writable = access_writable(req.access);
+    let pages = map_guest(svc, transport, req.start, req.nr_pages, &req.indirect, writable)?;
     let resp = reg_cmd(ctx, svc, &pages, req)?;
     // Cannot fail after `reserve`.
     ctx.mrs.insert(GuestMr {
         handle: resp.mr_handle,
         pages,
+        access: req.access,
+        writable,
     })?;
     ctx.mr_pages += req.nr_pages as usize;
     stats.add(Obj::Mr, 1);
@@ -167,8 +179,22 @@ pub(crate) fn rereg(
 ) -> Result<ReregMrRsp> {
     req.check().map_err(|_| EINVAL)?;
     let i = ctx.mrs.position(|m| m.handle == req.mr.0).ok_or(EINVAL)?;
+    let mr = ctx.mrs.get_mut(i).ok_or(EINVAL)?;
+    let access = if req.flags & REREG_ACCESS != 0 {
+        req.access
+    } else {
+        mr.access
+    };
+    let writable = access_writable(access);
     let new_pages = if req.flags & REREG_TRANS != 0 {
-        Some(map_guest(svc, transport, req.start, req.nr_pages, &req.indirect)?)
+        Some(map_guest(svc, transport, req.start, req.nr_pages, &req.indirect, writable)?)
+    } else if writable && !mr.writable {
+        // The device would write pages the guest shared read-only.
+        warn_ratelimited!(
+            "{}: refused making a read-only MR writable without new pages\n",
+            FrontendName::of(transport)
+        );
+        return Err(EPERM);
     } else {
         None
     };
@@ -194,7 +220,12 @@ pub(crate) fn rereg(
         bytes_of_mut(&mut resp),
         &mut [],
     )?;
-    if let (Some(p), Some(mr)) = (new_pages, ctx.mrs.get_mut(i)) {
+    let Some(mr) = ctx.mrs.get_mut(i) else {
+        return Err(EINVAL);
+    };
+    mr.access = access;
+    if let Some(p) = new_pages {
+        mr.writable = writable;
         let new = p.nr;
         let old = core::mem::replace(&mut mr.pages, p).nr;
         ctx.mr_pages = ctx.mr_pages - old + new;

@@ -9,10 +9,12 @@
 //! `EDQUOT` and the backend logs one rate-limited line naming the guest;
 //! `QueryDevice` reports the limits as the device's maxima, so a guest
 //! sees what it may really create. Registered memory has its own budget,
-//! `max_mr_mib` (`Frontend::take_mr_pages`).
+//! `max_mr_mib` per guest (`EDQUOT`), and all guests' together are within
+//! `max_total_mr_mib` (`ENOSPC`), which Xen's maptrack table bounds
+//! (`Frontend::take_mr_pages`).
 
 use core::fmt::Display;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::errno::edquot;
 use crate::sys;
@@ -59,6 +61,13 @@ impl Quota {
         (unsafe { sys::xenib_back_max_mr_mib() } as usize) << 8
     }
 
+    /// Guest pages all guests together may have registered at once
+    /// (`max_total_mr_mib`).
+    pub(crate) fn total_mr_pages_limit() -> usize {
+        // SAFETY: Reads a module parameter.
+        (unsafe { sys::xenib_back_max_total_mr_mib() } as usize) << 8
+    }
+
     /// Takes one object of `kind` for guest `who`: `EDQUOT` past its limit.
     pub(crate) fn take(&self, kind: Kind, who: &impl Display) -> Result {
         let limit = Self::limit(kind);
@@ -78,6 +87,34 @@ impl Quota {
         if n != 0 {
             self.held[kind as usize].fetch_sub(n, Ordering::AcqRel);
         }
+    }
+}
+
+/// Registered guest pages, counted against a limit that may change
+/// (a module parameter): one guest's, or all guests' together.
+pub(crate) struct Pages(AtomicUsize);
+
+impl Pages {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicUsize::new(0))
+    }
+
+    /// Takes `n` pages if that keeps the count within `limit`.
+    pub(crate) fn take(&self, n: usize, limit: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                cur.checked_add(n).filter(|t| *t <= limit)
+            })
+            .is_ok()
+    }
+
+    /// Counts `n` pages more, whatever the limit (they are held already).
+    pub(crate) fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::AcqRel);
+    }
+
+    pub(crate) fn put(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::AcqRel);
     }
 }
 

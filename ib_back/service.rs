@@ -52,6 +52,9 @@ fn serve(backend: &Backend, path: &kernel::str::CStr) -> Result {
                 let before = fe.taken();
                 let more = fe.serve(backend, poll);
                 backend.stats.taken(false, fe.taken().wrapping_sub(before));
+                if fe.take_cut_off() {
+                    backend.cut_off(&fe);
+                }
                 if more {
                     // More queued than one turn's budget: come back later.
                     fe.kick();

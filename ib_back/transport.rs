@@ -91,6 +91,15 @@ impl Transport {
         }
     }
 
+    /// Tells the frontend we stopped serving it (Xen: our end goes
+    /// Closing; the loopback has no such state, its frontend just gets no
+    /// more answers).
+    pub(crate) fn close(&self) {
+        if let Self::Xen(x) = self {
+            x.close();
+        }
+    }
+
     /// Raises the frontend's event channel.
     pub(crate) fn notify(&self) {
         match self {

@@ -14,7 +14,7 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
 use kernel::prelude::*;
-use kernel::str::CString;
+use kernel::str::{CStr, CString};
 use kernel::sync::{Arc, Mutex};
 
 use crate::frontend::Frontend;
@@ -44,6 +44,10 @@ pub(crate) struct XenBack {
     doorbells: MappedRing,
     evtchn: EventChannel,
     db_evtchn: EventChannel,
+    /// Whether xenbus still lets us change our end's state (`close`): not
+    /// once the device is being disconnected (`unbind`), when its nodes
+    /// may already be gone.
+    live: Pin<KBox<Mutex<bool>>>,
 }
 
 // SAFETY: The device and mappings may be used from any thread; the event
@@ -52,10 +56,18 @@ unsafe impl Send for XenBack {}
 // SAFETY: As above.
 unsafe impl Sync for XenBack {}
 
+/// Reads the frontend's number `node`, naming what is wrong with it.
+fn read_u32(dev: XenbusDevice, node: &CStr) -> Result<u32> {
+    dev.read_otherend_u32(node).inspect_err(|e| {
+        let what = if *e == ENOENT { "missing" } else { "not a number" };
+        warn_ratelimited!("domain {}: its {} is {}\n", dev.otherend_id(), node, what);
+    })
+}
+
 /// Reads the other end's `{prefix}{i}` for each `i`, e.g. `cmd-ring-ref0`.
 fn read_refs(dev: XenbusDevice, prefix: &str, refs: &mut [u32]) -> Result {
     for (i, r) in refs.iter_mut().enumerate() {
-        *r = dev.read_otherend_u32(&CString::try_from_fmt(kernel::fmt!("{prefix}{i}"))?)?;
+        *r = read_u32(dev, &CString::try_from_fmt(kernel::fmt!("{prefix}{i}"))?)?;
     }
     Ok(())
 }
@@ -85,7 +97,7 @@ impl XenBack {
     /// Maps what the frontend of `dev` published.
     fn map(dev: XenbusDevice) -> Result<Self> {
         let domid = dev.otherend_id();
-        let order = dev.read_otherend_u32(kernel::c_str!("ring-page-order"))?;
+        let order = read_u32(dev, kernel::c_str!("ring-page-order"))?;
         if order > MAX_RING_ORDER {
             warn_ratelimited!("domain {}: ring-page-order {} too large\n", domid, order);
             return Err(EINVAL);
@@ -95,7 +107,7 @@ impl XenBack {
             ([0u32; 1 << MAX_RING_ORDER], [0u32; 1 << MAX_RING_ORDER]);
         read_refs(dev, "cmd-ring-ref", &mut cmd_refs[..n])?;
         read_refs(dev, "evt-ring-ref", &mut evt_refs[..n])?;
-        let mut db_ref = [dev.read_otherend_u32(kernel::c_str!("doorbell-ref"))?];
+        let mut db_ref = [read_u32(dev, kernel::c_str!("doorbell-ref"))?];
         // SAFETY: `dev` is live (in one of its callbacks); dropped in `drop`.
         unsafe { sys::xenib_get_device(dev.as_ptr()) };
         let mut this = Self {
@@ -107,6 +119,7 @@ impl XenBack {
             doorbells: MappedRing(core::ptr::null_mut()),
             evtchn: EventChannel::new(),
             db_evtchn: EventChannel::new(),
+            live: KBox::pin_init(kernel::new_mutex!(true), GFP_KERNEL)?,
         };
         // On failure, `drop` unmaps what was mapped.
         this.cmd = MappedRing::map(dev, &mut cmd_refs[..n])?;
@@ -137,8 +150,8 @@ impl XenBack {
     /// Binds both event channels to `fe` (which owns us).
     fn bind(&self, fe: &Arc<Frontend>) -> Result {
         let dev = self.dev;
-        let port = dev.read_otherend_u32(kernel::c_str!("event-channel"))?;
-        let db_port = dev.read_otherend_u32(kernel::c_str!("doorbell-event-channel"))?;
+        let port = read_u32(dev, kernel::c_str!("event-channel"))?;
+        let db_port = read_u32(dev, kernel::c_str!("doorbell-event-channel"))?;
         if port == 0 || db_port == 0 {
             return Err(EINVAL);
         }
@@ -160,9 +173,22 @@ impl XenBack {
     }
 
     /// Unbinds the event channels; no handler runs after this returns.
+    /// From now on xenbus alone changes our end's state.
     fn unbind(&self) {
+        *self.live.lock() = false;
         self.evtchn.unbind();
         self.db_evtchn.unbind();
+    }
+
+    /// We stopped serving the frontend (it broke the protocol): our end
+    /// goes Closing, so that a frontend that is merely buggy closes too
+    /// and the toolstack can tell. The lock orders this against the
+    /// xenbus callbacks, which `unbind` before they switch states.
+    pub(crate) fn close(&self) {
+        let live = self.live.lock();
+        if *live && self.dev.state() == XS_CONNECTED {
+            self.dev.switch(XS_CLOSING);
+        }
     }
 
     pub(crate) fn notify(&self) {
@@ -298,8 +324,11 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(
     let connected = xd.frontend.lock().is_some();
     match state as u32 {
         // The frontend starts over after closing (it was unbound and bound
-        // again): get ready again.
-        XS_INITIALISING if ours == XS_CLOSED => dev.switch(XS_INIT_WAIT),
+        // again): get ready again. We may not have seen its Closed yet
+        // (states are read when the watch fires), only its Closing.
+        XS_INITIALISING if ours == XS_CLOSED || (ours == XS_CLOSING && !connected) => {
+            dev.switch(XS_INIT_WAIT)
+        }
         // Only a frontend we invited (InitWait) may connect.
         XS_INITIALISED | XS_CONNECTED if ours == XS_INIT_WAIT => match xd.connect() {
             Ok(()) => {
@@ -307,7 +336,7 @@ pub(crate) extern "C" fn xenib_back_xen_frontend_changed(
                 dev.switch(XS_CONNECTED);
             }
             Err(e) => {
-                pr_err!("domain {}: cannot connect the frontend: {:?}\n", domid, e);
+                warn_ratelimited!("domain {}: cannot connect the frontend: {:?}\n", domid, e);
                 dev.switch(XS_CLOSING);
             }
         },

@@ -33,6 +33,9 @@ static int hostile_set(const char *val, const struct kernel_param *kp)
 	/* "device": over xib0's own connection (the Xen transport in a domU). */
 	if (sysfs_streq(val, "device"))
 		return xenib_front_hostile_run_device();
+	/* "overrun": breaks xib0's own connection (the backend cuts it off). */
+	if (sysfs_streq(val, "overrun"))
+		return xenib_front_hostile_run_overrun();
 	return xenib_front_hostile_run();
 }
 

@@ -22,8 +22,8 @@ use crate::wire::{
     AhAttr, AllocPdReq, CqHandle, CreateAhReq, CreateCqReq, CreateQpReq, CtxHandle, CtxReq,
     DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq, MmapReq, ModifyQpReq, PageGrant,
     PageGrants, PdHandle, QpAttr, QpCaps, QpHandle, QpState, QpType, QueryGidReq, QueryPortReq,
-    RefList, RegMrReq, Request, Response, RspBody, Slot, Udata, UdataReq, PAGE_WRITE,
-    PROTOCOL_VERSION, SUPPORTED_FEATURES,
+    RefList, RegMrReq, Request, ReregMrReq, Response, RspBody, Slot, Udata, UdataReq, PAGE_WRITE,
+    PROTOCOL_VERSION, REREG_ACCESS, SUPPORTED_FEATURES,
 };
 
 static PASSED: AtomicU32 = AtomicU32::new(0);
@@ -291,14 +291,28 @@ fn run_all() -> Result {
 /// that the backend released everything (objects, grants, ballooned
 /// pages) and that the other domU's traffic is untouched.
 fn run_device() -> Result {
-    let einval = EINVAL.to_errno();
-    let ebadf = EBADF.to_errno();
+    with_xib0(|ch| device_cases(ch, EINVAL.to_errno(), EBADF.to_errno()))
+}
+
+/// Breaks xib0's own connection, as a buggy or malicious guest kernel
+/// could: the command ring's producer index jumps 1000 requests past the
+/// backend's consumer. What must follow is seen from outside (Xen test
+/// 19-broken-frontend): the backend cuts the guest off and closes its
+/// end, releasing everything the guest held, and xib0 goes away.
+fn run_overrun() -> Result {
+    with_xib0(|ch| {
+        ch.corrupt_req_prod(1000);
+        Ok(())
+    })
+}
+
+/// Runs `f` on xib0's channel, holding a reference on the device.
+fn with_xib0(f: impl FnOnce(&Channel) -> Result) -> Result {
     // SAFETY: A NUL-terminated name; we put the reference below.
     let dev = unsafe { sys::xenib_front_get_own_device(c_str!("xib0").as_char_ptr()) };
     let dev = core::ptr::NonNull::new(dev).ok_or(ENODEV)?;
     // SAFETY: One of our devices, referenced until `ib_device_put`.
-    let ch = unsafe { crate::device::channel(dev.as_ptr()) };
-    let r = device_cases(ch, einval, ebadf);
+    let r = f(unsafe { crate::device::channel(dev.as_ptr()) });
     // SAFETY: Taken by `xenib_front_get_own_device`.
     unsafe { sys::ib_device_put(dev.as_ptr()) };
     r
@@ -349,6 +363,10 @@ fn device_cases(ch: &Channel, einval: i32, ebadf: i32) -> Result {
         "xen: the same MR without the bad grant registers",
         errno_of(ch.call(&mr(1, list.grant))) == 0,
     );
+    let mut keep = KVec::new();
+    if let Transport::Xen(_) = tr {
+        grant_cases(ch, tr, ctx, pd, &mut keep)?;
+    }
     check(
         "xen: a page never granted is not mapped",
         errno_of(ch.call(&Request::MapPages(MapPagesReq {
@@ -381,6 +399,127 @@ fn device_cases(ch: &Channel, einval: i32, ebadf: i32) -> Result {
     // pages' grants end.
     let _ = ch.call(&Request::CloseContext(CtxReq { ctx }));
     data.release(tr);
+    list.release(tr);
+    for p in keep {
+        p.release(tr);
+    }
+    Ok(())
+}
+
+/// A domain that is not the backend (and, below `DOMID_FIRST_RESERVED`, a
+/// valid grantee), for grants the backend must not be able to map.
+const OTHER_DOMAIN: u16 = 0x7000;
+
+/// Grants the backend must refuse as an MR's pages, and some it must
+/// take: each case registers an MR over the pages listed. Over the Xen
+/// transport (the loopback's grants are not Xen's). The pages of the MRs
+/// that register go into `keep`, to be released once their context is
+/// closed.
+fn grant_cases(ch: &Channel, tr: &Transport, ctx: CtxHandle, pd: PdHandle, keep: &mut KVec<Page>) -> Result {
+    const LOCAL_WRITE: u32 = 1;
+    const REMOTE_READ: u32 = 4;
+    let einval = EINVAL.to_errno();
+    let eperm = EPERM.to_errno();
+    let list = Page::granted(tr)?;
+    let mut at = 0x10_0000u64;
+    let mut reg = |refs: &[u32], access: u32| -> i32 {
+        list.write_u32s(refs);
+        at += 0x10_0000;
+        errno_of(ch.call(&Request::RegMr(RegMrReq {
+            start: at,
+            length: 4096 * refs.len() as u64,
+            iova: at,
+            ctx,
+            pd,
+            access,
+            nr_pages: refs.len() as u32,
+            indirect: RefList::new(&[list.grant]).unwrap_or_default(),
+        })))
+    };
+
+    let twice = Page::granted(tr)?;
+    check(
+        "xen: an MR over the same page twice registers",
+        reg(&[twice.grant.0, twice.grant.0], LOCAL_WRITE) == 0,
+    );
+    keep.push(twice, GFP_KERNEL)?;
+
+    let ro = Page::granted_by(|p| tr.grant_user_page(p, false))?;
+    check(
+        "xen: a writable MR over a read-only grant is refused",
+        reg(&[ro.grant.0], LOCAL_WRITE) == einval,
+    );
+    let ro_mr = match ch.call(&Request::RegMr(RegMrReq {
+        start: 0x7000_0000,
+        length: 4096,
+        iova: 0x7000_0000,
+        ctx,
+        pd,
+        access: REMOTE_READ,
+        nr_pages: 1,
+        indirect: {
+            list.write_u32s(&[ro.grant.0]);
+            RefList::new(&[list.grant]).unwrap_or_default()
+        },
+    })) {
+        Ok(RspBody::RegMr(r)) => Some(r.mr),
+        _ => None,
+    };
+    check("xen: a read-only MR over a read-only grant registers", ro_mr.is_some());
+    if let Some(mr) = ro_mr {
+        let rereg = |flags, access| {
+            errno_of(ch.call(&Request::ReregMr(ReregMrReq {
+                start: 0,
+                length: 0,
+                iova: 0,
+                ctx,
+                mr,
+                flags,
+                pd: PdHandle(0),
+                access,
+                nr_pages: 0,
+                indirect: RefList::default(),
+            })))
+        };
+        check(
+            "xen: a read-only MR made writable over the same pages gets EPERM",
+            rereg(REREG_ACCESS, LOCAL_WRITE | REMOTE_READ) == eperm,
+        );
+    }
+    keep.push(ro, GFP_KERNEL)?;
+
+    let other = Page::granted_by(|p| {
+        // SAFETY: A page of ours, granted to a domain that is not the
+        // backend (which therefore cannot map it).
+        let r = unsafe { sys::xenib_grant_page(OTHER_DOMAIN, p.as_ptr(), false) };
+        if r < 0 {
+            Err(Error::from_errno(r))
+        } else {
+            Ok(GrantRef(r as u32))
+        }
+    })?;
+    check(
+        "xen: an MR over a page granted to another domain is refused",
+        reg(&[other.grant.0], LOCAL_WRITE) == einval,
+    );
+    other.release(tr);
+
+    // Access ended, the reference kept (no other grant can take it while
+    // the request names it).
+    let ended = Page::granted(tr)?;
+    // SAFETY: Our grant, which nobody maps (never sent).
+    let was_ended = unsafe { sys::gnttab_end_foreign_access_ref(ended.grant.0) } != 0;
+    check(
+        "xen: an MR over a grant whose access ended is refused",
+        was_ended && reg(&[ended.grant.0], LOCAL_WRITE) == einval,
+    );
+    if was_ended {
+        // SAFETY: Access ended above; the reference is ours to free.
+        unsafe { sys::gnttab_free_grant_reference(ended.grant.0) };
+        ended.forget_grant();
+    } else {
+        ended.release(tr);
+    }
     list.release(tr);
     Ok(())
 }
@@ -516,9 +655,14 @@ struct Page {
 
 impl Page {
     fn granted(tr: &Transport) -> Result<Self> {
+        Self::granted_by(|p| tr.grant(p))
+    }
+
+    /// A fresh page, granted by `grant`.
+    fn granted_by(grant: impl FnOnce(core::ptr::NonNull<sys::page>) -> Result<GrantRef>) -> Result<Self> {
         // SAFETY: Plain page allocation.
         let page = core::ptr::NonNull::new(unsafe { sys::xenib_alloc_zeroed_page() }).ok_or(ENOMEM)?;
-        match tr.grant(page) {
+        match grant(page) {
             Ok(grant) => Ok(Self { page, grant }),
             Err(e) => {
                 // SAFETY: Allocated above, never shared.
@@ -536,6 +680,12 @@ impl Page {
         for (d, v) in dst.chunks_exact_mut(4).zip(values) {
             d.copy_from_slice(&v.to_le_bytes());
         }
+    }
+
+    /// Frees the page, whose grant was ended and freed already.
+    fn forget_grant(self) {
+        // SAFETY: Allocated in `granted_by`, no longer granted.
+        unsafe { sys::xenib_put_page(self.page.as_ptr()) };
     }
 
     /// Ends the grant (the page stays allocated until the backend has
@@ -557,6 +707,14 @@ pub(crate) extern "C" fn xenib_front_hostile_run_device() -> core::ffi::c_int {
         FAILED.fetch_add(1, Ordering::Relaxed);
     }
     0
+}
+
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_hostile_run_overrun() -> core::ffi::c_int {
+    match run_overrun() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// Placeholder errno for "the backend answered with the wrong body".

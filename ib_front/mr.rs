@@ -8,6 +8,9 @@
 //! blkif's indirect segments do (beyond 128 MiB, directory pages list the
 //! indirect pages). The backend registers those very pages
 //! with the real device, so RDMA reads and writes guest memory in place.
+//! Pages are granted writable only if the MR's access lets the device
+//! write them (`access_writable`); a read-only MR made writable gets its
+//! pages pinned and granted again (an implicit translation change).
 
 use crate::errno::{eopnotsupp, eproto};
 use core::ptr::NonNull;
@@ -19,10 +22,9 @@ use crate::device::{channel, XibPd};
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    indirect_pages_for, mr_request_refs, mr_two_level, CtxHandle, DeregMrReq, GrantRef, MrHandle,
-    PdHandle, RefList, RegMrReq, Request, ReregMrReq, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE,
-    REREG_ACCESS, REREG_PD,
-    REREG_TRANS,
+    access_writable, indirect_pages_for, mr_request_refs, mr_two_level, CtxHandle, DeregMrReq,
+    GrantRef, MrHandle, PdHandle, RefList, RegMrReq, Request, ReregMrReq, RspBody, MAX_MR_PAGES,
+    REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD, REREG_TRANS,
 };
 
 /// An MR: the core's `ib_mr` first, then what we hold for it.
@@ -31,6 +33,8 @@ struct XibMr {
     ibmr: sys::ib_mr,
     handle: u32,
     ctx: u32,
+    /// Its access flags.
+    access: u32,
     shared: SharedPages,
 }
 const _: () = assert!(core::mem::offset_of!(XibMr, ibmr) == 0);
@@ -43,6 +47,10 @@ const _: () = assert!(core::mem::offset_of!(XibMr, ibmr) == 0);
 /// `indirect` is a page we allocated, granted under the matching ref.
 struct SharedPages {
     umem: NonNull<sys::ib_umem>,
+    /// The range pinned, and whether it is granted writable.
+    start: u64,
+    length: u64,
+    writable: bool,
     /// The umem's pages, in order, with their grants.
     grants: KVec<(NonNull<sys::page>, GrantRef)>,
     indirect: KVec<(NonNull<sys::page>, GrantRef)>,
@@ -75,6 +83,9 @@ impl SharedPages {
         }
         let mut this = SharedPages {
             umem: NonNull::new(umem).ok_or(EFAULT)?,
+            start,
+            length,
+            writable: access_writable(access as u32),
             grants: KVec::new(),
             indirect: KVec::new(),
             directory: KVec::new(),
@@ -101,7 +112,7 @@ impl SharedPages {
         self.grants.reserve(n, GFP_KERNEL)?;
         for p in pages.iter() {
             let p = NonNull::new(*p).ok_or(EFAULT)?;
-            let g = tr.grant(p)?;
+            let g = tr.grant_user_page(p, self.writable)?;
             self.grants.push((p, g), GFP_KERNEL)?;
         }
         self.indirect.reserve(indirect_pages_for(n as u32) as usize, GFP_KERNEL)?;
@@ -226,6 +237,7 @@ fn reg(
             },
             handle: rsp.mr.0,
             ctx,
+            access: access as u32,
             shared,
         },
         GFP_KERNEL,
@@ -298,7 +310,23 @@ fn rereg(
     // SAFETY: The core passes one of our MRs (boxed `XibMr`s) and, with
     // IB_MR_REREG_PD, one of our PDs.
     let (ch, xmr) = unsafe { (channel((*ibmr).device), &mut *ibmr.cast::<XibMr>()) };
-    let flags = flags as u32;
+    let mut flags = flags as u32;
+    let new_access = if flags & REREG_ACCESS != 0 {
+        access as u32
+    } else {
+        xmr.access
+    };
+    // Pages shared read-only must be pinned and granted again for the
+    // device to write them: same range, new translation.
+    let (start, length, iova) = if flags & REREG_TRANS == 0
+        && access_writable(new_access)
+        && !xmr.shared.writable
+    {
+        flags |= REREG_TRANS;
+        (xmr.shared.start, xmr.shared.length, xmr.ibmr.iova)
+    } else {
+        (start, length, iova)
+    };
     let pd_handle = if flags & REREG_PD != 0 && !pd.is_null() {
         // SAFETY: As above.
         unsafe { (*pd.cast::<XibPd>()).handle }
@@ -312,7 +340,7 @@ fn rereg(
             unsafe { (*ibmr).device },
             start,
             length,
-            access,
+            new_access as i32,
         )?)
     } else {
         None
@@ -346,6 +374,7 @@ fn rereg(
         Ok(RspBody::ReregMr(r)) => {
             xmr.ibmr.lkey = r.lkey;
             xmr.ibmr.rkey = r.rkey;
+            xmr.access = new_access;
             if let Some(new) = shared {
                 // The backend now uses the new pages only.
                 core::mem::replace(&mut xmr.shared, new).release(ch.transport());

@@ -68,8 +68,8 @@ impl GrantedRing {
 impl Drop for GrantedRing {
     fn drop(&mut self) {
         if !self.vaddr.is_null() {
-            // SAFETY: Set up in `new`; ending the grants defers the pages'
-            // freeing while the backend still maps them.
+            // SAFETY: Set up in `new`; each page is freed with its grant,
+            // once the backend no longer maps it.
             unsafe { sys::xenib_ring_teardown(&mut self.vaddr, self.nr, self.refs.as_mut_ptr()) };
         }
     }
@@ -313,6 +313,23 @@ impl XenDevice {
         Ok(())
     }
 
+    /// Asks the backend to close, which unmaps our rings, and waits for
+    /// it a while, as netfront does before its rings go. A backend that
+    /// does not answer only delays the freeing of the ring pages, which
+    /// go with their grants (`GrantedRing`).
+    fn close_backend(&self) {
+        const WAIT_MS: u32 = 5000;
+        self.dev.switch(XS_CLOSING);
+        for _ in 0..WAIT_MS / 10 {
+            if matches!(self.dev.read_otherend_state(), XS_CLOSING | XS_CLOSED | XS_UNKNOWN) {
+                return;
+            }
+            // SAFETY: Sleeping in process context (a removal).
+            unsafe { sys::xenib_msleep(10) };
+        }
+        pr_warn!("{}: the backend did not close within {} ms\n", self.dev.name(), WAIT_MS);
+    }
+
     /// Takes the device away and disconnects. `graceful`: the backend is
     /// still there, so the core's teardown of our objects reaches it;
     /// otherwise every request fails at once.
@@ -325,6 +342,9 @@ impl XenDevice {
             crate::set_channel(None);
         }
         if let Some(ch) = inner.channel.take() {
+            if graceful {
+                self.close_backend();
+            }
             ch.disconnect();
         }
         if core::mem::take(&mut inner.claimed) {

@@ -165,9 +165,32 @@ int xenib_ring_setup(struct xenbus_device *dev, void **vaddr, u32 nr_pages, u32 
 	return xenbus_setup_ring(dev, GFP_KERNEL | __GFP_ZERO, vaddr, nr_pages, grefs);
 }
 
+/*
+ * Ends a ring's grants and lets go of its pages. Unlike
+ * xenbus_teardown_ring(), which frees the pages at once even when the
+ * other end still maps them, each page goes with its grant: freed as soon
+ * as the other end no longer maps it (at once if it never did), so that a
+ * late write of the backend's never lands in reused memory. The pages
+ * come from xenbus_setup_ring()'s alloc_pages_exact(): order-0 pages with
+ * one reference each, which gnttab_end_foreign_access() takes over.
+ */
 void xenib_ring_teardown(void **vaddr, u32 nr_pages, u32 *grefs)
 {
-	xenbus_teardown_ring(vaddr, nr_pages, grefs);
+	u32 i;
+
+	if (!*vaddr)
+		return;
+	for (i = 0; i < nr_pages; i++) {
+		struct page *page = virt_to_page(*vaddr + i * XEN_PAGE_SIZE);
+
+		if (grefs[i] != INVALID_GRANT_REF) {
+			gnttab_end_foreign_access(grefs[i], page);
+			grefs[i] = INVALID_GRANT_REF;
+		} else {
+			__free_page(page);
+		}
+	}
+	*vaddr = NULL;
 }
 
 void *xenib_ring_map(struct xenbus_device *dev, u32 *grefs, u32 nr)
@@ -191,9 +214,17 @@ int xenib_xs_write_u32(u32 t, const char *dir, const char *node, u32 val)
 	return xenbus_printf(xbt, dir, node, "%u", val);
 }
 
+/*
+ * Reads number node @dir/@node: -ENOENT if there is none, -EINVAL if it
+ * is not a number (xenbus_scanf says -ERANGE).
+ */
 int xenib_xs_read_u32(const char *dir, const char *node, u32 *val)
 {
-	return xenbus_scanf(XBT_NIL, dir, node, "%u", val) == 1 ? 0 : -ENOENT;
+	int ret = xenbus_scanf(XBT_NIL, dir, node, "%u", val);
+
+	if (ret == 1)
+		return 0;
+	return ret == -ERANGE || ret >= 0 ? -EINVAL : ret;
 }
 
 /*

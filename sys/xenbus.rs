@@ -86,6 +86,13 @@ impl XenbusDevice {
         unsafe { sys::xenib_xs_otherend(self.as_ptr()) }
     }
 
+    /// The other end's state as xenstore has it now (also while our
+    /// watch of it is gone, as during removal).
+    pub(crate) fn read_otherend_state(&self) -> u32 {
+        // SAFETY: The other end's path is valid while the device is.
+        unsafe { sys::xenbus_read_driver_state(self.otherend()) as u32 }
+    }
+
     /// Reads the other end's `node` as a number.
     pub(crate) fn read_otherend_u32(&self, node: &kernel::str::CStr) -> Result<u32> {
         let mut v = 0u32;

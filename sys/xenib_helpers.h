@@ -22,6 +22,7 @@ struct vm_area_struct;
 /* ---- ib_back ---- */
 unsigned int xenib_back_quota(unsigned int kind);
 unsigned int xenib_back_max_mr_mib(void);
+unsigned int xenib_back_max_total_mr_mib(void);
 void xenib_back_loop_rdma_ip(char *buf, size_t len);
 int xenib_parse_ip_gid(const char *s, int len, u8 *gid);
 const char *xenib_back_param_dev(void);

@@ -4,17 +4,19 @@
 # EDQUOT, with one log line naming the guest; destroyed QPs are given back
 # (a new one works), and so is everything at process exit (a second
 # process gets all 10 again). With max_mr_mib at 48, a second 32 MiB
-# registration fails with EDQUOT and leaves nothing pinned. The other
+# registration fails with EDQUOT and leaves nothing pinned; with the
+# driver domain's budget for all guests (max_total_mr_mib) at 48 instead,
+# it fails with ENOSPC, likewise. The other
 # limits hold likewise in the
 # device's maxima, which xib0 takes when it connects (the RDMA core keeps
 # a device's attributes from its registration): hence the reloads.
 . ./lib.sh
 P=/sys/module/ib_back/parameters
-old=$(cat $P/max_qps) old_mr=$(cat $P/max_mr_mib)
+old=$(cat $P/max_qps) old_mr=$(cat $P/max_mr_mib) old_total=$(cat $P/max_total_mr_mib)
 reconnect() {
 	rmmod ib_front && insmod /lib/modules/xenib/ib_front.ko && [ -d /sys/class/infiniband/xib0 ]
 }
-trap 'echo $old >$P/max_qps; echo $old_mr >$P/max_mr_mib; reconnect' EXIT
+trap 'echo $old >$P/max_qps; echo $old_mr >$P/max_mr_mib; echo $old_total >$P/max_total_mr_mib; reconnect' EXIT
 echo 10 >$P/max_qps
 reconnect || fail "reconnecting xib0"
 dmesg -c >/dev/null
@@ -35,6 +37,17 @@ case "$out" in
 *) fail "not 32 MiB, then EDQUOT with only the first pinned: $out" ;;
 esac
 dmesg | grep -q "its quota of 48 MiB of registered memory is used up" || fail "no log line for the MR quota"
+echo $old_mr >$P/max_mr_mib
+echo 48 >$P/max_total_mr_mib
+out=$(/xenib/xenib-verbs-test --dev xib0 --exhaust-mr) || fail "exhaust-mr (all guests): $out"
+echo "$out"
+case "$out" in
+*"first ok second ENOSPC vmpin 32768 vmpin_end 0"*) ;;
+*) fail "not 32 MiB, then ENOSPC with only the first pinned: $out" ;;
+esac
+dmesg | grep -q "loopback frontend: refused 32 MiB: all guests' registered memory is at the limit of 48 MiB" ||
+	fail "no log line for the driver domain's budget"
+echo $old_total >$P/max_total_mr_mib
 max_cq=$(ibv_devinfo -d xib0 -v | awk '$1 == "max_cq:" { print $2 }')
 [ "$max_cq" = "$(cat $P/max_cqs)" ] || [ "$max_cq" -lt "$(cat $P/max_cqs)" ] ||
 	fail "xib0 reports max_cq $max_cq above the guest's quota $(cat $P/max_cqs)"

@@ -1533,6 +1533,51 @@ fn err_read_no_remote_read(env: &Env) -> CaseResult {
     Ok(Outcome::Pass(status_name(wc.status)))
 }
 
+/// A read-only MR over memory the process may only read (`PROT_READ`),
+/// registered with REMOTE_READ alone: RDMA READs get its bytes, and a
+/// remote write with its rkey is refused with the memory unchanged. (On
+/// xib0 its pages are pinned without write, granted and mapped read
+/// only.)
+fn mr_read_only(env: &Env) -> CaseResult {
+    const PAGE: usize = 4096;
+    let p = RcPair::new(env)?;
+    // The middle page of three: the allocator writes only into the first
+    // and the last when the buffer is freed, so a failure that drops it
+    // while read-only is harmless.
+    let buf = Buf::new(3 * PAGE);
+    let data = pattern(0x2e4d, PAGE);
+    buf.write(PAGE, &data);
+    let page = (buf.addr() as usize + PAGE) as *mut libc::c_void;
+    // SAFETY: The middle page of our own page-aligned buffer, which the MR
+    // below keeps alive.
+    let r = unsafe { libc::mprotect(page, PAGE, libc::PROT_READ) };
+    ensure!(r == 0, "mprotect: {}", Errno::last());
+    let ro = Mr::register(&p.pd, buf, PAGE, PAGE, access::REMOTE_READ)
+        .ctx("ibv_reg_mr(REMOTE_READ) of read-only memory")?;
+    let local = p.mr(PAGE, access::LOCAL_WRITE)?;
+    let read = SendOp::Read {
+        raddr: ro.addr(100),
+        rkey: ro.rkey(),
+    };
+    p.a.post_send(&[rdma(1, read, vec![local.sge(0, 3000)])]).ctx("ibv_post_send")?;
+    ok_wc(&p.cq_a, "read from the read-only MR", 1, op::IBV_WC_RDMA_READ)?;
+    same("read data", &local.read(0, 3000), &data[100..3100])?;
+    let write = SendOp::Write {
+        raddr: ro.addr(0),
+        rkey: ro.rkey(),
+    };
+    let wc = expect_failed_wc(
+        &p,
+        rdma(2, write, vec![local.sge(0, 256)]),
+        RXE_REMOTE_ACCESS_ERR,
+        "write to the read-only MR",
+    )?;
+    same("read-only memory", &ro.read(0, PAGE), &data)?;
+    // SAFETY: As above.
+    unsafe { libc::mprotect(page, PAGE, libc::PROT_READ | libc::PROT_WRITE) };
+    Ok(Outcome::Pass(format!("3000 bytes read; a write gets {}", status_name(wc.status))))
+}
+
 fn err_write_past_mr(env: &Env) -> CaseResult {
     let p = RcPair::new(env)?;
     let src = p.mr(8192, access::LOCAL_WRITE)?;
@@ -1929,8 +1974,8 @@ pub fn resize_pair(dev: &str, gid_index: Option<i32>, port: u16, peer: Option<&s
 /// `--exhaust-qps`: creates RC QPs until the device refuses one; prints
 /// the device's `max_qp`, how many it created and the errno, then frees
 /// them and creates one more. For the quota test (guest/25-quotas.sh).
-pub fn exhaust_qps(dev: &str, limit: usize) -> Result<String, String> {
-    let env = Env::open(dev, None)?;
+pub fn exhaust_qps(dev: &str, gid_index: Option<i32>, limit: usize) -> Result<String, String> {
+    let env = Env::open(dev, gid_index)?;
     let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
     let cq = Cq::new(&env.ctx, 16, None).ctx("ibv_create_cq")?;
     let mut qps = Vec::new();
@@ -1994,6 +2039,10 @@ pub const CASES: &[Case] = &[
     case!(mr_1page, "register a 1-page MR"),
     case!(mr_3pages_unaligned, "register 3 pages starting mid-page"),
     case!(mr_1mib, "register 1 MiB"),
+    case!(
+        mr_read_only,
+        "a REMOTE_READ MR over PROT_READ memory: reads it, a write refused"
+    ),
     case!(mr_64mib, "register 64 MiB"),
     case!(
         cq_event_channel,

@@ -41,7 +41,7 @@ const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filte
        xenib-verbs-test --dev NAME --hold ADDR-FILE SECONDS
        xenib-verbs-test --dev NAME --reg-loop COUNT
        xenib-verbs-test --dev NAME [--gid-index N] --resize-pair -p PORT [HOST]
-       xenib-verbs-test --dev NAME --exhaust-qps LIMIT
+       xenib-verbs-test --dev NAME [--gid-index N] --exhaust-qps LIMIT
        xenib-verbs-test --dev NAME --exhaust-mr
   XENIB_BAD_ADDRS=\"A B ...\": more addresses err_modify_srq_bad_pointer must get EFAULT for";
 
@@ -129,7 +129,7 @@ fn main() -> ExitCode {
         (None, Some(n)) => Some(cases::reg_loop(&args.dev, n)),
         (None, None) if args.exhaust_mr => Some(cases::exhaust_mr(&args.dev)),
         (None, None) if args.exhaust_qps.is_some() => {
-            Some(cases::exhaust_qps(&args.dev, args.exhaust_qps.unwrap_or(0)))
+            Some(cases::exhaust_qps(&args.dev, args.gid_index, args.exhaust_qps.unwrap_or(0)))
         }
         (None, None) if args.resize_pair => Some(cases::resize_pair(
             &args.dev,

@@ -15,7 +15,8 @@ GID=0
 # its exit status (255 if the domain could not be reached).
 xrun() { # DOMAIN COMMAND...
 	dom=$1; shift
-	out=$(printf '%s\n' "$*" | nc -w 10 "$(ip_of "$dom")" 7300 2>&1)
+	# One line (rexec): a script's newlines go as RS.
+	out=$({ printf '%s' "$*" | tr '\n' '\036'; echo; } | nc -w 10 "$(ip_of "$dom")" 7300 2>&1)
 	rc=$(printf '%s\n' "$out" | sed -n 's/^XENIB-RC \([0-9]*\)$/\1/p' | tail -1)
 	printf '%s\n' "$out" | grep -v '^XENIB-RC '
 	return "${rc:-255}"

@@ -36,6 +36,16 @@ pub const PAGE_WRITE: u64 = 1;
 /// (x86-64, 4-level paging: `TASK_SIZE_MAX`).
 pub const USER_ADDR_END: u64 = 0x7fff_ffff_f000;
 
+/// MR access flags under which the device may write the MR's pages
+/// (`ib_access_writable`: local or remote write, remote atomic, memory
+/// window bind). Only then are its pages granted and mapped writable.
+pub const ACCESS_WRITABLE: u32 = 0x1 | 0x2 | 0x8 | 0x10;
+
+/// Whether an MR with `access` needs its pages writable.
+pub const fn access_writable(access: u32) -> bool {
+    access & ACCESS_WRITABLE != 0
+}
+
 /// `ReregMr` flag: change translation (`IB_MR_REREG_TRANS`).
 pub const REREG_TRANS: u32 = 1 << 0;
 /// `ReregMr` flag: change PD (`IB_MR_REREG_PD`).
@@ -1636,6 +1646,19 @@ impl Gen for AhAttr {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn writable_access_is_ib_access_writable() {
+        // IB_ACCESS_{LOCAL_WRITE, REMOTE_WRITE, REMOTE_READ, REMOTE_ATOMIC,
+        // MW_BIND, ZERO_BASED, ON_DEMAND} (include/rdma/ib_verbs.h).
+        let (lw, rw, rr, ra, mw, zb, od) = (1, 2, 4, 8, 16, 32, 64);
+        for a in [lw, rw, ra, mw, lw | rr, rw | rr | zb] {
+            assert!(access_writable(a), "{a:#x}");
+        }
+        for a in [0, rr, zb, od, rr | zb | od] {
+            assert!(!access_writable(a), "{a:#x}");
+        }
+    }
 
     #[test]
     fn page_span_rules() {
