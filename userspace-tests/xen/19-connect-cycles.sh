@@ -10,6 +10,19 @@
 # test-timeout: 3000
 . ./lib.sh
 N=${XENIB_CYCLES:-1000}
+# How many of DOMID's grant entries are mapped (Xen's 'g' debug key): the
+# hypervisor's own count of what dom0 (and netback) hold of the domU.
+active_grants() { # DOMID
+	xl dmesg -c >/dev/null
+	xl debug-keys g
+	xl dmesg -c | awk -v d="d$1" '
+		/grant-table for remote/ { on = ($0 ~ ("remote " d " ")) }
+		on && /\[0x[0-9a-f]+\]/ { n++ }
+		END { print n + 0 }'
+}
+d=$(xl domid domu1)
+grants0=$(active_grants "$d")
+[ "$grants0" -gt 0 ] || fail "no active grant of domu1's: the count does not work"
 leaked0=$(back_counter xen.pages_leaked)
 rxe0=$(rdma resource show | grep " rxe0:")
 xrun domu1 "
@@ -40,5 +53,7 @@ done
 	fail "dom0 lost ballooned pages: $(back_counter xen.pages_leaked) (was $leaked0)"
 [ "$(rdma resource show | grep " rxe0:")" = "$rxe0" ] ||
 	fail "rxe's objects changed: $(rdma resource show | grep " rxe0:") (was $rxe0)"
-echo "rxe0: $rxe0"
+grants=$(active_grants "$d")
+[ "$grants" -eq "$grants0" ] || fail "$grants of domu1's grants are mapped, $grants0 before the cycles"
+echo "rxe0: $rxe0; domu1's mapped grants: $grants"
 xpair ibv_rc_pingpong -d xib0 -g $GID -n 100 -c || fail "traffic between the domUs after the cycles"
