@@ -6,11 +6,14 @@
 #   make demo       boot the guest and run unmodified RDMA programs
 #   make bench      xib0 against native rxe0: bench/results/report.md
 #   make bench-images  image distribution methods: bench/results/images/
-#   make check-xen  only the Xen-mode tests (Xen 4.17 + dom0 + 2 domUs in QEMU)
+#   make check-xen  only the Xen-mode tests (Xen 4.17 + dom0 + 2 domUs in QEMU);
+#                   XEN_ARGS: test names and NAME=VALUE settings for the job,
+#                   e.g. make check-xen FLAVOUR=debug-xen XEN_ARGS=XENIB_CYCLES=100
 #   make kernel     build (or find cached) the Rust-enabled 6.12 kernel
 #   make initramfs  build the test guest image
 #   make rust-project.json   rust-analyzer project for the modules
-#   FLAVOUR=debug   selects the KASAN/lockdep/kmemleak kernel
+#   FLAVOUR=debug   selects the KASAN/lockdep/kmemleak kernel; debug-xen the
+#                   same without KASAN (Xen mode: PV kernels cannot run it)
 
 .PHONY: all modules kernel check check-xen demo bench initramfs host-test clean
 all: modules
@@ -25,7 +28,7 @@ check:
 	scripts/check
 check-xen:
 	scripts/setup-host && scripts/build-userspace-tests >/dev/null && \
-		scripts/guest-run --xen --domain dom0 --timeout 2400 /xenib/xen-tests/job
+		scripts/guest-run --xen --domain dom0 --timeout 7200 /xenib/xen-tests/job $(XEN_ARGS)
 demo:
 	scripts/demo
 bench:

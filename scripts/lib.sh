@@ -10,7 +10,8 @@ CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 BINDGEN="$XENIB_CACHE/tools/bin/bindgen"
 LLVM_BIN=/usr/lib/llvm-19/bin
 KERNEL_RUSTC=/usr/bin/rustc
-# FLAVOUR=debug selects the KASAN/lockdep/kmemleak kernel.
+# FLAVOUR=debug selects the KASAN/lockdep/kmemleak kernel; debug-xen the
+# same without KASAN, for Xen mode (a PV kernel cannot run KASAN).
 FLAVOUR="${FLAVOUR:-release}"
 
 log() { printf '\033[1m[xenib]\033[0m %s\n' "$*" >&2; }
