@@ -27,7 +27,8 @@ leaked0=$(back_counter xen.pages_leaked)
 rxe0=$(rdma resource show | grep " rxe0:")
 xrun domu1 "
 	cycle=0 start=\$(date +%s)
-	up() { for i in \$(seq 600); do [ -d /sys/class/infiniband/xib0 ] && return 0; sleep 0.05; done; return 1; }
+	# xib0 as libibverbs lists it: its uverbs device is there.
+	up() { for i in \$(seq 600); do grep -qsx xib0 /sys/class/infiniband_verbs/uverbs*/ibdev && return 0; sleep 0.05; done; return 1; }
 	# The server listens (TCP port 18800) once its verbs objects exist.
 	listening() { for i in \$(seq 600); do grep -q ':4970 0*:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 	while [ \$cycle -lt $N ]; do

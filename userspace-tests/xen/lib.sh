@@ -22,10 +22,15 @@ xrun() { # DOMAIN COMMAND...
 	return "${rc:-255}"
 }
 
-# Waits up to 30 s for DOMAIN's xib0 to be there (up) or not (gone).
+# Waits up to 30 s for DOMAIN's xib0 to be there (up: also its uverbs
+# device, which libibverbs lists and which comes after the ib device's
+# sysfs directory) or not (gone).
 xib0() { # DOMAIN up|gone
-	case $2 in up) t='-d' ;; *) t='! -d' ;; esac
-	xrun "$1" "for i in \$(seq 150); do [ $t /sys/class/infiniband/xib0 ] && exit 0; sleep 0.2; done; exit 1" >/dev/null
+	case $2 in
+	up) t="grep -qsx xib0 /sys/class/infiniband_verbs/uverbs*/ibdev" ;;
+	*) t="[ ! -d /sys/class/infiniband/xib0 ]" ;;
+	esac
+	xrun "$1" "for i in \$(seq 150); do $t && exit 0; sleep 0.2; done; exit 1" >/dev/null
 }
 
 # The backend's counter NAME (see /dev/xenib_back).
