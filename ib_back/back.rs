@@ -12,11 +12,15 @@
 //! Lock order: `Frontend::state`, then `Backend::state`, then a
 //! `ContextServer`'s.
 
+// The pinned initialiser of `Frontend` outgrows the default limit.
+#![recursion_limit = "256"]
+
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex};
 
 mod ah;
+mod cm;
 mod context;
 mod cq;
 mod device;
@@ -39,7 +43,7 @@ mod xen;
 
 #[path = "../sys/shared.rs"]
 mod shared;
-use shared::protocol::{shmem, wire};
+use shared::protocol::{shmem, ucma, wire};
 use shared::{doorbell_page, errno, fifo, loop_grants, poll, table, xenbus};
 
 use device::Device;

@@ -39,6 +39,8 @@ use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
 
 /// Contexts (guest processes using the device) per frontend.
 const MAX_CONTEXTS: usize = 256;
+/// QPs one frontend may hold, whatever its quota (which bounds it first).
+const MAX_QPS: usize = 1 << 20;
 /// Requests handled per turn before other frontends get theirs.
 const BUDGET: usize = 64;
 
@@ -120,6 +122,10 @@ pub(crate) struct Frontend {
     /// Doorbell number (the QP's `user_handle`) to QP.
     #[pin]
     doorbells: Mutex<KVec<Option<Doorbell>>>,
+    /// The guest's QPs, by context, handle and number: those its rdma_cm
+    /// connections may advertise (`owns_qpn`).
+    #[pin]
+    qps: Mutex<Table<(CtxHandle, u32, u32)>>,
     #[pin]
     state: Mutex<State>,
 }
@@ -150,6 +156,7 @@ impl Frontend {
                 armed: AtomicBool::new(true),
                 doorbell_page,
                 doorbells <- kernel::new_mutex!(KVec::new()),
+                qps <- kernel::new_mutex!(Table::new(MAX_QPS)),
                 state <- kernel::new_mutex!(State {
                     cmd,
                     evt,
@@ -226,6 +233,33 @@ impl Frontend {
                 *slot = None;
             }
         }
+    }
+
+    /// What the guest may name.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Whether QP number `qpn` is one of the guest's.
+    pub(crate) fn owns_qpn(&self, qpn: u32) -> bool {
+        self.qps.lock().iter().any(|&(_, _, n)| n == qpn)
+    }
+
+    fn record_qp(&self, ctx: CtxHandle, qp: u32, qpn: u32) -> Result {
+        self.qps.lock().insert((ctx, qp, qpn)).map(|_| ())
+    }
+
+    /// Forgets the QPs of `ctx` (its QP `qp` only, if given).
+    pub(crate) fn forget_qps(&self, ctx: CtxHandle, qp: Option<u32>) {
+        let mut qps = self.qps.lock();
+        while let Some(i) = qps.position(|&(c, h, _)| c == ctx && qp.is_none_or(|q| q == h)) {
+            qps.remove(i);
+        }
+    }
+
+    /// The server of the guest's context or cm file `h`.
+    pub(crate) fn server_of(&self, h: CtxHandle) -> Option<Arc<ContextServer>> {
+        self.state.lock().server(h).cloned()
     }
 
     /// Drops every doorbell (the real device is going away).
@@ -467,6 +501,61 @@ impl Frontend {
     /// the files (the frontend's acknowledgement brings us back, `serve`).
     /// Runs in the context's server.
     pub(crate) fn pump_events(&self, svc: &Service, server: &ContextServer, ctx: &Context) {
+        let ctx_h = server.handle;
+        let mut comp_done = false;
+        self.pump(server, || {
+            if !comp_done {
+                match ctx.comp.next(svc) {
+                    Ok(Some(user_handle)) => {
+                        return Some(Some(Event::Comp(CompEvent {
+                            user_handle,
+                            ctx: ctx_h,
+                            cq: CqHandle(0),
+                        })))
+                    }
+                    _ => comp_done = true,
+                }
+            }
+            let Ok(Some(d)) = ctx.async_events.next(svc) else {
+                return None;
+            };
+            // An event of a kind we do not forward is skipped.
+            Some(async_kind(d.event_type).map(|kind| {
+                Event::Async(AsyncEvent {
+                    user_handle: d.element,
+                    ctx: ctx_h,
+                    handle: 0,
+                    event_type: d.event_type,
+                    kind,
+                })
+            }))
+        });
+    }
+
+    /// Moves rdma_cm events from a cm file onto the event ring, as
+    /// `pump_events` does. Runs in the file's server.
+    pub(crate) fn pump_cm_events(
+        &self,
+        svc: &Service,
+        backend: &Backend,
+        server: &ContextServer,
+        f: &crate::cm::CmFile,
+    ) {
+        self.pump(server, || {
+            let data = f.next_event(svc).ok()??;
+            let ev = crate::cm::event(&backend.device, server.handle, data);
+            if crate::cm::creates_id(&ev) {
+                self.quota.add(Kind::CmId, 1);
+                server.cm_ids.fetch_add(1, Ordering::AcqRel);
+            }
+            Some(Some(Event::Cm(ev)))
+        });
+    }
+
+    /// Pushes the events `next` yields (`Some(None)`: one to skip) onto
+    /// the event ring while it has room; the rest wait where they are
+    /// (the frontend's acknowledgement brings us back, `serve`).
+    fn pump(&self, server: &ContextServer, mut next: impl FnMut() -> Option<Option<Event>>) {
         let mut st = self.state.lock();
         if st.broken {
             return;
@@ -475,49 +564,22 @@ impl Frontend {
             self.break_off(&mut st);
             return;
         }
-        let evt = &mut st.evt;
-        let ctx_h = server.handle;
         let mut pushed = false;
-        let mut push = |evt: &mut FrontRing<RawMem>, ev: Event| {
-            let mut slot: Slot = [0; SLOT_SIZE];
-            ev.encode(0, &mut slot);
-            pushed |= evt.push_request(&slot).is_ok();
-        };
-        while !evt.is_full() {
-            let Ok(Some(user_handle)) = ctx.comp.next(svc) else {
+        while !st.evt.is_full() {
+            let Some(ev) = next() else {
                 break;
             };
-            push(
-                evt,
-                Event::Comp(CompEvent {
-                    user_handle,
-                    ctx: ctx_h,
-                    cq: CqHandle(0),
-                }),
-            );
-        }
-        while !evt.is_full() {
-            let Ok(Some(d)) = ctx.async_events.next(svc) else {
-                break;
-            };
-            let Some(kind) = async_kind(d.event_type) else {
+            let Some(ev) = ev else {
                 continue;
             };
-            let ev = AsyncEvent {
-                user_handle: d.element,
-                ctx: ctx_h,
-                handle: 0,
-                event_type: d.event_type,
-                kind,
-            };
-            push(evt, Event::Async(ev));
+            let mut slot: Slot = [0; SLOT_SIZE];
+            ev.encode(0, &mut slot);
+            pushed |= st.evt.push_request(&slot).is_ok();
         }
-        if evt.is_full() {
-            server
-                .events_stalled
-                .store(true, Ordering::Release);
+        if st.evt.is_full() {
+            server.events_stalled.store(true, Ordering::Release);
         }
-        let notify = pushed && evt.push_requests_and_check_notify();
+        let notify = pushed && st.evt.push_requests_and_check_notify();
         drop(st);
         if notify {
             self.transport.notify();
@@ -801,6 +863,10 @@ impl Frontend {
             Request::CreateQp(r) => self.creating(c, Kind::Qp, |c| {
                 self.policy.qp_type(&self.name(), r.qp_type)?;
                 let rsp = qp::create(c, svc, r)?;
+                if let Err(e) = self.record_qp(h, rsp.qp.0, rsp.qpn) {
+                    let _ = qp::destroy(c, svc, &crate::wire::QpReq { ctx: h, qp: rsp.qp });
+                    return Err(e);
+                }
                 self.bind_doorbell(backend, h, rsp.qp.0, rsp.qpn, r.user_handle);
                 ok(RspBody::CreateQp(rsp))
             }),
@@ -813,6 +879,7 @@ impl Frontend {
             Request::DestroyQp(r) => self.destroying(c, Kind::Qp, |c| {
                 self.unbind_doorbells(h, Some(r.qp.0));
                 qp::destroy(c, svc, r)?;
+                self.forget_qps(h, Some(r.qp.0));
                 ok(RspBody::DestroyQp(Default::default()))
             }),
             Request::Kick(r) => ok(RspBody::Kick(
@@ -954,7 +1021,7 @@ enum ContextRef {
 /// frontend or the device.
 fn request_context(req: &Request) -> Option<ContextRef> {
     match req {
-        Request::OpenContext(_) => Some(ContextRef::New),
+        Request::OpenContext(_) | Request::CmOpen(_) => Some(ContextRef::New),
         _ => req.ctx().map(ContextRef::Existing),
     }
 }

@@ -35,7 +35,7 @@ MODULE_PARM_DESC(dev, "name of the real RDMA device to serve (default rxe0)");
  * Per-guest quotas (quota.rs): objects one guest may have the backend
  * hold at once. The order is that of quota.rs's Kind.
  */
-static unsigned int quota[7] = { 256, 4096, 8192, 8192, 2048, 16384, 16384 };
+static unsigned int quota[8] = { 256, 4096, 8192, 8192, 2048, 16384, 16384, 4096 };
 #define XENIB_QUOTA_PARAM(i, name, what)				\
 	module_param_named(name, quota[i], uint, 0644);			\
 	MODULE_PARM_DESC(name, "per guest: " what)
@@ -46,6 +46,7 @@ XENIB_QUOTA_PARAM(3, max_qps, "queue pairs, default 8192");
 XENIB_QUOTA_PARAM(4, max_srqs, "shared receive queues, default 2048");
 XENIB_QUOTA_PARAM(5, max_ahs, "address handles, default 16384");
 XENIB_QUOTA_PARAM(6, max_mrs, "memory regions, default 16384");
+XENIB_QUOTA_PARAM(7, max_cm_ids, "rdma_cm ids, default 4096");
 
 static unsigned int max_mr_mib = 16384;
 module_param(max_mr_mib, uint, 0644);
@@ -559,6 +560,35 @@ struct file *xenib_back_file_open(const char *path)
 }
 
 /*
+ * dom0's rdma_cm (ucma) file for one guest cm file: non-blocking, since
+ * the server that reads its events (GET_EVENT) must never sleep in it.
+ */
+struct file *xenib_back_cm_file_open(const char *path)
+{
+	return filp_open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+}
+
+void xenib_back_file_get(struct file *file)
+{
+	get_file(file);
+}
+
+/*
+ * Installs another reference to @file in the calling process's fd table:
+ * ucma's MIGRATE_ID names the source file by descriptor, in the caller's
+ * table. Closed again with xenib_close_fd().
+ */
+int xenib_back_install_file(struct file *file)
+{
+	int fd = get_unused_fd_flags(O_CLOEXEC);
+
+	if (fd < 0)
+		return fd;
+	fd_install(fd, get_file(file));
+	return fd;
+}
+
+/*
  * Release now: fput() from a task defers the release to its return to
  * user space, which the service thread does not reach while it serves.
  */
@@ -684,16 +714,6 @@ long xenib_back_pin_pages(unsigned long addr, unsigned long nr, struct page **pa
 void xenib_back_unpin_pages(struct page **pages, unsigned long nr)
 {
 	unpin_user_pages(pages, nr);
-}
-
-int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len)
-{
-	return copy_to_user((void __user *)uaddr, src, len) ? -EFAULT : 0;
-}
-
-int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len)
-{
-	return copy_from_user(dst, (const void __user *)uaddr, len) ? -EFAULT : 0;
 }
 
 int xenib_get_driver_id(struct ib_device *ibdev)

@@ -31,10 +31,14 @@ pub(crate) enum Kind {
     Srq,
     Ah,
     Mr,
+    /// rdma_cm ids (`cm.rs`).
+    CmId,
 }
 
-pub(crate) const KINDS: usize = 7;
-const NAMES: [&str; KINDS] = ["contexts", "PDs", "CQs", "QPs", "SRQs", "AHs", "MRs"];
+pub(crate) const KINDS: usize = 8;
+const NAMES: [&str; KINDS] = [
+    "contexts", "PDs", "CQs", "QPs", "SRQs", "AHs", "MRs", "rdma_cm ids",
+];
 
 /// Objects of each kind one frontend holds.
 pub(crate) struct Quota {
@@ -80,6 +84,12 @@ impl Quota {
                 warn_ratelimited!("{}: its quota of {} {} is used up\n", who, limit, NAMES[kind as usize]);
                 edquot()
             })
+    }
+
+    /// Counts `n` objects of `kind` that the guest did not ask for and we
+    /// cannot refuse (the ids of incoming rdma_cm connections).
+    pub(crate) fn add(&self, kind: Kind, n: u32) {
+        self.held[kind as usize].fetch_add(n, Ordering::AcqRel);
     }
 
     /// Gives back `n` objects of `kind`.
@@ -137,10 +147,17 @@ impl Held {
 
     /// Gives every object back to `quota`.
     pub(crate) fn give_back(&mut self, quota: &Quota) {
-        for (i, kind) in [Kind::Context, Kind::Pd, Kind::Cq, Kind::Qp, Kind::Srq, Kind::Ah, Kind::Mr]
-            .into_iter()
-            .enumerate()
-        {
+        let kinds = [
+            Kind::Context,
+            Kind::Pd,
+            Kind::Cq,
+            Kind::Qp,
+            Kind::Srq,
+            Kind::Ah,
+            Kind::Mr,
+            Kind::CmId,
+        ];
+        for (i, kind) in kinds.into_iter().enumerate() {
             quota.put(kind, core::mem::take(&mut self.0[i]));
         }
     }

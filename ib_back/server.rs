@@ -21,17 +21,18 @@
 //! executes it and answers on the ring itself, so a slow verb in one
 //! context delays no other.
 
-use core::sync::atomic::AtomicBool;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex};
 
+use crate::cm::{self, CmFile, FileRef};
 use crate::context::{self, Context};
 use crate::frontend::Frontend;
 use crate::poll::{now_ns, PollAdvisor};
 use crate::stats::{Obj, Stats};
 use crate::transport::Transport;
 use crate::uverbs::Service;
-use crate::wire::{CtxHandle, MapPagesReq, Request, Response, PAGE_WRITE};
+use crate::wire::{CtxHandle, MapPagesReq, Request, Response, RspBody, PAGE_WRITE};
 use crate::fifo::Fifo;
 use crate::{sys, Backend};
 
@@ -72,6 +73,8 @@ struct State {
     sleeping: bool,
     /// Take requests off the frontend's ring (`wake_to_serve_ring`).
     serve_ring: bool,
+    /// The cm file it serves, if it serves one, for migrations.
+    cm_file: Option<FileRef>,
 }
 
 /// The frontend's view of one context: the queue of its requests, and
@@ -86,6 +89,8 @@ pub(crate) struct ContextServer {
     changed: CondVar,
     /// The server pushed events while the event ring was full.
     pub(crate) events_stalled: AtomicBool,
+    /// rdma_cm ids in the cm file it serves, counted in the guest's quota.
+    pub(crate) cm_ids: AtomicU32,
 }
 
 impl ContextServer {
@@ -101,9 +106,11 @@ impl ContextServer {
                     events: false,
                     sleeping: false,
                     serve_ring: false,
+                    cm_file: None,
                 }),
                 changed <- kernel::new_condvar!(),
                 events_stalled: AtomicBool::new(false),
+                cm_ids: AtomicU32::new(0),
             }),
             GFP_KERNEL,
         )
@@ -152,6 +159,20 @@ impl ContextServer {
         while !st.done {
             self.changed.wait(&mut st);
         }
+    }
+
+    /// Another reference to the cm file this server serves, if any.
+    pub(crate) fn cm_file(&self) -> Option<FileRef> {
+        let st = self.state.lock();
+        if st.phase != Phase::Running {
+            return None;
+        }
+        st.cm_file.as_ref().map(FileRef::clone_ref)
+    }
+
+    fn set_cm_file(&self, f: Option<FileRef>) {
+        let old = core::mem::replace(&mut self.state.lock().cm_file, f);
+        drop(old);
     }
 
     /// Claims the server for the calling process; false if it is gone.
@@ -232,12 +253,18 @@ enum End {
     Signalled,
 }
 
+/// What a server serves: a verbs context, or a cm file.
+pub(crate) enum Opened {
+    Verbs(Context),
+    Cm(CmFile),
+}
+
 /// Serves `server`'s context in the calling process (a context server,
 /// inside `XENIB_BACK_SERVE_CONTEXT`) until the context is closed, the
 /// frontend leaves or the process is signalled. The context is always
 /// released here, in this process, whose address space holds it.
 pub(crate) fn serve(svc: &Service, backend: &Backend, fe: &Arc<Frontend>, server: &Arc<ContextServer>) {
-    let mut ctx: Option<Context> = None;
+    let mut ctx: Option<Opened> = None;
     let gaps = PollAdvisor::new();
     let mut served_at = None;
     let end = loop {
@@ -280,11 +307,11 @@ pub(crate) fn serve(svc: &Service, backend: &Backend, fe: &Arc<Frontend>, server
                 served_at = Some(now_ns());
             }
             Next::ServeRing => take_requests(backend, fe, false),
-            Next::Events => {
-                if let Some(c) = &ctx {
-                    fe.pump_events(svc, server, c);
-                }
-            }
+            Next::Events => match &ctx {
+                Some(Opened::Verbs(c)) => fe.pump_events(svc, server, c),
+                Some(Opened::Cm(f)) => fe.pump_cm_events(svc, backend, server, f),
+                None => {}
+            },
             Next::Close => break End::Closing,
             Next::Signalled => break End::Signalled,
         }
@@ -293,8 +320,7 @@ pub(crate) fn serve(svc: &Service, backend: &Backend, fe: &Arc<Frontend>, server
     // A request we were woken for (`wake_to_serve_ring`) is not lost.
     fe.kick_dispatcher(backend);
     if let Some(c) = ctx.take() {
-        fe.unbind_doorbells(server.handle, None);
-        fe.release_context(c, svc, backend);
+        release(svc, backend, fe, server, c);
     }
     // Whatever was queued meanwhile is answered, never dropped: a guest
     // thread waits for each response.
@@ -358,6 +384,25 @@ fn rearm(backend: &Backend, fe: &Frontend) {
     }
 }
 
+/// Releases what a server served, in its process.
+fn release(svc: &Service, backend: &Backend, fe: &Frontend, server: &ContextServer, o: Opened) {
+    match o {
+        Opened::Verbs(c) => {
+            fe.unbind_doorbells(server.handle, None);
+            fe.forget_qps(server.handle, None);
+            fe.release_context(c, svc, backend);
+        }
+        Opened::Cm(f) => {
+            server.set_cm_file(None);
+            drop(f);
+            fe.quota.put(crate::quota::Kind::Context, 1);
+            let ids = server.cm_ids.swap(0, Ordering::AcqRel);
+            fe.quota.put(crate::quota::Kind::CmId, ids);
+            backend.stats.add(Obj::CmFile, -1);
+        }
+    }
+}
+
 /// Executes one request of the context. Returns the result and whether
 /// the context is now closed.
 fn execute(
@@ -365,10 +410,50 @@ fn execute(
     backend: &Backend,
     fe: &Arc<Frontend>,
     server: &ContextServer,
-    ctx: &mut Option<Context>,
+    ctx: &mut Option<Opened>,
     req: &Request,
 ) -> (Result<Response>, bool) {
     match (req, ctx.as_mut()) {
+        (Request::CmOpen(_), None) => {
+            if backend.device_gone() {
+                return (Err(ENODEV), true);
+            }
+            if let Err(e) = fe.quota.take(crate::quota::Kind::Context, &fe.name()) {
+                return (Err(e), true);
+            }
+            let data = server as *const ContextServer as *mut core::ffi::c_void;
+            match CmFile::open(data) {
+                Ok((f, r)) => {
+                    server.set_cm_file(Some(r));
+                    *ctx = Some(Opened::Cm(f));
+                    backend.stats.add(Obj::CmFile, 1);
+                    let rsp = crate::wire::CmOpenRsp { ctx: server.handle };
+                    (Ok(Response::Ok(RspBody::CmOpen(rsp))), false)
+                }
+                Err(e) => {
+                    fe.quota.put(crate::quota::Kind::Context, 1);
+                    (Err(e), true)
+                }
+            }
+        }
+        (Request::CmCmd(r), Some(Opened::Cm(f))) => (
+            cm::execute(f, svc, fe, server, &backend.device, r)
+                .map(|b| Response::Ok(RspBody::CmCmd(b))),
+            false,
+        ),
+        (Request::CmCmd(_), Some(Opened::Verbs(_))) => (Err(EBADF), false),
+        (Request::CloseContext(_), Some(_)) => {
+            if let Some(o) = ctx.take() {
+                release(svc, backend, fe, server, o);
+            }
+            (
+                Ok(Response::Ok(crate::wire::RspBody::CloseContext(
+                    Default::default(),
+                ))),
+                true,
+            )
+        }
+        (_, Some(Opened::Cm(_))) => (Err(EBADF), false),
         (Request::OpenContext(r), None) => {
             if backend.device_gone() {
                 return (Err(ENODEV), true);
@@ -380,7 +465,7 @@ fn execute(
             match context::open(svc, svc.uverbs_path(), r, data) {
                 Ok((c, mut rsp)) => {
                     rsp.ctx = server.handle;
-                    *ctx = Some(c);
+                    *ctx = Some(Opened::Verbs(c));
                     backend.stats.add(Obj::Context, 1);
                     (Ok(Response::Ok(crate::wire::RspBody::OpenContext(rsp))), false)
                 }
@@ -391,19 +476,7 @@ fn execute(
                 }
             }
         }
-        (Request::CloseContext(_), Some(_)) => {
-            if let Some(c) = ctx.take() {
-                fe.unbind_doorbells(server.handle, None);
-                fe.release_context(c, svc, backend);
-            }
-            (
-                Ok(Response::Ok(crate::wire::RspBody::CloseContext(
-                    Default::default(),
-                ))),
-                true,
-            )
-        }
-        (_, Some(c)) => (fe.execute_in_context(svc, backend, c, server.handle, req), false),
+        (_, Some(Opened::Verbs(c))) => (fe.execute_in_context(svc, backend, c, server.handle, req), false),
         (_, None) => (Err(EBADF), false),
     }
 }

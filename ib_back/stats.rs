@@ -24,9 +24,11 @@ pub(crate) enum Obj {
     Server,
     /// Guest pages fetched because a verb touched them.
     Fetched,
+    /// Guest rdma_cm files (`cm.rs`).
+    CmFile,
 }
 
-const OBJ_NAMES: [&str; 7] = [
+const OBJ_NAMES: [&str; 8] = [
     "frontends",
     "contexts",
     "mrs",
@@ -34,6 +36,7 @@ const OBJ_NAMES: [&str; 7] = [
     "grants",
     "servers",
     "fetched",
+    "cm_files",
 ];
 const MAX_OPS: usize = 64;
 

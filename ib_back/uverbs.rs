@@ -120,7 +120,7 @@ impl Service {
         // SAFETY: `scratch..scratch+SCRATCH_LEN` is ours (type invariant);
         // copy_to_user checks the user range anyway.
         to_result(unsafe {
-            sys::xenib_back_copy_to_user(
+            sys::xenib_copy_to_user(
                 (self.scratch + off) as _,
                 bytes.as_ptr().cast(),
                 bytes.len() as _,
@@ -131,7 +131,7 @@ impl Service {
     fn get(&self, off: usize, out: &mut [u8]) -> Result {
         // SAFETY: As in `put`.
         to_result(unsafe {
-            sys::xenib_back_copy_from_user(
+            sys::xenib_copy_from_user(
                 out.as_mut_ptr().cast(),
                 (self.scratch + off) as _,
                 out.len() as _,
@@ -158,6 +158,53 @@ impl Service {
         }
         self.get(0, out)?;
         Ok(true)
+    }
+}
+
+/// Where `write_raw` puts a command's out-of-line input.
+const EXTRA_OFF: usize = 4096;
+
+impl Service {
+    /// The address (in the service) at which `write_raw` puts `extra`.
+    pub(crate) fn extra_addr(&self) -> u64 {
+        (self.scratch + EXTRA_OFF) as u64
+    }
+
+    /// Writes `cmd` (a whole write() command, header included) to
+    /// `file`, with its response pointer at `resp_at` (if any) aimed at a
+    /// zeroed buffer of `out.len()` bytes, and `extra` at `extra_addr`;
+    /// reads the response back into `out`.
+    pub(crate) fn write_raw(
+        &self,
+        file: NonNull<sys::file>,
+        cmd: &mut [u8],
+        resp_at: Option<usize>,
+        extra: &[u8],
+        out: &mut [u8],
+    ) -> Result {
+        if cmd.len() > EXTRA_OFF || extra.len() > RESP_OFF - EXTRA_OFF || out.len() > MAX_CMD {
+            return Err(EINVAL);
+        }
+        if let Some(at) = resp_at {
+            let ptr = ((self.scratch + RESP_OFF) as u64).to_ne_bytes();
+            cmd.get_mut(at..at + 8).ok_or(EINVAL)?.copy_from_slice(&ptr);
+        }
+        self.put(0, cmd)?;
+        self.put(EXTRA_OFF, extra)?;
+        let zeros = [0u8; 512];
+        let mut off = 0;
+        while off < out.len() {
+            let n = core::cmp::min(zeros.len(), out.len() - off);
+            self.put(RESP_OFF + off, &zeros[..n])?;
+            off += n;
+        }
+        // SAFETY: `file` is a file we hold; the scratch range was written
+        // above; we are in the service process.
+        let ret = unsafe { sys::xenib_back_file_write(file.as_ptr(), self.scratch as _, cmd.len()) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret as i32));
+        }
+        self.get(RESP_OFF, out)
     }
 }
 

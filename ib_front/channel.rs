@@ -700,6 +700,7 @@ impl Channel {
                                 removed = true;
                             }
                             Ok((_, Event::Async(ev))) => Self::async_event(&st, &ev),
+                            Ok((_, Event::Cm(ev))) => crate::cm::on_event(&ev),
                             Err(_) => warn_ratelimited!("undecodable event from backend\n"),
                         }
                         ack |= st.evt.push_ack().is_ok();

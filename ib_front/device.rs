@@ -276,6 +276,12 @@ impl IbDevice {
         to_result(ret)
     }
 
+    /// The core's device.
+    pub(crate) fn ib_device(&self) -> *mut sys::ib_device {
+        // SAFETY: Allocated (type invariant); only the address is taken.
+        unsafe { &raw mut (*self.dev.as_ptr()).ibdev }
+    }
+
     /// Unregisters the device: the core destroys every object first.
     /// (Unregistering twice, here and after a device removal, is fine.)
     pub(crate) fn unregister(&mut self) {

@@ -15,6 +15,7 @@ use kernel::prelude::*;
 
 mod ah;
 mod channel;
+mod cm;
 mod context;
 mod cq;
 mod device;
@@ -31,7 +32,7 @@ mod xen;
 
 #[path = "../sys/shared.rs"]
 mod shared;
-use shared::protocol::{shmem, wire};
+use shared::protocol::{shmem, ucma, wire};
 use shared::{doorbell_page, errno, fifo, loop_grants, poll, table, xenbus};
 
 use channel::Channel;
@@ -55,7 +56,10 @@ enum IbFront {
         device: IbDevice,
         channel: Pin<KBox<Channel>>,
     },
-    Xen,
+    Xen {
+        /// What the guest's `/dev/infiniband/rdma_cm` files share.
+        cm: Pin<KBox<cm::Hub>>,
+    },
 }
 
 /// The channel of the registered device, for the device-removal work item.
@@ -86,9 +90,15 @@ impl kernel::Module for IbFront {
     fn init(module: &'static ThisModule) -> Result<Self> {
         // SAFETY: Plain queries.
         if unsafe { sys::xenib_xen_domain() && !sys::xenib_xen_initial_domain() } {
+            let cm = KBox::pin_init(cm::Hub::new(), GFP_KERNEL)?;
+            cm.as_ref().register();
             // SAFETY: Registered once, unregistered in `drop`.
-            kernel::error::to_result(unsafe { sys::xenib_front_xen_register() })?;
-            return Ok(IbFront::Xen);
+            if let Err(e) = kernel::error::to_result(unsafe { sys::xenib_front_xen_register() }) {
+                cm.unregister_device();
+                cm.unregister();
+                return Err(e);
+            }
+            return Ok(IbFront::Xen { cm });
         }
         let channel = KBox::try_pin_init(Channel::new(Transport::loopback()?)?, GFP_KERNEL)?;
         channel
@@ -114,9 +124,14 @@ impl Drop for IbFront {
                 set_channel(None);
                 channel.disconnect();
             }
-            // SAFETY: Registered in `init`; each device's remove callback
-            // unregisters its `xib` device and disconnects.
-            IbFront::Xen => unsafe { sys::xenib_front_xen_unregister() },
+            IbFront::Xen { cm } => {
+                // No new cm files (open ones hold the module: there are none).
+                cm.unregister_device();
+                // SAFETY: Registered in `init`; each device's remove
+                // callback unregisters its `xib` device and disconnects.
+                unsafe { sys::xenib_front_xen_unregister() };
+                cm.unregister();
+            }
         }
     }
 }

@@ -15,6 +15,14 @@
 #include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
+#include <rdma/rdma_user_cm.h>
+#include <rdma/ib.h>
+/* struct ib_client_nl_info, which ucma.c fills as we do. */
+#include "core_priv.h"
+#include <rdma/ib_cache.h>
+#include <linux/miscdevice.h>
+#include <linux/poll.h>
+#include <linux/file.h>
 #include "xenib_helpers.h"
 #include "xenib_callbacks.h"
 #include "xen_glue.c"
@@ -457,6 +465,166 @@ void xenib_front_xen_unregister(void)
 {
 	xenbus_unregister_driver(&xenib_front_driver);
 	xenib_page_cache_drain();
+}
+
+/*
+ * The guest's rdma_cm character device, as rdma_ucm provides it
+ * (drivers/infiniband/core/ucma.c): a misc device with an abi_version
+ * attribute, and an ib_client named "rdma_cm" through which librdmacm
+ * finds it over netlink. Its commands are forwarded (ib_front/cm.rs).
+ */
+struct xenib_cm_file {
+	wait_queue_head_t wq;
+	void *cm;
+};
+
+static const struct file_operations xenib_cm_fops;
+
+static int xenib_cm_open(struct inode *inode, struct file *filp)
+{
+	struct xenib_cm_file *cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+	void *cm;
+
+	if (!cf)
+		return -ENOMEM;
+	init_waitqueue_head(&cf->wq);
+	cm = xenib_front_cm_open(cf);
+	if (IS_ERR(cm)) {
+		kfree(cf);
+		return PTR_ERR(cm);
+	}
+	cf->cm = cm;
+	filp->private_data = cf;
+	return stream_open(inode, filp);
+}
+
+static ssize_t xenib_cm_write(struct file *filp, const char __user *buf, size_t len,
+			      loff_t *pos)
+{
+	struct xenib_cm_file *cf = filp->private_data;
+
+	/* As ucma_write(): commands carry pointers, so no splice tricks. */
+	if (!ib_safe_file_access(filp))
+		return -EACCES;
+	return xenib_front_cm_write(cf->cm, buf, len, filp->f_flags & O_NONBLOCK);
+}
+
+static __poll_t xenib_cm_poll(struct file *filp, struct poll_table_struct *wait)
+{
+	struct xenib_cm_file *cf = filp->private_data;
+
+	poll_wait(filp, &cf->wq, wait);
+	return xenib_front_cm_readable(cf->cm) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static int xenib_cm_close(struct inode *inode, struct file *filp)
+{
+	struct xenib_cm_file *cf = filp->private_data;
+
+	xenib_front_cm_release(cf->cm);
+	kfree(cf);
+	return 0;
+}
+
+static const struct file_operations xenib_cm_fops = {
+	.owner = THIS_MODULE,
+	.open = xenib_cm_open,
+	.release = xenib_cm_close,
+	.write = xenib_cm_write,
+	.poll = xenib_cm_poll,
+};
+
+static struct miscdevice xenib_cm_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "rdma_cm",
+	.nodename = "infiniband/rdma_cm",
+	.mode = 0666,
+	.fops = &xenib_cm_fops,
+};
+
+static ssize_t abi_version_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", RDMA_USER_CM_ABI_VERSION);
+}
+static DEVICE_ATTR_RO(abi_version);
+
+static int xenib_cm_nl_info(struct ib_client_nl_info *res)
+{
+	res->abi = RDMA_USER_CM_ABI_VERSION;
+	res->cdev = xenib_cm_misc.this_device;
+	return 0;
+}
+
+static struct ib_client xenib_cm_client = {
+	.name = "rdma_cm",
+	.get_global_nl_info = xenib_cm_nl_info,
+};
+
+static bool xenib_cm_registered;
+
+int xenib_front_cm_register(void)
+{
+	int ret = misc_register(&xenib_cm_misc);
+
+	if (ret)
+		return ret;
+	ret = device_create_file(xenib_cm_misc.this_device, &dev_attr_abi_version);
+	if (ret)
+		goto out_misc;
+	ret = ib_register_client(&xenib_cm_client);
+	if (ret)
+		goto out_file;
+	xenib_cm_registered = true;
+	return 0;
+out_file:
+	device_remove_file(xenib_cm_misc.this_device, &dev_attr_abi_version);
+out_misc:
+	misc_deregister(&xenib_cm_misc);
+	return ret;
+}
+
+void xenib_front_cm_unregister(void)
+{
+	if (!xenib_cm_registered)
+		return;
+	ib_unregister_client(&xenib_cm_client);
+	device_remove_file(xenib_cm_misc.this_device, &dev_attr_abi_version);
+	misc_deregister(&xenib_cm_misc);
+	xenib_cm_registered = false;
+}
+
+void xenib_front_cm_wake(struct xenib_cm_file *cf)
+{
+	wake_up_interruptible(&cf->wq);
+}
+
+/* Sleeps until the file has an event or is dead; -ERESTARTSYS on a signal. */
+int xenib_front_cm_wait(struct xenib_cm_file *cf, void *cm)
+{
+	return wait_event_interruptible(cf->wq, xenib_front_cm_readable(cm));
+}
+
+/*
+ * The cm file behind descriptor @fd of the calling process, if it is one
+ * of ours (MIGRATE_ID names its source file so), with a reference of
+ * its own (taken while the descriptor holds the file); NULL otherwise.
+ */
+void *xenib_front_cm_of_fd(int fd)
+{
+	struct fd f = fdget(fd);
+	void *cm = NULL;
+
+	if (!fd_file(f))
+		return NULL;
+	if (fd_file(f)->f_op == &xenib_cm_fops)
+		cm = xenib_front_cm_get(((struct xenib_cm_file *)fd_file(f)->private_data)->cm);
+	fdput(f);
+	return cm;
+}
+
+u32 xenib_front_device_index(struct ib_device *dev)
+{
+	return dev->index;
 }
 
 #include "common_helpers.c"

@@ -307,7 +307,9 @@ impl XenDevice {
             return Err(crate::errno::enotconn());
         };
         if inner.device.is_none() {
-            inner.device = Some(IbDevice::register(&crate::THIS_MODULE, ch)?);
+            let d = IbDevice::register(&crate::THIS_MODULE, ch)?;
+            crate::cm::attach(ch, d.ib_device());
+            inner.device = Some(d);
             crate::set_channel(Some(ch));
         }
         Ok(())
@@ -338,6 +340,7 @@ impl XenDevice {
             ch.disconnect();
         }
         if let Some(mut d) = inner.device.take() {
+            crate::cm::detach();
             d.unregister();
             crate::set_channel(None);
         }

@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/ratelimit.h>
 #include <linux/sched.h>
+#include <linux/uaccess.h>
 #include <rdma/ib_cache.h>
 #include "xenib_helpers.h"
 
@@ -80,6 +81,16 @@ int xenib_gid_at(struct ib_device *dev, u32 port, u32 index, u8 *gid, u8 *type)
 	*type = attr->gid_type;
 	rdma_put_gid_attr(attr);
 	return 0;
+}
+
+int xenib_copy_to_user(unsigned long uaddr, const void *src, unsigned long len)
+{
+	return copy_to_user((void __user *)uaddr, src, len) ? -EFAULT : 0;
+}
+
+int xenib_copy_from_user(void *dst, unsigned long uaddr, unsigned long len)
+{
+	return copy_from_user(dst, (const void __user *)uaddr, len) ? -EFAULT : 0;
 }
 
 long xenib_ptr_err(const void *ptr)

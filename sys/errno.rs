@@ -35,3 +35,13 @@ pub(crate) fn eshutdown() -> Error {
 pub(crate) fn edquot() -> Error {
     Error::from_errno(-(sys::EDQUOT as i32))
 }
+
+/// `-ENOSYS`: not a command we carry out.
+pub(crate) fn enosys() -> Error {
+    Error::from_errno(-(sys::ENOSYS as i32))
+}
+
+/// `-EADDRNOTAVAIL`: an address that is not the guest's.
+pub(crate) fn eaddrnotavail() -> Error {
+    Error::from_errno(-(sys::EADDRNOTAVAIL as i32))
+}

@@ -53,6 +53,14 @@ impl<T> Fifo<T> {
         Ok(())
     }
 
+    /// The oldest value.
+    pub(crate) fn peek(&self) -> Option<&T> {
+        if self.len == 0 {
+            return None;
+        }
+        self.slots.get(self.head).and_then(Option::as_ref)
+    }
+
     /// Takes the oldest value out.
     pub(crate) fn pop(&mut self) -> Option<T> {
         if self.len == 0 {

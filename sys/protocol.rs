@@ -11,10 +11,12 @@ pub(crate) mod xen_ring {
     pub mod msg;
     pub mod ring;
     pub mod shmem;
+    pub mod ucma;
     pub mod wire;
 }
 
 pub(crate) use xen_ring::shmem;
+pub(crate) use xen_ring::ucma;
 
 /// Everything on the wire, under one name.
 pub(crate) mod wire {

@@ -25,7 +25,14 @@ void xenib_back_device_removed(struct ib_device *ibdev);
 size_t xenib_back_stats(char *buf, size_t len);
 
 /* ib_front: our device was removed after the backend's: disconnect. */
+struct xenib_cm_file;
 void xenib_front_removed(void);
+/* rdma_cm files (ib_front/cm.rs); `cm` is what xenib_front_cm_open returned. */
+void *xenib_front_cm_open(struct xenib_cm_file *cf);
+ssize_t xenib_front_cm_write(void *cm, const char __user *buf, size_t len, bool nonblock);
+bool xenib_front_cm_readable(void *cm);
+void *xenib_front_cm_get(void *cm);
+void xenib_front_cm_release(void *cm);
 /* ib_front: a VMA of the backend's pages is gone (mmap.rs). */
 void xenib_front_vma_closed(void *cookie);
 /* ib_front: the hostile-frontend self-test (hostile.rs). */

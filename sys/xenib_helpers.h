@@ -41,6 +41,9 @@ ssize_t xenib_back_file_write(struct file *file, unsigned long ubuf, size_t len)
 ssize_t xenib_back_file_read(struct file *file, unsigned long ubuf, size_t len);
 struct file *xenib_back_event_file_get(int fd);
 void xenib_back_event_file_put(struct file *file);
+struct file *xenib_back_cm_file_open(const char *path);
+void xenib_back_file_get(struct file *file);
+int xenib_back_install_file(struct file *file);
 struct xenib_evwatch;
 struct xenib_evwatch *xenib_back_evwatch_start(struct file *file, void *data);
 void xenib_back_evwatch_stop(struct xenib_evwatch *w);
@@ -63,8 +66,8 @@ unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *
 				    unsigned long addr, bool readonly);
 int xenib_back_xen_register(void);
 void xenib_back_xen_unregister(void);
-int xenib_back_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);
-int xenib_back_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
+int xenib_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);
+int xenib_copy_from_user(void *dst, unsigned long uaddr, unsigned long len);
 u64 xenib_jiffies(void);
 void xenib_msleep(unsigned int ms);
 bool xenib_need_resched(void);
@@ -131,6 +134,15 @@ void xenib_front_unpin_user_page(struct page *page);
 #include <rdma/ib_verbs.h>
 
 /* The front's ib_device: the core allocates it with our private part. */
+/* The guest's /dev/infiniband/rdma_cm (ib_front/cm.rs). */
+struct xenib_cm_file;
+int xenib_front_cm_register(void);
+void xenib_front_cm_unregister(void);
+void xenib_front_cm_wake(struct xenib_cm_file *cf);
+int xenib_front_cm_wait(struct xenib_cm_file *cf, void *cm);
+void *xenib_front_cm_of_fd(int fd);
+u32 xenib_front_device_index(struct ib_device *dev);
+
 struct xenib_front_dev {
 	struct ib_device ibdev;
 	u8 link_layer;		/* enum rdma_link_layer of port 1 */

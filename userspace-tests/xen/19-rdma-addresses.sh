@@ -16,13 +16,6 @@ A1=10.0.4.11 A2=10.0.4.12
 guest_gid() { # DOMAIN ADDR
 	xrun "$1" ". /xenib/tests/lib.sh; for i in \$(seq 50); do gid_of xib0 $2 && exit 0; sleep 0.2; done; exit 1"
 }
-attach_as() { # DOMAIN [--rdma-ip ADDR]
-	d=$1; shift
-	xenib-attach detach "$d" || fail "detach $d"
-	xib0 "$d" gone || fail "$d: xib0 still there after detach"
-	XENIB_ATTACH_WAIT=30 xenib-attach attach "$d" "$@" || fail "attach $d $*"
-	xib0 "$d" up || fail "$d: no xib0 after attach $*"
-}
 on_xenbr0() { ip -o addr show dev xenbr0 | grep -q " $1/24 "; }
 # A pingpong within DOMAIN from its GID INDEX must be refused at RTR
 # (the server's modify_qp comes first).

@@ -33,6 +33,16 @@ xib0() { # DOMAIN up|gone
 	xrun "$1" "for i in \$(seq 150); do $t && exit 0; sleep 0.2; done; exit 1" >/dev/null
 }
 
+# Detaches DOMAIN's device and attaches it again with the given
+# xenib-attach options (e.g. --rdma-ip ADDR); waits for xib0 each time.
+attach_as() { # DOMAIN [--rdma-ip ADDR]...
+	d=$1; shift
+	xenib-attach detach "$d" || fail "detach $d"
+	xib0 "$d" gone || fail "$d: xib0 still there after detach"
+	XENIB_ATTACH_WAIT=30 xenib-attach attach "$d" "$@" || fail "attach $d $*"
+	xib0 "$d" up || fail "$d: no xib0 after attach $*"
+}
+
 # The backend's counter NAME (see /dev/xenib_back).
 back_counter() {
 	awk -v k="$1" '$1 == k { print $2 }' /dev/xenib_back

@@ -22,6 +22,14 @@ pub mod errno {
     pub const EPROTO: i32 = 71;
     /// Protocol not supported (no common version).
     pub const EPROTONOSUPPORT: i32 = 93;
+    /// Operation not permitted.
+    pub const EPERM: i32 = 1;
+    /// Function not implemented.
+    pub const ENOSYS: i32 = 38;
+    /// Address family not supported.
+    pub const EAFNOSUPPORT: i32 = 97;
+    /// Cannot assign requested address.
+    pub const EADDRNOTAVAIL: i32 = 99;
     /// Operation not supported.
     pub const EOPNOTSUPP: i32 = 95;
     /// Largest errno magnitude (`MAX_ERRNO`).

@@ -24,6 +24,7 @@ pub mod doorbell;
 pub mod msg;
 pub mod ring;
 pub mod shmem;
+pub mod ucma;
 pub mod wire;
 
 #[cfg(any(test, feature = "host"))]

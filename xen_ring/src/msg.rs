@@ -1527,6 +1527,98 @@ wire_struct!(
     }
 );
 
+/// Bytes of a forwarded rdma_cm command (`ucma::MAX_IN`).
+pub const CM_MAX_IN: usize = super::ucma::MAX_IN;
+/// Bytes of a forwarded rdma_cm response or event (`ucma::MAX_OUT`).
+pub const CM_MAX_OUT: usize = super::ucma::MAX_OUT;
+
+wire_struct!(
+    /// `CmCmd` request: one write() to the guest's `rdma_cm` file, for
+    /// the cm file `ctx`. `data` holds the command structure
+    /// (`in_len` bytes; a `SET_OPTION` value follows it), the rest zero.
+    /// Pointers in it (`response`, `optval`) and a `MIGRATE_ID`
+    /// descriptor (which the front replaces by the source file's
+    /// handle) mean nothing to the backend; it supplies its own.
+    pub struct CmCmdReq {
+        /// The cm file (a context handle from `CmOpen`).
+        pub ctx: CtxHandle,
+        /// `RDMA_USER_CM_CMD_*`.
+        pub cmd: u32,
+        /// Valid bytes of `data`.
+        pub in_len: u16,
+        /// Response bytes the caller offers (at most `CM_MAX_OUT`).
+        pub out_len: u16,
+        /// The command.
+        pub data: [u8; CM_MAX_IN],
+    }
+);
+
+impl CmCmdReq {
+    /// Lengths within bounds, nothing past `in_len`.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        let n = usize::from(self.in_len);
+        if n > CM_MAX_IN || usize::from(self.out_len) > CM_MAX_OUT {
+            return Err(DecodeError::Inconsistent);
+        }
+        if self.data[n..].iter().any(|&b| b != 0) {
+            return Err(DecodeError::Inconsistent);
+        }
+        Ok(())
+    }
+}
+
+wire_struct!(
+    /// `CmCmd` response: what dom0's `rdma_cm` wrote to the response
+    /// buffer (`out_len` bytes of the request, zero-filled), and the GIDs
+    /// behind the GID indices it holds (`ucma::sgid_index_offsets`), by
+    /// value, for the front to find in its own table.
+    pub struct CmCmdRsp {
+        /// Valid bytes of `data`.
+        pub len: u16,
+        /// GID types of `sgid` and `alt_sgid` (`enum ib_gid_type`).
+        pub sgid_type: u8,
+        /// Of `alt_sgid`.
+        pub alt_sgid_type: u8,
+        /// The primary path's source GID (zero if none).
+        pub sgid: Gid,
+        /// The alternate path's source GID (zero if none).
+        pub alt_sgid: Gid,
+        /// The response.
+        pub data: [u8; CM_MAX_OUT],
+    }
+);
+
+impl CmCmdRsp {
+    /// The valid bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.data.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+wire_struct!(
+    /// `CmOpen` response: the new cm file.
+    pub struct CmOpenRsp {
+        /// Its handle (a context handle).
+        pub ctx: CtxHandle,
+    }
+);
+
+wire_struct!(
+    /// An rdma_cm event of one of the guest's cm files (event ring):
+    /// `struct rdma_ucm_event_resp`, with the GID behind its address
+    /// handle's source index, as in `CmCmdRsp`.
+    pub struct CmEvent {
+        /// The cm file.
+        pub ctx: CtxHandle,
+        /// `enum ib_gid_type` of `sgid`.
+        pub sgid_type: u32,
+        /// Source GID of `param.ud.ah_attr` (zero if none).
+        pub sgid: Gid,
+        /// The event.
+        pub data: [u8; super::ucma::EVENT_LEN],
+    }
+);
+
 #[cfg(test)]
 impl Layout for Empty {
     const FIELDS: &'static [(&'static str, &'static str, usize)] = &[];

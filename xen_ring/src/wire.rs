@@ -23,10 +23,11 @@ use super::msg::*;
 use super::ring::{Slot, SLOT_SIZE};
 
 /// Current (and highest) protocol version (2: `MapPages`, fault responses;
-/// 3: source GIDs by value in [`AhAttr`](super::msg::AhAttr)).
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 3: source GIDs by value in [`AhAttr`](super::msg::AhAttr); 4: rdma_cm
+/// files, `CmOpen`, `CmCmd`, [`Event::Cm`]).
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Lowest protocol version this implementation speaks.
-pub const MIN_PROTOCOL_VERSION: u16 = 3;
+pub const MIN_PROTOCOL_VERSION: u16 = 4;
 
 /// Feature: the back delivers events on a separate event ring.
 pub const FEATURE_EVENT_RING: u64 = 1 << 0;
@@ -44,8 +45,12 @@ pub const FEATURE_FAULT_IN: u64 = 1 << 5;
 /// Feature: MRs beyond `MAX_MR_PAGES_ONE_LEVEL` pages, listed through
 /// directory pages (`mr_request_refs`).
 pub const FEATURE_MR_TWO_LEVEL: u64 = 1 << 6;
+/// Feature: the guest's `rdma_cm` file is forwarded (`CmOpen`, `CmCmd`,
+/// [`Event::Cm`]).
+pub const FEATURE_RDMA_CM: u64 = 1 << 7;
 /// Every feature this implementation knows.
-pub const SUPPORTED_FEATURES: u64 = FEATURE_EVENT_RING
+pub const SUPPORTED_FEATURES: u64 = FEATURE_RDMA_CM
+    | FEATURE_EVENT_RING
     | FEATURE_MMAP
     | FEATURE_KICK
     | FEATURE_MULTI_PAGE_RING
@@ -339,6 +344,11 @@ ops! {
     Kick = 0x00a0, QpReq => Empty;
     /// Map guest pages a verb faulted on into the context's address space.
     MapPages = 0x00b0, MapPagesReq => Empty;
+    /// Open a cm file: a ucma file of the real device's rdma_cm, served
+    /// like a context (closed with `CloseContext`).
+    CmOpen = 0x00c0, Empty => CmOpenRsp;
+    /// One rdma_cm command on a cm file.
+    CmCmd = 0x00c1, CmCmdReq => CmCmdRsp;
 }
 
 impl Op {
@@ -359,7 +369,8 @@ impl Request {
             | Request::QueryPort(_)
             | Request::QueryGid(_)
             | Request::QueryPkey(_)
-            | Request::OpenContext(_) => return None,
+            | Request::OpenContext(_)
+            | Request::CmOpen(_) => return None,
             Request::CloseContext(r) => r.ctx,
             Request::AllocPd(r) => r.ctx,
             Request::DeallocPd(r) => r.ctx,
@@ -386,6 +397,7 @@ impl Request {
             Request::Mmap(r) => r.ctx,
             Request::Munmap(r) => r.ctx,
             Request::MapPages(r) => r.ctx,
+            Request::CmCmd(r) => r.ctx,
         })
     }
 
@@ -398,6 +410,7 @@ impl Request {
             Request::RegMr(m) => m.check(),
             Request::ReregMr(m) => m.check(),
             Request::Mmap(m) => m.check(),
+            Request::CmCmd(m) => m.check(),
             _ => Ok(()),
         }
     }
@@ -492,6 +505,9 @@ impl Response {
     pub fn check(&self) -> Result<(), DecodeError> {
         match self {
             Response::Ok(RspBody::Mmap(m)) => m.check(),
+            Response::Ok(RspBody::CmCmd(m)) if usize::from(m.len) > CM_MAX_OUT => {
+                Err(DecodeError::Inconsistent)
+            }
             Response::Ok(RspBody::Hello(h)) if h.version == 0 => Err(DecodeError::Inconsistent),
             _ => Ok(()),
         }
@@ -561,6 +577,8 @@ pub enum EventOp {
     Async = 0x8002,
     /// [`Event::DeviceRemoved`].
     DeviceRemoved = 0x8003,
+    /// [`Event::Cm`].
+    Cm = 0x8004,
 }
 
 impl EventOp {
@@ -570,6 +588,7 @@ impl EventOp {
             0x8001 => Some(EventOp::Comp),
             0x8002 => Some(EventOp::Async),
             0x8003 => Some(EventOp::DeviceRemoved),
+            0x8004 => Some(EventOp::Cm),
             _ => None,
         }
     }
@@ -584,6 +603,8 @@ pub enum Event {
     Async(AsyncEvent),
     /// The backing device is gone; the front must tear everything down.
     DeviceRemoved,
+    /// An rdma_cm event of a cm file.
+    Cm(CmEvent),
 }
 
 impl Event {
@@ -593,6 +614,7 @@ impl Event {
             Event::Comp(_) => EventOp::Comp,
             Event::Async(_) => EventOp::Async,
             Event::DeviceRemoved => EventOp::DeviceRemoved,
+            Event::Cm(_) => EventOp::Cm,
         }
     }
 
@@ -602,6 +624,7 @@ impl Event {
             Event::Comp(e) => e.put(w),
             Event::Async(e) => e.put(w),
             Event::DeviceRemoved => {}
+            Event::Cm(e) => e.put(w),
         });
     }
 
@@ -621,6 +644,7 @@ impl Event {
                 EventOp::Comp => Event::Comp(CompEvent::get(r)?),
                 EventOp::Async => Event::Async(AsyncEvent::get(r)?),
                 EventOp::DeviceRemoved => Event::DeviceRemoved,
+                EventOp::Cm => Event::Cm(CmEvent::get(r)?),
             })
         })?;
         Ok((h.id, ev))
@@ -637,6 +661,12 @@ mod tests {
     /// Makes a generated request satisfy the semantic checks.
     fn fix_request(req: &mut Request, src: &mut GenSrc<'_>) {
         match req {
+            Request::CmCmd(m) => {
+                m.in_len %= CM_MAX_IN as u16 + 1;
+                m.out_len %= CM_MAX_OUT as u16 + 1;
+                let n = usize::from(m.in_len);
+                m.data[n..].fill(0);
+            }
             Request::Hello(h) => {
                 h.min_version = h.min_version.max(1);
                 h.max_version = h.max_version.max(h.min_version);
@@ -680,6 +710,7 @@ mod tests {
         match rsp {
             RspBody::Mmap(m) => m.total_pages = m.total_pages.max(m.refs.len() as u32),
             RspBody::Hello(h) => h.version = h.version.max(1),
+            RspBody::CmCmd(m) => m.len %= CM_MAX_OUT as u16 + 1,
             _ => {}
         }
     }
@@ -711,9 +742,10 @@ mod tests {
 
     fn any_event(e: &[u8]) -> Event {
         let mut src = GenSrc::new(e);
-        match src.below(3) {
+        match src.below(4) {
             0 => Event::Comp(CompEvent::gen(&mut src)),
             1 => Event::Async(AsyncEvent::gen(&mut src)),
+            2 => Event::Cm(CmEvent::gen(&mut src)),
             _ => Event::DeviceRemoved,
         }
     }
@@ -1036,7 +1068,7 @@ mod tests {
             Event::decode(&slot),
             Err(DecodeError::InvalidValue(kind_off as u16))
         );
-        assert_eq!(EventOp::from_u16(0x8004), None);
+        assert_eq!(EventOp::from_u16(0x8005), None);
     }
 
     /// `cargo test -- --ignored print_layouts --nocapture` prints the body
@@ -1079,6 +1111,7 @@ mod tests {
         table("QpCaps (relative)", QpCaps::FIELDS, 0);
         table("CompEvent", CompEvent::FIELDS, 24);
         table("AsyncEvent", AsyncEvent::FIELDS, 24);
+        table("CmEvent", CmEvent::FIELDS, 24);
     }
 
     #[test]
