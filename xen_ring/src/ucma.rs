@@ -248,11 +248,29 @@ fn is_any(family: u16, g: &Gid) -> bool {
     }
 }
 
+/// A loopback address (`127.0.0.0/8`, `::1`): rdma_cm's "this host",
+/// which for a guest is its own address.
+fn is_loopback(family: u16, g: &Gid) -> bool {
+    match family {
+        AF_INET => g[12] == 127,
+        _ => {
+            *g == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+                || (is_ipv4_mapped(g) && g[12] == 127)
+        }
+    }
+}
+
 /// The guest's first address of `family` (`AF_INET6` falls back to an
 /// IPv4 one: a v6 wildcard bind is dual-stack).
 fn own_of_family(own: &[Gid], family: u16) -> Option<(u16, Gid)> {
-    let v4 = own.iter().find(|g| is_ipv4_mapped(g)).map(|g| (AF_INET, *g));
-    let v6 = own.iter().find(|g| !is_ipv4_mapped(g)).map(|g| (AF_INET6, *g));
+    let v4 = own
+        .iter()
+        .find(|g| is_ipv4_mapped(g))
+        .map(|g| (AF_INET, *g));
+    let v6 = own
+        .iter()
+        .find(|g| !is_ipv4_mapped(g))
+        .map(|g| (AF_INET6, *g));
     match family {
         AF_INET => v4,
         _ => v6.or(v4),
@@ -278,9 +296,9 @@ fn put_sockaddr(sa: &mut [u8], family: u16, gid: &Gid, port: [u8; 2]) -> Result<
 }
 
 /// A local address (bind, or a resolve's source): the guest's own stays,
-/// the wildcard (or, for a source, nothing at all: `family` 0) becomes
-/// the guest's own of that family (`hint` when unspecified), anything
-/// else is refused. Returns the new length if rewritten.
+/// the wildcard and loopback (or, for a source, nothing at all: `family`
+/// 0) become the guest's own of that family (`hint` when unspecified),
+/// anything else is refused. Returns the new length if rewritten.
 fn local_address(
     sa: &mut [u8],
     own: &[Gid],
@@ -288,12 +306,15 @@ fn local_address(
     may_be_unset: bool,
 ) -> Result<Option<usize>, Refusal> {
     let family = u16_at(sa, 0).ok_or(Refusal::Malformed)?;
-    let port = [sa.get(2).copied().unwrap_or(0), sa.get(3).copied().unwrap_or(0)];
+    let port = [
+        sa.get(2).copied().unwrap_or(0),
+        sa.get(3).copied().unwrap_or(0),
+    ];
     let (family, any) = if family == 0 && may_be_unset {
         (hint, true)
     } else {
         let (f, g) = sockaddr_gid(sa)?;
-        if !is_any(f, &g) {
+        if !is_any(f, &g) && !is_loopback(f, &g) {
             return if own.contains(&g) {
                 Ok(None)
             } else {
@@ -307,9 +328,16 @@ fn local_address(
     put_sockaddr(sa, f, &g, port).map(Some)
 }
 
-/// A destination: IPv4 or IPv6, any address.
-fn remote_family(sa: &[u8]) -> Result<u16, Refusal> {
-    sockaddr_gid(sa).map(|(f, _)| f)
+/// A destination: IPv4 or IPv6, any address; loopback (this host) is the
+/// guest itself. Returns its family and, if rewritten, its new length.
+fn remote_address(sa: &mut [u8], own: &[Gid]) -> Result<(u16, Option<usize>), Refusal> {
+    let (f, g) = sockaddr_gid(sa)?;
+    if !is_loopback(f, &g) {
+        return Ok((f, None));
+    }
+    let port = [sa[2], sa[3]];
+    let (f, g) = own_of_family(own, f).ok_or(Refusal::NotOwnAddress)?;
+    Ok((f, Some(put_sockaddr(sa, f, &g, port)?)))
 }
 
 fn multicast(sa: &[u8]) -> Result<(), Refusal> {
@@ -358,13 +386,16 @@ pub fn check_command(c: u32, data: &mut [u8], own: &[Gid]) -> Result<Action, Ref
             Ok(Action::None)
         }
         cmd::RESOLVE_IP => {
-            let family = remote_family(&data[28..56])?;
+            let (family, _) = remote_address(&mut data[28..56], own)?;
             local_address(&mut data[..SOCKADDR_LEN], own, family, true)?;
             Ok(Action::None)
         }
         cmd::RESOLVE_ADDR => {
             // `u32 id, u32 timeout, u16 src_size, u16 dst_size, u32, src, dst`.
-            let family = remote_family(&data[144..272])?;
+            let (family, dst_len) = remote_address(&mut data[144..272], own)?;
+            if let Some(len) = dst_len {
+                set_u16(data, 10, len as u16)?;
+            }
             if let Some(len) = local_address(&mut data[16..144], own, family, true)? {
                 set_u16(data, 8, len as u16)?;
             }
@@ -487,9 +518,18 @@ mod tests {
 
         let mut b = bind_ip(sin([0; 4], 7174));
         assert_eq!(check_command(cmd::BIND_IP, &mut b, &own), Ok(Action::None));
-        assert_eq!(&b[8..36], &sin(OWN, 7174), "the wildcard becomes the guest's");
+        assert_eq!(
+            &b[8..36],
+            &sin(OWN, 7174),
+            "the wildcard becomes the guest's"
+        );
 
-        for a in [OTHER, [10, 0, 3, 1], [127, 0, 0, 1]] {
+        // Loopback is "this host": the guest's own.
+        let mut b = bind_ip(sin([127, 0, 0, 1], 5));
+        assert_eq!(check_command(cmd::BIND_IP, &mut b, &own), Ok(Action::None));
+        assert_eq!(&b[8..36], &sin(OWN, 5));
+
+        for a in [OTHER, [10, 0, 3, 1], [0, 0, 0, 1]] {
             let mut b = bind_ip(sin(a, 7174));
             assert_eq!(
                 check_command(cmd::BIND_IP, &mut b, &own),
@@ -498,7 +538,10 @@ mod tests {
         }
         // A guest with no address binds nothing.
         let mut b = bind_ip(sin([0; 4], 1));
-        assert_eq!(check_command(cmd::BIND_IP, &mut b, &[]), Err(Refusal::NotOwnAddress));
+        assert_eq!(
+            check_command(cmd::BIND_IP, &mut b, &[]),
+            Err(Refusal::NotOwnAddress)
+        );
     }
 
     #[test]
@@ -522,7 +565,10 @@ mod tests {
         let own = [v4(OWN)];
         let mut b = [0u8; 64];
         b[28..56].copy_from_slice(&sin(OTHER, 7174));
-        assert_eq!(check_command(cmd::RESOLVE_IP, &mut b, &own), Ok(Action::None));
+        assert_eq!(
+            check_command(cmd::RESOLVE_IP, &mut b, &own),
+            Ok(Action::None)
+        );
         assert_eq!(&b[..28], &sin(OWN, 0), "no source: the guest's");
         assert_eq!(&b[28..56], &sin(OTHER, 7174), "destination untouched");
 
@@ -534,9 +580,20 @@ mod tests {
             Err(Refusal::NotOwnAddress)
         );
 
+        let mut b = [0u8; 64];
+        b[28..56].copy_from_slice(&sin([127, 0, 0, 1], 9));
+        assert_eq!(
+            check_command(cmd::RESOLVE_IP, &mut b, &own),
+            Ok(Action::None)
+        );
+        assert_eq!(&b[28..56], &sin(OWN, 9), "loopback: the guest itself");
+
         let mut b = [0u8; 272];
         b[144..172].copy_from_slice(&sin(OTHER, 1));
-        assert_eq!(check_command(cmd::RESOLVE_ADDR, &mut b, &own), Ok(Action::None));
+        assert_eq!(
+            check_command(cmd::RESOLVE_ADDR, &mut b, &own),
+            Ok(Action::None)
+        );
         assert_eq!(&b[16..44], &sin(OWN, 0));
         assert_eq!(u16_at(&b, 8), Some(16));
     }
@@ -546,18 +603,34 @@ mod tests {
         let own = [v4(OWN)];
         let mut b = [0u8; 8];
         b[..4].copy_from_slice(&5u32.to_ne_bytes());
-        assert_eq!(check_command(cmd::LISTEN, &mut b, &own), Ok(Action::EnsureBound { id: 5 }));
+        assert_eq!(
+            check_command(cmd::LISTEN, &mut b, &own),
+            Ok(Action::EnsureBound { id: 5 })
+        );
         let mut b = [0u8; 288];
         b[..4].copy_from_slice(&0x11u32.to_ne_bytes());
-        assert_eq!(check_command(cmd::CONNECT, &mut b, &own), Ok(Action::OwnQp { qpn: 0x11 }));
+        assert_eq!(
+            check_command(cmd::CONNECT, &mut b, &own),
+            Ok(Action::OwnQp { qpn: 0x11 })
+        );
         let mut b = [0u8; 296];
         b[8..12].copy_from_slice(&0x12u32.to_ne_bytes());
-        assert_eq!(check_command(cmd::ACCEPT, &mut b, &own), Ok(Action::None), "no conn_param");
+        assert_eq!(
+            check_command(cmd::ACCEPT, &mut b, &own),
+            Ok(Action::None),
+            "no conn_param"
+        );
         b[8 + 271] = 1;
-        assert_eq!(check_command(cmd::ACCEPT, &mut b, &own), Ok(Action::OwnQp { qpn: 0x12 }));
+        assert_eq!(
+            check_command(cmd::ACCEPT, &mut b, &own),
+            Ok(Action::OwnQp { qpn: 0x12 })
+        );
         let mut b = [0u8; 16];
         b[12..16].copy_from_slice(&3u32.to_ne_bytes());
-        assert_eq!(check_command(cmd::MIGRATE_ID, &mut b, &own), Ok(Action::Migrate { file: 3 }));
+        assert_eq!(
+            check_command(cmd::MIGRATE_ID, &mut b, &own),
+            Ok(Action::Migrate { file: 3 })
+        );
     }
 
     #[test]
@@ -565,26 +638,53 @@ mod tests {
         let own = [v4(OWN)];
         let mut b = [0u8; 24];
         b[16..18].copy_from_slice(&0x013fu16.to_ne_bytes());
-        assert_eq!(check_command(cmd::CREATE_ID, &mut b, &own), Err(Refusal::PortSpace));
+        assert_eq!(
+            check_command(cmd::CREATE_ID, &mut b, &own),
+            Err(Refusal::PortSpace)
+        );
         b[16..18].copy_from_slice(&PS_TCP.to_ne_bytes());
-        assert_eq!(check_command(cmd::CREATE_ID, &mut b, &own), Ok(Action::None));
+        assert_eq!(
+            check_command(cmd::CREATE_ID, &mut b, &own),
+            Ok(Action::None)
+        );
         let mut b = [0u8; 32];
         b[12..16].copy_from_slice(&1u32.to_ne_bytes());
-        assert_eq!(check_command(cmd::SET_OPTION, &mut b, &own), Err(Refusal::Option));
+        assert_eq!(
+            check_command(cmd::SET_OPTION, &mut b, &own),
+            Err(Refusal::Option)
+        );
         b[12..16].fill(0);
         b[20..24].copy_from_slice(&4u32.to_ne_bytes());
-        assert_eq!(check_command(cmd::SET_OPTION, &mut b, &own), Ok(Action::None));
+        assert_eq!(
+            check_command(cmd::SET_OPTION, &mut b, &own),
+            Ok(Action::None)
+        );
         b[20..24].copy_from_slice(&64u32.to_ne_bytes());
-        assert_eq!(check_command(cmd::SET_OPTION, &mut b, &own), Err(Refusal::Malformed));
+        assert_eq!(
+            check_command(cmd::SET_OPTION, &mut b, &own),
+            Err(Refusal::Malformed)
+        );
         for c in [cmd::GET_EVENT, cmd::GET_OPTION, 23, u32::MAX] {
-            assert_eq!(check_command(c, &mut [0u8; 512], &own), Err(Refusal::Unknown));
+            assert_eq!(
+                check_command(c, &mut [0u8; 512], &own),
+                Err(Refusal::Unknown)
+            );
         }
-        assert_eq!(check_command(cmd::ACCEPT, &mut [0u8; 100], &own), Err(Refusal::Malformed));
+        assert_eq!(
+            check_command(cmd::ACCEPT, &mut [0u8; 100], &own),
+            Err(Refusal::Malformed)
+        );
         let mut b = [0u8; 48];
         b[16..44].copy_from_slice(&sin(OTHER, 0));
-        assert_eq!(check_command(cmd::JOIN_IP_MCAST, &mut b, &own), Err(Refusal::NotMulticast));
+        assert_eq!(
+            check_command(cmd::JOIN_IP_MCAST, &mut b, &own),
+            Err(Refusal::NotMulticast)
+        );
         b[16..44].copy_from_slice(&sin([239, 1, 2, 3], 0));
-        assert_eq!(check_command(cmd::JOIN_IP_MCAST, &mut b, &own), Ok(Action::None));
+        assert_eq!(
+            check_command(cmd::JOIN_IP_MCAST, &mut b, &own),
+            Ok(Action::None)
+        );
     }
 
     #[test]
