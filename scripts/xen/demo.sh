@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The main job in Xen mode (scripts/demo): in dom0, unmodified rdma-core
 # programs on native rxe0 (two processes in dom0); then the same programs
-# between the two domUs over their paravirtual xib0, and an unmodified MPI
-# program across them; then what crossed the rings. TCG emulates the CPUs:
+# between the two domUs over their paravirtual xib0, an unmodified MPI
+# program across them, and rping through rdma_cm; then what crossed the
+# rings. TCG emulates the CPUs:
 # compare ratios, not absolute numbers. Each domU serves dom0 until done.
 if [ "$XENIB_DOMAIN" != dom0 ]; then
 	i=0
@@ -65,6 +66,21 @@ show_bw
 echo
 echo "== MPI (Open MPI + UCX, unmodified): 2 ranks, one per domU, over xib0"
 sh ./15-mpi.sh 2>&1 | grep -v '^#' || exit 1
+
+echo
+echo "== rping (librdmacm, unmodified), 100 x 64 B, data checked: domu1 -> domu2,"
+echo "   each on its own RDMA address (xenib-attach --rdma-ip), through dom0's rdma_cm"
+for n in 1 2; do
+	attach_as domu$n --rdma-ip 10.0.4.1$n/24
+	xrun domu$n "ip addr add 10.0.4.1$n/24 dev xibgid0" || exit 1
+done
+xrun domu2 "timeout 120 rping -s -a 10.0.4.12 -C 100 -V -S 64" >/tmp/server.out 2>&1 &
+sleep 3
+xrun domu1 "timeout 120 rping -c -a 10.0.4.12 -C 100 -V -S 64 -v" >/tmp/client.out 2>&1 ||
+	{ cat /tmp/client.out /tmp/server.out; exit 1; }
+wait $! || { cat /tmp/server.out; exit 1; }
+tail -2 /tmp/client.out
+echo "100 pings, each checked; dom0 held $(back_counter objects.cm_files) rdma_cm files afterwards"
 
 after=$(awk '$1 ~ /^requests\./ { n += $2 } END { print n + 0 }' /dev/xenib_back)
 echo
