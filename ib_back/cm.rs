@@ -195,7 +195,9 @@ pub(crate) fn execute(
         }
         Error::from_errno(-r.errno())
     })?;
-    let mut _migrating = None;
+    // A migration's source: its server, a reference to its file and the
+    // descriptor installed for it here, all held until the command is done.
+    let mut migrating = None;
     match action {
         Action::None => {}
         Action::EnsureBound { id } => ensure_bound(f, svc, id, own)?,
@@ -210,7 +212,7 @@ pub(crate) fn execute(
             let file = src.cm_file().ok_or(EBADF)?;
             let fd = file.install()?;
             data[ucma::MIGRATE_FD_AT..ucma::MIGRATE_FD_AT + 4].copy_from_slice(&fd.0.to_ne_bytes());
-            _migrating = Some((src, file, fd));
+            migrating = Some((src, file, fd));
         }
     }
     if req.cmd == cmd::CREATE_ID {
@@ -241,7 +243,7 @@ pub(crate) fn execute(
             }
         }
         (cmd::MIGRATE_ID, Ok(())) => {
-            if let Some((src, ..)) = &_migrating {
+            if let Some((src, ..)) = &migrating {
                 if take_one(&src.cm_ids) {
                     server.cm_ids.fetch_add(1, Ordering::AcqRel);
                 }
