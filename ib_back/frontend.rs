@@ -252,8 +252,14 @@ impl Frontend {
     /// Forgets the QPs of `ctx` (its QP `qp` only, if given).
     pub(crate) fn forget_qps(&self, ctx: CtxHandle, qp: Option<u32>) {
         let mut qps = self.qps.lock();
-        while let Some(i) = qps.position(|&(c, h, _)| c == ctx && qp.is_none_or(|q| q == h)) {
+        // One pass over the table, not one per QP: a context may hold
+        // thousands.
+        let mut from = 0;
+        while let Some(i) =
+            qps.position_from(from, |&(c, h, _)| c == ctx && qp.is_none_or(|q| q == h))
+        {
             qps.remove(i);
+            from = i;
         }
     }
 
