@@ -16,3 +16,11 @@ FLAVOUR="${FLAVOUR:-release}"
 
 log() { printf '\033[1m[xenib]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[xenib] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Builds xenib-image (images/, release, with MPI) and prints its path.
+image_tool() {
+	(cd "$XENIB_ROOT/images" && CARGO_TARGET_DIR="$XENIB_ROOT/build/images-target" \
+		LIBCLANG_PATH=/usr/lib/llvm-19/lib cargo build --locked --release --quiet) >&2 ||
+		die "cannot build xenib-image"
+	echo "$XENIB_ROOT/build/images-target/release/xenib-image"
+}

@@ -2,13 +2,16 @@
 //! A node's image cache: a [`Store`] plus pins and a space budget.
 //!
 //! ```text
-//! CACHE/pins/DIGEST    present while image DIGEST is in use (a domU runs from it)
+//! CACHE/pins/DIGEST    present while the admin pins image DIGEST (`pin`)
+//! CACHE/domains/NAME/  a domU started from an image (`start`, see `domain`)
 //! ```
 //!
+//! An image is in use while it is pinned or a domain's record names it.
 //! `gc` removes least-recently-used chunks (by modification time, which
 //! `fetch` and `extract` refresh) until the chunks fit the budget, never a
-//! chunk of a pinned image. Images left incomplete lose their manifest.
+//! chunk of an image in use. Images left incomplete lose their manifest.
 
+use crate::domain;
 use crate::error::{err, io_at, Result};
 use crate::hash::Digest;
 use crate::store::Store;
@@ -31,6 +34,8 @@ pub struct Cache {
 pub struct ImageStatus {
     pub digest: Digest,
     pub pinned: bool,
+    /// Domains started from it (`start`) and not stopped yet.
+    pub used_by: Vec<String>,
     pub image_bytes: u64,
     pub chunks: usize,
     /// Chunks present (not checked; `fetch` checks them).
@@ -52,7 +57,7 @@ pub struct GcReport {
     pub removed_bytes: u64,
     pub removed_images: usize,
     pub kept_bytes: u64,
-    /// Bytes that pinned images keep, even over the budget.
+    /// Bytes that images in use (pinned, or running domains') keep, even over the budget.
     pub pinned_bytes: u64,
 }
 
@@ -71,6 +76,17 @@ impl Cache {
 
     pub fn is_pinned(&self, digest: &Digest) -> bool {
         self.pin_path(digest).exists()
+    }
+
+    /// The images that gc must spare: pinned ones and those domains run from.
+    fn in_use(&self) -> Result<HashSet<Digest>> {
+        let mut used: HashSet<Digest> = domain::running(self)?.into_iter().map(|(_, d)| d).collect();
+        for digest in self.store.manifests()? {
+            if self.is_pinned(&digest) {
+                used.insert(digest);
+            }
+        }
+        Ok(used)
     }
 
     /// Protects image `digest` from `gc`; the image must be in the cache.
@@ -93,6 +109,7 @@ impl Cache {
     pub fn status(&self) -> Result<CacheStatus> {
         let chunks = self.store.chunks()?;
         let present: HashSet<Digest> = chunks.iter().map(|c| c.0).collect();
+        let running = domain::running(self)?;
         let mut images = Vec::new();
         for digest in self.store.manifests()? {
             let Ok(manifest) = self.store.load_manifest(&digest) else {
@@ -102,6 +119,11 @@ impl Cache {
             images.push(ImageStatus {
                 digest,
                 pinned: self.is_pinned(&digest),
+                used_by: running
+                    .iter()
+                    .filter(|(_, d)| *d == digest)
+                    .map(|(name, _)| name.clone())
+                    .collect(),
                 image_bytes: manifest.image_size(),
                 chunks: unique.len(),
                 chunks_present: unique.iter().filter(|c| present.contains(&c.hash)).count(),
@@ -114,20 +136,17 @@ impl Cache {
         })
     }
 
-    /// Evicts unpinned chunks, least recently used first, until the
+    /// Evicts chunks of images not in use, least recently used first, until the
     /// chunks take at most `budget` bytes.
     pub fn gc(&self, budget: u64) -> Result<GcReport> {
         self.remove_stale_tmp()?;
+        let in_use = self.in_use()?;
         let mut protected = HashSet::new();
-        let mut pinned = Vec::new();
-        for digest in self.store.manifests()? {
-            if self.is_pinned(&digest) {
-                // A pinned image whose manifest is damaged protects nothing
-                // and says so, rather than silently losing its protection.
-                let manifest = self.store.load_manifest(&digest)?;
-                protected.extend(manifest.unique_chunks().iter().map(|c| c.hash));
-                pinned.push(digest);
-            }
+        for digest in &in_use {
+            // An image in use whose manifest is damaged protects nothing
+            // and says so, rather than silently losing its protection.
+            let manifest = self.store.load_manifest(digest)?;
+            protected.extend(manifest.unique_chunks().iter().map(|c| c.hash));
         }
         let mut chunks = self.store.chunks()?;
         let mut total: u64 = chunks.iter().map(|c| c.1).sum();
@@ -154,12 +173,13 @@ impl Cache {
         Ok(report)
     }
 
-    /// Drops the manifests of unpinned images that lost a chunk.
+    /// Drops the manifests of images not in use that lost a chunk.
     fn remove_incomplete_images(&self) -> Result<usize> {
         let present: HashSet<Digest> = self.store.chunks()?.iter().map(|c| c.0).collect();
+        let in_use = self.in_use()?;
         let mut removed = 0;
         for digest in self.store.manifests()? {
-            if self.is_pinned(&digest) {
+            if in_use.contains(&digest) {
                 continue;
             }
             let complete = match self.store.load_manifest(&digest) {

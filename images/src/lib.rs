@@ -3,11 +3,13 @@
 //! manifest whose digest is the image version (`manifest`, `image`), a
 //! content-addressed store (`store`) that is also each node's cache with
 //! pins and a budget (`cache`), and `fetch`, which deploys an image to every
-//! node of a job over MPI, reading only the chunks some node lacks, once.
+//! node of a job over MPI, reading only the chunks some node lacks, once,
+//! and `domain`, which boots Xen domUs from the cache.
 //! See Documentation/images.rst.
 
 pub mod cache;
 pub mod collective;
+pub mod domain;
 pub mod error;
 pub mod fetch;
 pub mod hash;

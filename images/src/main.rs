@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 use xenib_image::cache::Cache;
+use xenib_image::domain::{self, StartOptions};
 use xenib_image::error::{err, Result};
 use xenib_image::fetch::{fetch, DEFAULT_WINDOW};
 use xenib_image::image::{build, extract};
@@ -21,8 +23,18 @@ fn usage() -> &'static str {
                            put image DIGEST into the cache of every rank's node
                            (one rank per node, under srun --mpi=pmix or mpirun);
                            STORAGE is a store directory or http://HOST:PORT/PATH
+                           (outside srun/mpirun: this node alone)
   extract DIGEST DIR       rebuild the image's files from the cache into DIR
-  status                   images and chunks in the cache
+  start DIGEST --name NAME --config XL_TEMPLATE [--append-initrd CPIO]
+        [--console-log FILE] [--ready TEXT | --no-wait] [--timeout SECONDS]
+                           boot Xen domain NAME from the cached image (files
+                           vmlinuz and initramfs.cpio); time it until its
+                           console (default /var/log/xen/console/guest-NAME.log)
+                           prints a line starting with TEXT (default XENIB-READY)
+  stop NAME [--timeout SECONDS]
+                           shut domain NAME down (destroyed after the timeout,
+                           default 120) and release its image
+  status                   images, the domains running from them, and chunks
   gc --budget BYTES        evict least recently used unpinned chunks over BYTES
   pin DIGEST | unpin DIGEST
 The cache is --cache, else $XENIB_IMAGE_CACHE, else /var/cache/xenib/images.
@@ -33,15 +45,24 @@ BYTES may end in K, M or G (powers of 1024)."
 struct Args {
     positional: Vec<String>,
     options: Vec<(String, String)>,
+    flags: Vec<String>,
 }
 
 impl Args {
     fn parse(args: Vec<String>, valued: &[&str]) -> Result<Args> {
+        Args::parse_with_flags(args, valued, &[])
+    }
+
+    /// `valued` options take a value; `flags` do not.
+    fn parse_with_flags(args: Vec<String>, valued: &[&str], flags: &[&str]) -> Result<Args> {
         let mut positional = Vec::new();
         let mut options = Vec::new();
+        let mut set = Vec::new();
         let mut iter = args.into_iter();
         while let Some(arg) = iter.next() {
-            if valued.contains(&arg.as_str()) {
+            if flags.contains(&arg.as_str()) {
+                set.push(arg);
+            } else if valued.contains(&arg.as_str()) {
                 let value = iter
                     .next()
                     .ok_or_else(|| err(format!("{arg} needs a value")))?;
@@ -55,7 +76,12 @@ impl Args {
         Ok(Args {
             positional,
             options,
+            flags: set,
         })
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f == name)
     }
 
     fn option(&self, name: &str) -> Option<&str> {
@@ -122,6 +148,8 @@ fn main() -> ExitCode {
         "fetch" => return run_fetch(args, &cache_dir),
         "build" => cmd_build(args),
         "extract" => cmd_extract(args, &cache_dir),
+        "start" => cmd_start(args, &cache_dir),
+        "stop" => cmd_stop(args, &cache_dir),
         "status" => cmd_status(args, &cache_dir),
         "gc" => cmd_gc(args, &cache_dir),
         "pin" | "unpin" => cmd_pin(&command, args, &cache_dir),
@@ -182,6 +210,9 @@ fn cmd_status(args: Vec<String>, cache_dir: &Path) -> Result<()> {
             },
             if image.pinned { " pinned" } else { "" }
         );
+        for name in &image.used_by {
+            println!("  domain {name}");
+        }
     }
     println!(
         "cache {}: chunks={} stored_bytes={}",
@@ -190,6 +221,63 @@ fn cmd_status(args: Vec<String>, cache_dir: &Path) -> Result<()> {
         status.stored_bytes
     );
     Ok(())
+}
+
+fn cmd_start(args: Vec<String>, cache_dir: &Path) -> Result<()> {
+    let args = Args::parse_with_flags(
+        args,
+        &["--name", "--config", "--append-initrd", "--console-log", "--ready", "--timeout"],
+        &["--no-wait"],
+    )?;
+    let digest = Digest::parse(&args.exactly(1, "DIGEST")?[0])?;
+    let no_wait = args.flag("--no-wait");
+    let name = args.option("--name").ok_or_else(|| err("start needs --name NAME"))?;
+    let template = args
+        .option("--config")
+        .ok_or_else(|| err("start needs --config XL_TEMPLATE"))?;
+    let log = args
+        .option("--console-log")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("/var/log/xen/console/guest-{name}.log")));
+    let ready = args.option("--ready").unwrap_or("XENIB-READY");
+    let opts = StartOptions {
+        name: name.to_string(),
+        template: PathBuf::from(template),
+        append_initrd: args.option("--append-initrd").map(PathBuf::from),
+        ready: (!no_wait).then(|| (log, ready.to_string())),
+        timeout: seconds(&args, 300)?,
+    };
+    let report = domain::start(&Cache::open(cache_dir)?, &digest, &opts)?;
+    println!(
+        "xenib-image start: name={name} domid={} digest={digest} create_seconds={:.3} ready_seconds={:.3}",
+        report.domid, report.create_seconds, report.ready_seconds
+    );
+    Ok(())
+}
+
+fn cmd_stop(args: Vec<String>, cache_dir: &Path) -> Result<()> {
+    let args = Args::parse(args, &["--timeout"])?;
+    let name = &args.exactly(1, "NAME")?[0];
+    let report = domain::stop(&Cache::open(cache_dir)?, name, seconds(&args, 120)?)?;
+    println!(
+        "xenib-image stop: name={name} digest={} already_gone={} forced={} seconds={:.3}",
+        report.digest.map_or("unknown".to_string(), |d| d.to_string()),
+        u8::from(report.already_gone),
+        u8::from(report.forced),
+        report.seconds
+    );
+    Ok(())
+}
+
+/// `--timeout SECONDS`.
+fn seconds(args: &Args, default: u64) -> Result<Duration> {
+    match args.option("--timeout") {
+        None => Ok(Duration::from_secs(default)),
+        Some(text) => text
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| err(format!("bad --timeout {text:?}: whole seconds"))),
+    }
 }
 
 fn cmd_gc(args: Vec<String>, cache_dir: &Path) -> Result<()> {
@@ -248,6 +336,15 @@ fn run_fetch(args: Vec<String>, cache_dir: &Path) -> ExitCode {
     }
 }
 
+/// Whether an MPI launcher (mpirun, or srun with PMIx/PMI) started this
+/// process; otherwise `fetch` serves this node alone, without MPI.
+#[cfg(feature = "mpi")]
+fn under_mpi_launcher() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+}
+
 #[cfg(feature = "mpi")]
 fn launch_fetch(
     from: Option<&str>,
@@ -267,6 +364,9 @@ fn launch_fetch(
         "default" => (Broadcast::Default, window),
         other => return Err(err(format!("unknown --bcast {other:?}"))),
     };
+    if !under_mpi_launcher() {
+        return fetch_alone(from, digest, window, cache_dir);
+    }
     choose_broadcast(broadcast);
     let world = MpiWorld::init().ok_or_else(|| err("MPI was already initialised"))?;
     let outcome =
@@ -293,6 +393,11 @@ fn launch_fetch(
     _bcast: &str,
     cache_dir: &Path,
 ) -> Result<()> {
+    fetch_alone(from, digest, window, cache_dir)
+}
+
+/// `fetch` as a group of one: this node's cache from storage.
+fn fetch_alone(from: Option<&str>, digest: &Digest, window: usize, cache_dir: &Path) -> Result<()> {
     let cache = Cache::open(cache_dir)?;
     let report = fetch(
         &xenib_image::collective::Single,

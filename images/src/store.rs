@@ -252,7 +252,7 @@ pub fn decode_chunk(chunk: &ChunkRef, stored: &[u8]) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub fn scratch(name: &str) -> PathBuf {

@@ -3,15 +3,18 @@
 # xenib-image on a 4-node Slurm cluster in network namespaces
 # (scripts/cluster/cluster): deployment through sbatch + srun --mpi=pmix,
 # warm redeployment, a damaged cached chunk, a delta deployment, pins and
-# gc, and a node killed mid-broadcast (Slurm requeues the job). Prints one
-# "PASS: ..." or "FAIL: ..." line per assertion; exits non-zero if any
-# failed. Needs root. XENIB_SCENARIO_KEEP=1 keeps the job outputs and logs.
+# gc, and a node killed mid-broadcast (Slurm requeues the job); with
+# GUEST_DIR (scripts/mkguest's output), first the small guest image that
+# the Xen harness's domUs boot. Prints one "PASS: ..." or "FAIL: ..." line
+# per assertion; exits non-zero if any failed. Needs root.
+# XENIB_SCENARIO_KEEP=1 keeps the job outputs and logs.
 #
-#   cluster-scenario.sh XENIB_IMAGE_BINARY
+#   cluster-scenario.sh XENIB_IMAGE_BINARY [GUEST_DIR]
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BIN=${1:?usage: cluster-scenario.sh XENIB_IMAGE_BINARY}
+BIN=${1:?usage: cluster-scenario.sh XENIB_IMAGE_BINARY [GUEST_DIR]}
+GUEST=${2:-}
 CLUSTER=$ROOT/scripts/cluster/cluster
 STATE=/run/xenib-cluster
 NODES=4
@@ -94,6 +97,23 @@ echo "$v2"
 D1=$(field digest "$v1") D2=$(field digest "$v2")
 image_bytes=$(field image_bytes "$v1") stored_bytes=$(field stored_bytes "$v1")
 manifest_bytes=$(stat -c %s "$STATE/storage/manifests/$D1")
+
+# 0. The small guest image (what the Xen harness's domUs boot) to every node.
+if [[ -n $GUEST ]]; then
+	mkdir -p "$WORK/guest"
+	cp "$GUEST/vmlinuz" "$GUEST/initramfs.cpio" "$WORK/guest/"
+	g=$("$BIN" build "$WORK"/guest/* -o "$STATE/storage")
+	echo "$g"
+	before=$(storage_link_bytes)
+	deploy "$(field digest "$g")" guest
+	check "images cluster: small guest image deployed to $NODES nodes" test $? -eq 0
+	check "images cluster: small guest: kernel and initramfs byte-identical on all $NODES nodes" \
+		identical guest "$WORK/guest"
+	link=$(( $(storage_link_bytes) - before ))
+	echo "  small guest: $(field image_bytes "$g") bytes, $(field stored_bytes "$g") stored (compressed chunks); storage link sent $link bytes"
+	check "images cluster: small guest: at most 30 MB stored and sent" \
+		test "$(field stored_bytes "$g")" -le 30000000
+fi
 
 # 1. Cold deployment.
 before=$(storage_link_bytes)

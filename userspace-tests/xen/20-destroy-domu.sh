@@ -5,8 +5,8 @@
 # every page the domU had granted it (rings, registered memory), without
 # which Xen could not finish destroying the domain; the other domU keeps
 # working; dom0's rdma_cm holds no id of it any more (domu2 listens with
-# rping on its own address when destroyed). Runs last but one: domu2 is
-# gone afterwards.
+# rping on its own address when destroyed). domu2 is gone afterwards,
+# until 22-image-domains starts it again.
 . ./lib.sh
 A2=10.0.4.12
 xenib-attach detach domu2 && xib0 domu2 gone || fail "detach domu2"
