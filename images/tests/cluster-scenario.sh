@@ -138,7 +138,8 @@ link=$(( $(storage_link_bytes) - before ))
 check "images cluster: warm: storage link quiet (<= 64 KiB, got $link)" test "$link" -le 65536
 
 # 3. A damaged chunk on xn3 is detected and sent again (from rank 0's cache).
-victim=$("$CLUSTER" exec xn3 sh -c "find $CACHE/chunks -type f | sort | head -1")
+hash=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["chunks"][0]["hash"])' "$STATE/storage/manifests/$D1")
+victim=$CACHE/chunks/${hash:0:2}/$hash
 "$CLUSTER" exec xn3 python3 -c "
 import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 0xff; open(p, 'wb').write(b)" "$victim"
 deploy "$D1" repair
