@@ -35,7 +35,7 @@ bench:
 	bench/run
 .PHONY: bench-images
 bench-images:
-	scripts/setup-host && bench/images/run
+	scripts/setup-host && bench/images/run && bench/images/compare-guests
 host-test:
 	cd xen_ring && cargo test
 rust-project.json: FORCE

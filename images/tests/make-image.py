@@ -4,9 +4,10 @@
 a kernel (incompressible, as a compressed kernel is), an initramfs and an
 MPI library (half incompressible, half text-like). `--variant v2` rewrites
 one 1 MiB region of the library; the other files stay identical.
-`--variant v3` shares nothing with v1.
+`--variant v3` shares nothing with v1. `--variant grown` is v1 plus a
+5 MiB file.
 
-    make-image.py DIR [--variant v1|v2|v3]
+    make-image.py DIR [--variant v1|v2|v3|grown]
 """
 import os
 import random
@@ -30,7 +31,7 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     out, variant = args[0], "v1"
-    if len(args) == 3 and args[1] == "--variant" and args[2] in ("v1", "v2", "v3"):
+    if len(args) == 3 and args[1] == "--variant" and args[2] in ("v1", "v2", "v3", "grown"):
         variant = args[2]
     elif len(args) != 1:
         sys.exit(__doc__)
@@ -43,6 +44,8 @@ def main():
     if variant == "v2":
         lib = files["libmpi.so"]
         lib[2 * MIB:3 * MIB] = random.Random(42).randbytes(MIB)
+    if variant == "grown":
+        files["extra.so"] = mixed(seed + 4, 3 * MIB, 2 * MIB)
     os.makedirs(out, exist_ok=True)
     for name, data in files.items():
         with open(os.path.join(out, name), "wb") as f:

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# The main job in Xen mode (scripts/demo): in dom0, unmodified rdma-core
+# The main job in Xen mode (scripts/demo): the domUs' image and start
+# times; in dom0, unmodified rdma-core
 # programs on native rxe0 (two processes in dom0); then the same programs
 # between the two domUs over their paravirtual xib0, an unmodified MPI
 # program across them, and rping through rdma_cm; then what crossed the
@@ -34,7 +35,11 @@ done)
 show_lat() { sed -n '/#bytes/,/^-----/p' /tmp/client.out | head -2; }
 show_bw() { sed -n '/#bytes/,/^-----/p' /tmp/client.out | head -2; }
 
-echo "== Xen: dom0 serves rxe0 through ib_back; domu1 and domu2 each have xib0"
+echo "== Xen: domu1 and domu2 boot the small guest image (images/guest/domu.list),"
+echo "   fetched into dom0's node cache and started from it by xenib-image"
+sed -n 's/^xenib-image fetch: digest=\([0-9a-f]\{12\}\).* union_bytes=\([0-9]*\) .* seconds=\([0-9.]*\)$/fetch \1...: \2 bytes of chunks, checked, in \3 s/p' /tmp/xenib-image.log
+sed -n 's/^xenib-image start: name=\([a-z0-9]*\) .* ready_seconds=\([0-9.]*\)$/start \1: ready (network up) in \2 s/p' /tmp/xenib-image.log
+echo "== dom0 serves rxe0 through ib_back; domu1 and domu2 each have xib0"
 for d in domu1 domu2; do echo "$d: $(xenib-attach status $d | tr '\n' ' ')"; done
 before=$(awk '$1 ~ /^requests\./ { n += $2 } END { print n + 0 }' /dev/xenib_back)
 db0=$(back_counter doorbells)
