@@ -7,10 +7,12 @@
 # seconds until its ready line, the seconds xenib-image stop takes, and
 # the memory it uses at its ready line (MemTotal - MemAvailable). Same
 # domain settings for both (PV, 512 MB, 1 vCPU, a vif). Prints one
-# "RESULT GUEST REP START_S STOP_S MEM_KIB" line per run.
+# "RESULT GUEST REP START_S STOP_S MEM_KIB" line per run. Argument:
+# REPS=N (default 3).
 # The harness runs this in its domUs too, where it has nothing to do.
 [ "$XENIB_DOMAIN" = dom0 ] || exit 0
-REPS=${REPS:-3}
+REPS=3
+for a; do case $a in REPS=*) REPS=${a#REPS=} ;; esac; done
 fail() { echo "guests.sh: $*"; exit 1; }
 # The harness's domUs would take the memory: stop them first.
 for d in domu1 domu2; do xenib-image stop "$d" --timeout 60 >/dev/null || fail "stop $d"; done
@@ -34,7 +36,7 @@ on_poweroff = "destroy"
 on_reboot = "destroy"
 on_crash = "destroy"'
 printf '%s\nextra = "console=hvc0 quiet xenib.domain=small xenib.ip=10.0.3.21"\nvif = [ "bridge=xenbr0,mac=00:16:3e:00:03:21" ]\n' "$common" >/tmp/small.cfg
-printf '%s\nextra = "root=/dev/xvda ro console=hvc0 quiet"\nvif = [ "bridge=xenbr0,mac=00:16:3e:00:03:21" ]\ndisk = [ "phy:/dev/vda,xvda,w" ]\n' "$common" >/tmp/full.cfg
+printf '%s\nextra = "root=/dev/xvda ro console=hvc0 quiet"\nvif = [ "bridge=xenbr0,mac=00:16:3e:00:03:21" ]\ndisk = [ "format=raw,vdev=xvda,access=rw,script=/xenib/xen/block-phy,target=/dev/vda" ]\n' "$common" >/tmp/full.cfg
 # The small guest runs no job: its init says ready and waits.
 mkdir -p /tmp/nojob/job && touch /tmp/nojob/job/no-modules && echo 'set -- true' >/tmp/nojob/job/argv
 (cd /tmp/nojob && find job | cpio -o -H newc 2>/dev/null) >/tmp/nojob.cpio
