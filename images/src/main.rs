@@ -35,7 +35,8 @@ fn usage() -> &'static str {
                            shut domain NAME down (destroyed after the timeout,
                            default 120) and release its image
   status                   images, the domains running from them, and chunks
-  gc --budget BYTES        evict least recently used unpinned chunks over BYTES
+  gc --budget BYTES        evict least recently used chunks over BYTES, sparing
+                           images pinned or running domains
   pin DIGEST | unpin DIGEST
 The cache is --cache, else $XENIB_IMAGE_CACHE, else /var/cache/xenib/images.
 BYTES may end in K, M or G (powers of 1024)."
