@@ -40,7 +40,9 @@ pub struct StartOptions {
     /// An xl configuration without `name`, `kernel` and `ramdisk`.
     pub template: PathBuf,
     /// A cpio archive (newc, uncompressed or compressed) appended to the
-    /// image's initramfs: per-job files without a new image.
+    /// image's initramfs: per-job files without a new image. Not a gzip
+    /// archive after a gzip initramfs: libxenguest inflates a gzip ramdisk
+    /// itself and sizes its buffer from the last stream.
     pub append_initrd: Option<PathBuf>,
     /// The domain's console log (xenconsoled --log=guest), and the line
     /// start that says the guest is ready; `None`: do not wait.
