@@ -168,15 +168,14 @@ impl Cache {
         }
         report.kept_bytes = total;
         if report.removed_chunks > 0 {
-            report.removed_images = self.remove_incomplete_images()?;
+            report.removed_images = self.remove_incomplete_images(&in_use)?;
         }
         Ok(report)
     }
 
     /// Drops the manifests of images not in use that lost a chunk.
-    fn remove_incomplete_images(&self) -> Result<usize> {
+    fn remove_incomplete_images(&self, in_use: &HashSet<Digest>) -> Result<usize> {
         let present: HashSet<Digest> = self.store.chunks()?.iter().map(|c| c.0).collect();
-        let in_use = self.in_use()?;
         let mut removed = 0;
         for digest in self.store.manifests()? {
             if in_use.contains(&digest) {
