@@ -7,6 +7,13 @@ skip() { echo "SKIP: $*"; exit $KSFT_SKIP; }
 ip_of() {
 	case $1 in dom0) echo 10.0.3.1 ;; domu1) echo 10.0.3.11 ;; domu2) echo 10.0.3.12 ;; esac
 }
+# The Xen guest type of DOMAIN (domu1 or domu2): pv or pvh.
+guest_type_of() {
+	case $1 in
+	domu1) echo "${XENIB_GUEST_TYPES%%,*}" ;;
+	domu2) echo "${XENIB_GUEST_TYPES#*,}" ;;
+	esac
+}
 # The index of the GID that the domUs' xib0 share with rxe0 (see
 # Documentation/admin-guide.rst, "Addresses and GIDs").
 GID=0
