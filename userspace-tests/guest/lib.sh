@@ -86,7 +86,7 @@ rxe_clean() {
 # Waits up to 10 s for the backend to hold nothing (its counters) and
 # checks that the real device kept nothing.
 all_released() {
-	for c in objects.contexts objects.servers objects.mrs objects.mmaps objects.grants objects.fetched; do
+	for c in objects.contexts objects.servers objects.mrs objects.mws objects.mmaps objects.grants objects.fetched; do
 		for i in $(seq 50); do
 			[ "$(back_counter $c)" = 0 ] && break
 			sleep 0.2
