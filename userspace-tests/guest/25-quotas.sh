@@ -61,11 +61,7 @@ for run in 1 2; do
 	*"max_mw 3 created 3 refused EDQUOT held 3 again ok"*) ;;
 	*) fail "MWs, run $run: not 3 windows then EDQUOT: $out" ;;
 	esac
-	for i in $(seq 50); do
-		[ "$(back_counter objects.mws)" = 0 ] && break
-		sleep 0.2
-	done
-	[ "$(back_counter objects.mws)" = 0 ] || fail "MWs left after the process exited: $(back_counter objects.mws)"
+	counter_drops_to_zero objects.mws
 done
 dmesg | grep -q "loopback frontend: its quota of 3 MWs is used up" || fail "no log line for the MW quota"
 echo $old_mws >$P/max_mws

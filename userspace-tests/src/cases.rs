@@ -1416,6 +1416,37 @@ fn through_window(p: &RcPair, dst: &Mr, rkey: u32, seed: u64) -> Result<(), Stri
     Ok(())
 }
 
+/// A type 2 window bound on QP b (where remote accesses arrive) over
+/// pages 1..2 of `dst` with `acc`, by an IBV_WR_BIND_MW work request;
+/// returns it and its new key.
+fn bound_type2(p: &RcPair, dst: &Mr, acc: u32, wr_id: u64) -> Result<(Mw, u32), String> {
+    let mw = Mw::alloc(&p.pd, MW_TYPE_2).ctx("ibv_alloc_mw(IBV_MW_TYPE_2)")?;
+    let key = inc_rkey(mw.rkey());
+    let bind = SendOp::BindMw {
+        mw: &mw,
+        rkey: key,
+        mr: dst,
+        addr: dst.addr(PAGE),
+        len: 2 * PAGE as u64,
+        access: acc,
+    };
+    p.b.post_send(&[local_wr(wr_id, bind)]).ctx("ibv_post_send(IBV_WR_BIND_MW)")?;
+    ok_wc(&p.cq_b, "bind", wr_id, op::IBV_WC_BIND_MW)?;
+    Ok((mw, key))
+}
+
+/// A 64-byte write from QP a to the window's start with `key` fails with
+/// REM_ACCESS_ERR, and all of `dst` (refilled with guard bytes first)
+/// stays untouched.
+fn window_refuses(p: &RcPair, dst: &Mr, key: u32, wr_id: u64, what: &str) -> Result<Wc, String> {
+    dst.buf().fill(0, dst.len(), GUARD);
+    let src = p.mr(PAGE, access::LOCAL_WRITE)?;
+    let op = SendOp::Write { raddr: dst.addr(PAGE), rkey: key };
+    let wc = expect_failed_wc(p, rdma(wr_id, op, vec![src.sge(0, 64)]), RXE_REMOTE_ACCESS_ERR, what)?;
+    guard_intact(&format!("{what}: memory"), dst, 0, 3 * PAGE)?;
+    Ok(wc)
+}
+
 /// A type 1 window: `ibv_bind_mw` (the provider posts a BIND_MW work
 /// request on the QP) to pages 1..2 of an MR without remote rights, RDMA
 /// WRITE and READ through its rkey with data checked; a bind of length 0
@@ -1439,11 +1470,7 @@ fn mw_type1(env: &Env) -> CaseResult {
     p.b.bind_mw(&mw, &dst, dst.addr(PAGE), 0, acc, 12).ctx("ibv_bind_mw (length 0)")?;
     ok_wc(&p.cq_b, "unbind", 12, op::IBV_WC_BIND_MW)?;
     let key2 = mw.rkey();
-    dst.buf().fill(0, dst.len(), GUARD);
-    let src = p.mr(PAGE, access::LOCAL_WRITE)?;
-    let op = SendOp::Write { raddr: dst.addr(PAGE), rkey: key2 };
-    let wc = expect_failed_wc(&p, rdma(13, op, vec![src.sge(0, 64)]), RXE_REMOTE_ACCESS_ERR, "write through the unbound window")?;
-    guard_intact("unbound window's memory", &dst, 0, 3 * PAGE)?;
+    let wc = window_refuses(&p, &dst, key2, 13, "write through the unbound window")?;
     mw.dealloc().ctx("ibv_dealloc_mw")?;
     Ok(Outcome::Pass(format!(
         "rkeys {key0:#x} -> {key1:#x} (bound) -> {key2:#x} (unbound): {}",
@@ -1461,26 +1488,11 @@ fn mw_type2(env: &Env) -> CaseResult {
     }
     let p = RcPair::new(env)?;
     let dst = window_target(&p)?;
-    let mw = Mw::alloc(&p.pd, MW_TYPE_2).ctx("ibv_alloc_mw(IBV_MW_TYPE_2)")?;
-    let key = inc_rkey(mw.rkey());
-    let bind = SendOp::BindMw {
-        mw: &mw,
-        rkey: key,
-        mr: &dst,
-        addr: dst.addr(PAGE),
-        len: 2 * PAGE as u64,
-        access: access::REMOTE_WRITE | access::REMOTE_READ,
-    };
-    p.b.post_send(&[local_wr(21, bind)]).ctx("ibv_post_send(IBV_WR_BIND_MW)")?;
-    ok_wc(&p.cq_b, "bind", 21, op::IBV_WC_BIND_MW)?;
+    let (mw, key) = bound_type2(&p, &dst, access::REMOTE_WRITE | access::REMOTE_READ, 21)?;
     through_window(&p, &dst, key, 7200)?;
     p.b.post_send(&[local_wr(22, SendOp::LocalInv(key))]).ctx("ibv_post_send(IBV_WR_LOCAL_INV)")?;
     ok_wc(&p.cq_b, "local invalidate", 22, op::IBV_WC_LOCAL_INV)?;
-    dst.buf().fill(0, dst.len(), GUARD);
-    let src = p.mr(PAGE, access::LOCAL_WRITE)?;
-    let op = SendOp::Write { raddr: dst.addr(PAGE), rkey: key };
-    let wc = expect_failed_wc(&p, rdma(23, op, vec![src.sge(0, 64)]), RXE_REMOTE_ACCESS_ERR, "write through the invalidated window")?;
-    guard_intact("invalidated window's memory", &dst, 0, 3 * PAGE)?;
+    let wc = window_refuses(&p, &dst, key, 23, "write through the invalidated window")?;
     mw.dealloc().ctx("ibv_dealloc_mw")?;
     Ok(Outcome::Pass(format!("rkey {key:#x}; after LOCAL_INV: {}", status_name(wc.status))))
 }
@@ -1494,18 +1506,7 @@ fn mw_type2_send_inv(env: &Env) -> CaseResult {
     }
     let p = RcPair::new(env)?;
     let dst = window_target(&p)?;
-    let mw = Mw::alloc(&p.pd, MW_TYPE_2).ctx("ibv_alloc_mw(IBV_MW_TYPE_2)")?;
-    let key = inc_rkey(mw.rkey());
-    let bind = SendOp::BindMw {
-        mw: &mw,
-        rkey: key,
-        mr: &dst,
-        addr: dst.addr(PAGE),
-        len: 2 * PAGE as u64,
-        access: access::REMOTE_WRITE,
-    };
-    p.b.post_send(&[local_wr(31, bind)]).ctx("ibv_post_send(IBV_WR_BIND_MW)")?;
-    ok_wc(&p.cq_b, "bind", 31, op::IBV_WC_BIND_MW)?;
+    let (_mw, key) = bound_type2(&p, &dst, access::REMOTE_WRITE, 31)?;
     let src = p.mr(PAGE, access::LOCAL_WRITE)?;
     let msg = pattern(7300, 100);
     src.write(0, &msg);
@@ -1516,9 +1517,7 @@ fn mw_type2_send_inv(env: &Env) -> CaseResult {
     let wc = ok_wc(&p.cq_b, "receive", 32, op::IBV_WC_RECV)?;
     ensure!(wc.invalidated_rkey == Some(key), "receive: invalidated rkey {:x?} (wc_flags {:#x}), want {key:#x}", wc.invalidated_rkey, wc.wc_flags);
     same("sent data", &rbuf.read(0, 100), &msg)?;
-    let op = SendOp::Write { raddr: dst.addr(PAGE), rkey: key };
-    let wc = expect_failed_wc(&p, rdma(34, op, vec![src.sge(0, 64)]), RXE_REMOTE_ACCESS_ERR, "write through the invalidated window")?;
-    guard_intact("invalidated window's memory", &dst, 0, 3 * PAGE)?;
+    let wc = window_refuses(&p, &dst, key, 34, "write through the invalidated window")?;
     Ok(Outcome::Pass(format!("rkey {key:#x} invalidated by the peer; then {}", status_name(wc.status))))
 }
 

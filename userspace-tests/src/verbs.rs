@@ -923,17 +923,7 @@ pub fn unmapped_page() -> u64 {
 /// provider bytes included) to a context's uverbs file: for error cases
 /// that libibverbs would not let through.
 pub fn raw_uverbs_write(cmd_fd: i32, command: u32, body: &[u8]) -> Result<(), Errno> {
-    let mut buf = Vec::with_capacity(8 + body.len());
-    buf.extend_from_slice(&command.to_ne_bytes());
-    buf.extend_from_slice(&(((8 + body.len()) / 4) as u16).to_ne_bytes());
-    buf.extend_from_slice(&0u16.to_ne_bytes());
-    buf.extend_from_slice(body);
-    // SAFETY: buf is valid for its length; cmd_fd is a uverbs file.
-    let r = unsafe { libc::write(cmd_fd, buf.as_ptr().cast(), buf.len()) };
-    if r < 0 {
-        return Err(last_errno());
-    }
-    Ok(())
+    write_cmd(cmd_fd, command, body, 0)
 }
 
 /// Writes a raw uverbs command with a response buffer: `body` starts with
@@ -941,14 +931,20 @@ pub fn raw_uverbs_write(cmd_fd: i32, command: u32, body: &[u8]) -> Result<(), Er
 /// response and its length is what the command offers (`out_words`).
 pub fn raw_uverbs_write_resp(cmd_fd: i32, command: u32, body: &[u8], out: &mut [u8]) -> Result<(), Errno> {
     assert!(body.len() >= 8 && out.len() % 4 == 0);
+    let mut with_ptr = (out.as_mut_ptr() as u64).to_ne_bytes().to_vec();
+    with_ptr.extend_from_slice(&body[8..]);
+    // The kernel writes at most out.len() bytes to out, which outlives the call.
+    write_cmd(cmd_fd, command, &with_ptr, out.len() / 4)
+}
+
+fn write_cmd(cmd_fd: i32, command: u32, body: &[u8], out_words: usize) -> Result<(), Errno> {
     let mut buf = Vec::with_capacity(8 + body.len());
     buf.extend_from_slice(&command.to_ne_bytes());
     buf.extend_from_slice(&(((8 + body.len()) / 4) as u16).to_ne_bytes());
-    buf.extend_from_slice(&((out.len() / 4) as u16).to_ne_bytes());
-    buf.extend_from_slice(&(out.as_mut_ptr() as u64).to_ne_bytes());
-    buf.extend_from_slice(&body[8..]);
-    // SAFETY: buf is valid for its length; the kernel writes at most
-    // out.len() bytes to out; cmd_fd is a uverbs file.
+    buf.extend_from_slice(&(out_words as u16).to_ne_bytes());
+    buf.extend_from_slice(body);
+    // SAFETY: buf is valid for its length; cmd_fd is a uverbs file; any
+    // response pointer in body is the caller's, sized by out_words.
     let r = unsafe { libc::write(cmd_fd, buf.as_ptr().cast(), buf.len()) };
     if r < 0 {
         return Err(last_errno());
