@@ -10,6 +10,7 @@
 use crate::errno::eproto;
 use core::ffi::c_int;
 use kernel::error::from_result;
+use kernel::prelude::*;
 
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibMw, XibPd};
