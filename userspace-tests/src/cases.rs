@@ -1497,9 +1497,16 @@ fn mw_type2(env: &Env) -> CaseResult {
     Ok(Outcome::Pass(format!("rkey {key:#x}; after LOCAL_INV: {}", status_name(wc.status))))
 }
 
+/// rxe's flag for a receive that invalidated a key: the kernel's
+/// `IB_WC_WITH_INVALIDATE` (1 << 2), which rxe's provider passes through
+/// unchanged (it copies the kernel's `ib_uverbs_wc`), so libibverbs reads
+/// it as `IBV_WC_IP_CSUM_OK`; `IBV_WC_WITH_INV` (1 << 3) is never set.
+const RXE_WC_WITH_INVALIDATE: u32 = 1 << 2;
+
 /// A type 2 window invalidated by the peer: a SEND WITH INVALIDATE of its
-/// key completes the receive with IBV_WC_WITH_INV and that key, and a
-/// write with the key then fails with REM_ACCESS_ERR.
+/// key completes the receive with rxe's invalidate flag and that key in
+/// the completion, and a write with the key then fails with
+/// REM_ACCESS_ERR.
 fn mw_type2_send_inv(env: &Env) -> CaseResult {
     if let Some(o) = windows_supported(env, MW_TYPE_2) {
         return Ok(o);
@@ -1515,7 +1522,13 @@ fn mw_type2_send_inv(env: &Env) -> CaseResult {
     p.a.post_send(&[rdma(33, SendOp::SendInv(key), vec![src.sge(0, 100)])]).ctx("ibv_post_send(IBV_WR_SEND_WITH_INV)")?;
     ok_wc(&p.cq_a, "send with invalidate", 33, op::IBV_WC_SEND)?;
     let wc = ok_wc(&p.cq_b, "receive", 32, op::IBV_WC_RECV)?;
-    ensure!(wc.invalidated_rkey == Some(key), "receive: invalidated rkey {:x?} (wc_flags {:#x}), want {key:#x}", wc.invalidated_rkey, wc.wc_flags);
+    ensure!(
+        wc.wc_flags == WC_GRH | RXE_WC_WITH_INVALIDATE && wc.ex == key,
+        "receive: wc_flags {:#x} rkey {:#x}, want {:#x} and {key:#x}",
+        wc.wc_flags,
+        wc.ex,
+        WC_GRH | RXE_WC_WITH_INVALIDATE
+    );
     same("sent data", &rbuf.read(0, 100), &msg)?;
     let wc = window_refuses(&p, &dst, key, 34, "write through the invalidated window")?;
     Ok(Outcome::Pass(format!("rkey {key:#x} invalidated by the peer; then {}", status_name(wc.status))))
@@ -1588,8 +1601,9 @@ fn err_create_cq_no_provider_response(env: &Env) -> CaseResult {
     body.extend_from_slice(&0u32.to_ne_bytes());
     body.extend_from_slice(&(-1i32).to_ne_bytes());
     body.extend_from_slice(&0u32.to_ne_bytes());
-    const CREATE_CQ: u32 = 8;
-    const DESTROY_CQ: u32 = 12;
+    // IB_USER_VERBS_CMD_CREATE_CQ and _DESTROY_CQ.
+    const CREATE_CQ: u32 = 18;
+    const DESTROY_CQ: u32 = 20;
     let fd = env.ctx.cmd_fd();
     // ib_uverbs_create_cq_resp: cq_handle, cqe (8 bytes).
     let mut short = [0u8; 8];

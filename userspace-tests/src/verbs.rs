@@ -62,7 +62,6 @@ pub mod access {
 pub const EVENT_SRQ_LIMIT_REACHED: u32 = sys::ibv_event_type::IBV_EVENT_SRQ_LIMIT_REACHED as u32;
 pub const WC_GRH: u32 = 1 << 0;
 pub const WC_WITH_IMM: u32 = 1 << 1;
-pub const WC_WITH_INV: u32 = 1 << 3;
 
 /// Size of the Global Routing Header a UD receive buffer starts with.
 pub const GRH_LEN: usize = 40;
@@ -672,8 +671,8 @@ pub struct Wc {
     pub qp_num: u32,
     pub src_qp: u32,
     pub wc_flags: u32,
-    /// The rkey a SEND_WITH_INV invalidated here, if `WC_WITH_INV` is set.
-    pub invalidated_rkey: Option<u32>,
+    /// The raw `imm_data`/`invalidated_rkey` word, whatever the flags say.
+    pub ex: u32,
 }
 
 pub struct Cq {
@@ -740,7 +739,7 @@ impl Cq {
                     qp_num: w.qp_num,
                     src_qp: w.src_qp,
                     wc_flags: w.wc_flags,
-                    invalidated_rkey: (w.wc_flags & WC_WITH_INV != 0).then_some(imm),
+                    ex: imm,
                 }
             })
             .collect())
