@@ -1538,8 +1538,7 @@ fn mw_type2_send_inv(env: &Env) -> CaseResult {
 /// the MR's: the window covers the MR's last two pages) fails with
 /// REM_ACCESS_ERR and writes nothing. rxe checks the range against the
 /// MR's bounds, not the window's (`check_rkey`: `mr_check_range(mw->mr,
-/// ...)`), so a write inside the MR but before the window is not
-/// refused: this case does not claim it is.
+/// ...)`), so no case tests a write inside the MR but outside the window.
 fn err_mw_write_past_window(env: &Env) -> CaseResult {
     if let Some(o) = windows_supported(env, MW_TYPE_1) {
         return Ok(o);
