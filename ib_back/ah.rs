@@ -4,10 +4,10 @@
 
 use kernel::prelude::*;
 
-use crate::context::Context;
+use crate::context::{offered, response, Context};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
-use crate::wire::{AhHandle, AhReq, CreateAhReq, CreateAhRsp, McastReq, Udata, MAX_UDATA};
+use crate::wire::{AhHandle, AhReq, CreateAhReq, CreateAhRsp, McastReq, MAX_UDATA};
 
 /// `sgid_index`: the device's index of the source GID (checked against
 /// the guest's policy).
@@ -42,17 +42,18 @@ pub(crate) fn create(
     };
     let mut resp = sys::ib_uverbs_create_ah_resp::default();
     let mut out = [0u8; MAX_UDATA];
+    let out = offered(&mut out, &req.udata);
     ctx.file.run(
         svc,
         sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_AH,
         &mut cmd,
         req.udata.as_slice(),
         bytes_of_mut(&mut resp),
-        &mut out,
+        &mut *out,
     )?;
     Ok(CreateAhRsp {
         ah: AhHandle(resp.ah_handle),
-        udata: Udata::new(&out).ok_or(EINVAL)?,
+        udata: response(out, &req.udata)?,
     })
 }
 

@@ -28,6 +28,7 @@ mod frontend;
 mod loopback;
 mod mmap;
 mod mr;
+mod mw;
 mod pd;
 mod policy;
 mod qp;

@@ -34,6 +34,22 @@ pub(crate) struct Context {
     pub(crate) held: Held,
 }
 
+/// The buffer to offer the driver for a verb's response bytes: as many as
+/// the provider asked for (`Udata::out_len`), rounded up to whole 4-byte
+/// words, which the uverbs write() ABI counts in.
+pub(crate) fn offered<'a>(buf: &'a mut [u8; MAX_UDATA], req: &Udata) -> &'a mut [u8] {
+    let n = core::cmp::min(req.out_len().next_multiple_of(4), MAX_UDATA);
+    let (offered, _) = buf.split_at_mut(n);
+    offered
+}
+
+/// The response bytes for the provider: the first `out_len` of what the
+/// driver wrote into the buffer from `offered` (zeros where it wrote
+/// nothing).
+pub(crate) fn response(out: &[u8], req: &Udata) -> Result<Udata> {
+    Udata::new(out.get(..req.out_len()).ok_or(EINVAL)?).ok_or(EINVAL)
+}
+
 /// `OpenContext`: open a uverbs file and run `GET_CONTEXT` on it.
 pub(crate) fn open(
     svc: &Service,
@@ -45,13 +61,14 @@ pub(crate) fn open(
     let mut cmd = sys::ib_uverbs_get_context::default();
     let mut resp = sys::ib_uverbs_get_context_resp::default();
     let mut out = [0u8; MAX_UDATA];
+    let out = offered(&mut out, &req.udata);
     file.run(
         svc,
         sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_GET_CONTEXT,
         &mut cmd,
         req.udata.as_slice(),
         bytes_of_mut(&mut resp),
-        &mut out,
+        &mut *out,
     )?;
     // The async event file was installed in the service's fd table: keep
     // the file, not the descriptor.
@@ -62,7 +79,7 @@ pub(crate) fn open(
     let comp = CompChannel::create(svc, &file, watcher)?;
     let rsp = OpenContextRsp {
         ctx: Default::default(),
-        udata: Udata::new(&out).ok_or(EINVAL)?,
+        udata: response(out, &req.udata)?,
     };
     let ctx = Context {
         file,

@@ -4,12 +4,11 @@
 
 use kernel::prelude::*;
 
-use crate::context::Context;
+use crate::context::{offered, response, Context};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    CqHandle, CqReq, CreateCqReq, CreateCqRsp, ReqNotifyCqReq, ResizeCqReq, ResizeCqRsp, Udata,
-    MAX_UDATA,
+    CqHandle, CqReq, CreateCqReq, CreateCqRsp, ReqNotifyCqReq, ResizeCqReq, ResizeCqRsp, MAX_UDATA,
 };
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Result<CreateCqRsp> {
@@ -22,18 +21,19 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Res
     };
     let mut resp = sys::ib_uverbs_create_cq_resp::default();
     let mut out = [0u8; MAX_UDATA];
+    let out = offered(&mut out, &req.udata);
     ctx.file.run(
         svc,
         sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_CQ,
         &mut cmd,
         req.udata.as_slice(),
         bytes_of_mut(&mut resp),
-        &mut out,
+        &mut *out,
     )?;
     Ok(CreateCqRsp {
         cq: CqHandle(resp.cq_handle),
         cqe: resp.cqe,
-        udata: Udata::new(&out).ok_or(EINVAL)?,
+        udata: response(out, &req.udata)?,
     })
 }
 
@@ -45,17 +45,18 @@ pub(crate) fn resize(ctx: &mut Context, svc: &Service, req: &ResizeCqReq) -> Res
     };
     let mut resp = sys::ib_uverbs_resize_cq_resp::default();
     let mut out = [0u8; MAX_UDATA];
+    let out = offered(&mut out, &req.udata);
     ctx.file.run(
         svc,
         sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_RESIZE_CQ,
         &mut cmd,
         req.udata.as_slice(),
         bytes_of_mut(&mut resp),
-        &mut out,
+        &mut *out,
     )?;
     Ok(ResizeCqRsp {
         cqe: resp.cqe,
-        udata: Udata::new(&out).ok_or(EINVAL)?,
+        udata: response(out, &req.udata)?,
     })
 }
 

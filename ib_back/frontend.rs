@@ -35,7 +35,7 @@ use crate::wire::{
     CtxHandle, Event, FrontRing, Request, Response, RspBody, Slot, FEATURE_FAULT_IN,
     PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
 };
-use crate::{ah, cq, mmap, mr, pd, qp, srq, sys, Backend};
+use crate::{ah, cq, mmap, mr, mw, pd, qp, srq, sys, Backend};
 
 /// Contexts (guest processes using the device) per frontend.
 const MAX_CONTEXTS: usize = 256;
@@ -722,6 +722,7 @@ impl Frontend {
                 a.max_srq = a.max_srq.min(Quota::limit(Kind::Srq));
                 a.max_ah = a.max_ah.min(Quota::limit(Kind::Ah));
                 a.max_mr = a.max_mr.min(Quota::limit(Kind::Mr));
+                a.max_mw = a.max_mw.min(Quota::limit(Kind::Mw));
                 ok(RspBody::QueryDevice(a))
             }
             Request::QueryPort(r) => ok(RspBody::QueryPort(dev.query_port(r)?)),
@@ -854,6 +855,16 @@ impl Frontend {
                     ))
                 })
             }),
+            Request::AllocMw(r) => self.creating(c, Kind::Mw, |c| {
+                let rsp = mw::alloc(c, svc, r)?;
+                stats.add(Obj::Mw, 1);
+                ok(RspBody::AllocMw(rsp))
+            }),
+            Request::DeallocMw(r) => self.destroying(c, Kind::Mw, |c| {
+                mw::dealloc(c, svc, r)?;
+                stats.add(Obj::Mw, -1);
+                ok(RspBody::DeallocMw(Default::default()))
+            }),
             Request::CreateCq(r) => self.creating(c, Kind::Cq, |c| {
                 ok(RspBody::CreateCq(cq::create(c, svc, r)?))
             }),
@@ -971,6 +982,7 @@ impl Frontend {
     /// uverbs file, which destroys every object in it. In its server.
     pub(crate) fn release_context(&self, mut c: Context, svc: &Service, backend: &Backend) {
         // Its objects go with it; so does the context itself.
+        backend.stats.add(Obj::Mw, -i64::from(c.held.count(Kind::Mw)));
         c.held.give_back(&self.quota);
         self.quota.put(Kind::Context, 1);
         let pages = c.mr_pages;

@@ -35,7 +35,7 @@ MODULE_PARM_DESC(dev, "name of the real RDMA device to serve (default rxe0)");
  * Per-guest quotas (quota.rs): objects one guest may have the backend
  * hold at once. The order is that of quota.rs's Kind.
  */
-static unsigned int quota[8] = { 256, 4096, 8192, 8192, 2048, 16384, 16384, 4096 };
+static unsigned int quota[9] = { 256, 4096, 8192, 8192, 2048, 16384, 16384, 4096, 16384 };
 #define XENIB_QUOTA_PARAM(i, name, what)				\
 	module_param_named(name, quota[i], uint, 0644);			\
 	MODULE_PARM_DESC(name, "per guest: " what)
@@ -47,6 +47,7 @@ XENIB_QUOTA_PARAM(4, max_srqs, "shared receive queues, default 2048");
 XENIB_QUOTA_PARAM(5, max_ahs, "address handles, default 16384");
 XENIB_QUOTA_PARAM(6, max_mrs, "memory regions, default 16384");
 XENIB_QUOTA_PARAM(7, max_cm_ids, "rdma_cm ids, default 4096");
+XENIB_QUOTA_PARAM(8, max_mws, "memory windows, default 16384");
 
 static unsigned int max_mr_mib = 16384;
 module_param(max_mr_mib, uint, 0644);

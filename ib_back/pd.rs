@@ -4,26 +4,27 @@
 
 use kernel::prelude::*;
 
-use crate::context::Context;
+use crate::context::{offered, response, Context};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
-use crate::wire::{AllocPdReq, AllocPdRsp, DeallocPdReq, PdHandle, Udata, MAX_UDATA};
+use crate::wire::{AllocPdReq, AllocPdRsp, DeallocPdReq, PdHandle, MAX_UDATA};
 
 pub(crate) fn alloc(ctx: &mut Context, svc: &Service, req: &AllocPdReq) -> Result<AllocPdRsp> {
     let mut cmd = sys::ib_uverbs_alloc_pd::default();
     let mut resp = sys::ib_uverbs_alloc_pd_resp::default();
     let mut out = [0u8; MAX_UDATA];
+    let out = offered(&mut out, &req.udata);
     ctx.file.run(
         svc,
         sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_ALLOC_PD,
         &mut cmd,
         req.udata.as_slice(),
         bytes_of_mut(&mut resp),
-        &mut out,
+        &mut *out,
     )?;
     Ok(AllocPdRsp {
         pd: PdHandle(resp.pd_handle),
-        udata: Udata::new(&out).ok_or(EINVAL)?,
+        udata: response(out, &req.udata)?,
     })
 }
 

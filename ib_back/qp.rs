@@ -4,13 +4,13 @@
 
 use kernel::prelude::*;
 
-use crate::context::Context;
+use crate::context::{offered, response, Context};
 use crate::device::Device;
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
     AhAttr, CreateQpReq, CreateQpRsp, ModifyQpReq, QpAttr, QpCaps, QpHandle, QpReq, QpState,
-    QueryQpReq, QueryQpRsp, Udata, MAX_UDATA,
+    QueryQpReq, QueryQpRsp, MAX_UDATA,
 };
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Result<CreateQpRsp> {
@@ -32,13 +32,14 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Res
     };
     let mut resp = sys::ib_uverbs_create_qp_resp::default();
     let mut out = [0u8; MAX_UDATA];
+    let out = offered(&mut out, &req.udata);
     ctx.file.run(
         svc,
         sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_QP,
         &mut cmd,
         req.udata.as_slice(),
         bytes_of_mut(&mut resp),
-        &mut out,
+        &mut *out,
     )?;
     Ok(CreateQpRsp {
         qp: QpHandle(resp.qp_handle),
@@ -50,7 +51,7 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Res
             max_recv_sge: resp.max_recv_sge,
             max_inline_data: resp.max_inline_data,
         },
-        udata: Udata::new(&out).ok_or(EINVAL)?,
+        udata: response(out, &req.udata)?,
     })
 }
 

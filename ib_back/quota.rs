@@ -4,7 +4,8 @@
 //! guest) may have the backend hold at once, across all its contexts.
 //!
 //! The limits are `ib_back`'s module parameters `max_contexts`, `max_pds`,
-//! `max_cqs`, `max_qps`, `max_srqs`, `max_ahs` and `max_mrs` (writable:
+//! `max_cqs`, `max_qps`, `max_srqs`, `max_ahs`, `max_mrs`, `max_cm_ids` and
+//! `max_mws` (writable:
 //! a change applies to later creations). Past a limit the verb fails with
 //! `EDQUOT` and the backend logs one rate-limited line naming the guest;
 //! `QueryDevice` reports the limits as the device's maxima, so a guest
@@ -33,11 +34,13 @@ pub(crate) enum Kind {
     Mr,
     /// rdma_cm ids (`cm.rs`).
     CmId,
+    /// Memory windows (`mw.rs`).
+    Mw,
 }
 
-pub(crate) const KINDS: usize = 8;
+pub(crate) const KINDS: usize = 9;
 const NAMES: [&str; KINDS] = [
-    "contexts", "PDs", "CQs", "QPs", "SRQs", "AHs", "MRs", "rdma_cm ids",
+    "contexts", "PDs", "CQs", "QPs", "SRQs", "AHs", "MRs", "rdma_cm ids", "MWs",
 ];
 
 /// Objects of each kind one frontend holds.
@@ -145,6 +148,11 @@ impl Held {
         had
     }
 
+    /// How many of `kind` it holds.
+    pub(crate) fn count(&self, kind: Kind) -> u32 {
+        self.0[kind as usize]
+    }
+
     /// Gives every object back to `quota`.
     pub(crate) fn give_back(&mut self, quota: &Quota) {
         let kinds = [
@@ -156,6 +164,7 @@ impl Held {
             Kind::Ah,
             Kind::Mr,
             Kind::CmId,
+            Kind::Mw,
         ];
         for (i, kind) in kinds.into_iter().enumerate() {
             quota.put(kind, core::mem::take(&mut self.0[i]));

@@ -4,11 +4,11 @@
 
 use kernel::prelude::*;
 
-use crate::context::Context;
+use crate::context::{offered, response, Context};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    CreateSrqReq, CreateSrqRsp, ModifySrqReq, QuerySrqRsp, SrqHandle, SrqReq, Udata, MAX_UDATA,
+    CreateSrqReq, CreateSrqRsp, ModifySrqReq, QuerySrqRsp, SrqHandle, SrqReq, MAX_UDATA,
 };
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateSrqReq) -> Result<CreateSrqRsp> {
@@ -22,20 +22,21 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateSrqReq) -> Re
     };
     let mut resp = sys::ib_uverbs_create_srq_resp::default();
     let mut out = [0u8; MAX_UDATA];
+    let out = offered(&mut out, &req.udata);
     ctx.file.run(
         svc,
         sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_CREATE_SRQ,
         &mut cmd,
         req.udata.as_slice(),
         bytes_of_mut(&mut resp),
-        &mut out,
+        &mut *out,
     )?;
     Ok(CreateSrqRsp {
         srq: SrqHandle(resp.srq_handle),
         max_wr: resp.max_wr,
         max_sge: resp.max_sge,
         srqn: resp.srqn,
-        udata: Udata::new(&out).ok_or(EINVAL)?,
+        udata: response(out, &req.udata)?,
     })
 }
 

@@ -26,9 +26,11 @@ pub(crate) enum Obj {
     Fetched,
     /// Guest rdma_cm files (`cm.rs`).
     CmFile,
+    /// Memory windows (`mw.rs`).
+    Mw,
 }
 
-const OBJ_NAMES: [&str; 8] = [
+const OBJ_NAMES: [&str; 9] = [
     "frontends",
     "contexts",
     "mrs",
@@ -37,6 +39,7 @@ const OBJ_NAMES: [&str; 8] = [
     "servers",
     "fetched",
     "cm_files",
+    "mws",
 ];
 const MAX_OPS: usize = 64;
 

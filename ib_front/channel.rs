@@ -742,6 +742,7 @@ fn is_releasing(op: Op) -> bool {
         Op::CloseContext
             | Op::DeallocPd
             | Op::DeregMr
+            | Op::DeallocMw
             | Op::DestroyCq
             | Op::DestroyQp
             | Op::DestroySrq

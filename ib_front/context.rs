@@ -11,14 +11,16 @@ use crate::device::{channel, XibUcontext};
 use crate::sys;
 use crate::wire::{CtxHandle, CtxReq, Request, RspBody, Udata, UdataReq, MAX_UDATA};
 
-/// Copies the provider's request bytes in (at most `MAX_UDATA`).
+/// Copies the provider's request bytes in (at most `MAX_UDATA`), with
+/// how many response bytes it asked for (its `outlen`, bounded by
+/// `MAX_UDATA`: the backend offers the driver that many).
 ///
 /// # Safety
 ///
 /// `udata` is null or the core's udata of the running verb.
 pub(crate) unsafe fn udata_in(udata: *mut sys::ib_udata) -> Result<Udata> {
     // SAFETY: Per the function contract.
-    let len = unsafe { sys::xenib_udata_inlen(udata) };
+    let (len, out_len) = unsafe { (sys::xenib_udata_inlen(udata), sys::xenib_udata_outlen(udata)) };
     if len > MAX_UDATA {
         return Err(EINVAL);
     }
@@ -27,7 +29,9 @@ pub(crate) unsafe fn udata_in(udata: *mut sys::ib_udata) -> Result<Udata> {
         // SAFETY: `buf` holds `len` bytes; the helper copies from user.
         to_result(unsafe { sys::xenib_udata_copy_in(buf.as_mut_ptr().cast(), udata, len) })?;
     }
-    Udata::new(&buf[..len]).ok_or(EINVAL)
+    Udata::new(&buf[..len])
+        .and_then(|u| u.with_out_len(out_len.min(MAX_UDATA)))
+        .ok_or(EINVAL)
 }
 
 /// Copies the backend driver's response bytes out to the provider (as

@@ -20,7 +20,7 @@ use crate::wire::{
     DeviceAttr, Empty, HelloReq, Op, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq, Request,
     Response, RspBody, PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
-use crate::{ah, context, cq, mmap, mr, pd, qp, srq};
+use crate::{ah, context, cq, mmap, mr, mw, pd, qp, srq};
 
 /// Declares a core object with the backend's handle (and the context it
 /// lives in) after it, and checks the layout the core relies on.
@@ -66,6 +66,8 @@ xib_object!(/// A shared receive queue.
     XibSrq, ib_srq, ibsrq);
 xib_object!(/// An address handle.
     XibAh, ib_ah, ibah);
+xib_object!(/// A memory window.
+    XibMw, ib_mw, ibmw);
 
 /// The registered device.
 ///
@@ -328,6 +330,8 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         dereg_mr: Some(mr::dereg_mr),
         rereg_user_mr: Some(mr::rereg_user_mr),
         get_dma_mr: Some(mr::get_dma_mr),
+        alloc_mw: Some(mw::alloc_mw),
+        dealloc_mw: Some(mw::dealloc_mw),
         create_cq: Some(cq::create_cq),
         destroy_cq: Some(cq::destroy_cq),
         resize_cq: Some(cq::resize_cq),
@@ -354,6 +358,7 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         size_ib_qp: size_of::<XibQp>() as _,
         size_ib_srq: size_of::<XibSrq>() as _,
         size_ib_ah: size_of::<XibAh>() as _,
+        size_ib_mw: size_of::<XibMw>() as _,
         ..Default::default()
     }
 }

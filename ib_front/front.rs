@@ -23,6 +23,7 @@ mod hostile;
 mod loopback;
 mod mmap;
 mod mr;
+mod mw;
 mod pd;
 mod qp;
 mod srq;

@@ -19,7 +19,7 @@ use crate::channel::Channel;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    AhAttr, AllocPdReq, CqHandle, CreateAhReq, CreateCqReq, CreateQpReq, CtxHandle, CtxReq,
+    AhAttr, AllocMwReq, AllocPdReq, CqHandle, DeallocMwReq, MwHandle, MwType, CreateAhReq, CreateCqReq, CreateQpReq, CtxHandle, CtxReq,
     DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq, MmapReq, ModifyQpReq, PageGrant,
     PageGrants, PdHandle, QpAttr, QpCaps, QpHandle, QpState, QpType, QueryGidReq, QueryPortReq,
     RefList, RegMrReq, Request, ReregMrReq, Response, RspBody, Slot, Udata, UdataReq, PAGE_WRITE,
@@ -174,9 +174,17 @@ fn run_all() -> Result {
         "udata longer than the protocol allows is refused",
         matches!(r, Some(e) if e < 0),
     );
-    let r = raw(&a, &cq, |s| s[24 + 22] = 0xff);
+    // After the length: how many response bytes the provider asked for.
+    let r = raw(&a, &cq, |s| {
+        s[24 + 22..24 + 24].copy_from_slice(&257u16.to_le_bytes())
+    });
     check(
-        "a non-zero reserved byte is refused with EINVAL",
+        "a udata response length above 256 is refused",
+        matches!(r, Some(e) if e < 0),
+    );
+    let r = raw(&a, &cq, |s| s[24 + 24] = 0xff);
+    check(
+        "a non-zero reserved byte (udata past its length) is refused with EINVAL",
         r == Some(einval),
     );
 
@@ -188,6 +196,38 @@ fn run_all() -> Result {
         RspBody::AllocPd(r) => r.pd,
         _ => return Err(EPROTO_ERR),
     };
+    // A memory window, left to the context's release when the backend
+    // cuts this frontend off below (the test script checks
+    // objects.mws); handles it never got and types that do not exist.
+    let mw = |mw_type| {
+        Request::AllocMw(AllocMwReq {
+            ctx,
+            pd,
+            mw_type,
+            udata: Udata::EMPTY,
+        })
+    };
+    check(
+        "a memory window is allocated",
+        matches!(a.call(&mw(MwType::Type2)), Ok(RspBody::AllocMw(_))),
+    );
+    check(
+        "an unknown MW handle is refused",
+        errno_of(a.call(&Request::DeallocMw(DeallocMwReq {
+            ctx,
+            mw: MwHandle(54321),
+        }))) < 0,
+    );
+    check(
+        "a PD's handle does not name an MW",
+        errno_of(a.call(&Request::DeallocMw(DeallocMwReq {
+            ctx,
+            mw: MwHandle(pd.0),
+        }))) < 0,
+    );
+    // ctx, pd, then the type byte.
+    let r = raw(&a, &mw(MwType::Type1), |s| s[24 + 8] = 3);
+    check("an unknown MW type is refused with EINVAL", r == Some(einval));
     let mr = |nr_pages, refs: &[GrantRef]| {
         Request::RegMr(RegMrReq {
             start: 0x10000,

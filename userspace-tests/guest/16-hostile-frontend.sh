@@ -16,7 +16,7 @@ case $result in
 esac
 [ "$(back_counter bad_requests)" -gt "$bad0" ] || fail "backend counted no bad request"
 [ "$(back_counter objects.frontends)" = 1 ] || fail "attacking frontends still connected"
-for c in objects.contexts objects.mrs objects.mmaps objects.grants; do
+for c in objects.contexts objects.mrs objects.mws objects.mmaps objects.grants; do
 	[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"
 done
 pair timeout 60 ibv_rc_pingpong -d xib0 -g "$g" -n 20 >/dev/null || fail "xib0 broken after the attack"

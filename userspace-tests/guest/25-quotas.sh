@@ -6,17 +6,20 @@
 # process gets all 10 again). With max_mr_mib at 48, a second 32 MiB
 # registration fails with EDQUOT and leaves nothing pinned; with the
 # driver domain's budget for all guests (max_total_mr_mib) at 48 instead,
-# it fails with ENOSPC, likewise. The other
+# it fails with ENOSPC, likewise. With max_mws at 3, a process sees
+# max_mw 3, allocates 3 memory windows (the backend counts objects.mws 3)
+# and the 4th fails with EDQUOT; those it leaves to its exit are given
+# back (a second process gets 3 again, objects.mws returns to 0). The other
 # limits hold likewise in the
 # device's maxima, which xib0 takes when it connects (the RDMA core keeps
 # a device's attributes from its registration): hence the reloads.
 . ./lib.sh
 P=/sys/module/ib_back/parameters
-old=$(cat $P/max_qps) old_mr=$(cat $P/max_mr_mib) old_total=$(cat $P/max_total_mr_mib)
+old=$(cat $P/max_qps) old_mr=$(cat $P/max_mr_mib) old_total=$(cat $P/max_total_mr_mib) old_mws=$(cat $P/max_mws)
 reconnect() {
 	rmmod ib_front && insmod /lib/modules/xenib/ib_front.ko && [ -d /sys/class/infiniband/xib0 ]
 }
-trap 'echo $old >$P/max_qps; echo $old_mr >$P/max_mr_mib; echo $old_total >$P/max_total_mr_mib; reconnect' EXIT
+trap 'echo $old >$P/max_qps; echo $old_mr >$P/max_mr_mib; echo $old_total >$P/max_total_mr_mib; echo $old_mws >$P/max_mws; reconnect' EXIT
 echo 10 >$P/max_qps
 reconnect || fail "reconnecting xib0"
 dmesg -c >/dev/null
@@ -48,6 +51,20 @@ esac
 dmesg | grep -q "loopback frontend: refused 32 MiB: all guests' registered memory is at the limit of 48 MiB" ||
 	fail "no log line for the driver domain's budget"
 echo $old_total >$P/max_total_mr_mib
+echo 3 >$P/max_mws
+reconnect || fail "reconnecting xib0 (max_mws 3)"
+dmesg -c >/dev/null
+for run in 1 2; do
+	out=$(/xenib/xenib-verbs-test --dev xib0 --exhaust-mws 100) || fail "MWs, run $run: $out"
+	echo "MWs, run $run: $out"
+	case "$out" in
+	*"max_mw 3 created 3 refused EDQUOT held 3 again ok"*) ;;
+	*) fail "MWs, run $run: not 3 windows then EDQUOT: $out" ;;
+	esac
+	counter_drops_to_zero objects.mws
+done
+dmesg | grep -q "loopback frontend: its quota of 3 MWs is used up" || fail "no log line for the MW quota"
+echo $old_mws >$P/max_mws
 max_cq=$(ibv_devinfo -d xib0 -v | awk '$1 == "max_cq:" { print $2 }')
 [ "$max_cq" = "$(cat $P/max_cqs)" ] || [ "$max_cq" -lt "$(cat $P/max_cqs)" ] ||
 	fail "xib0 reports max_cq $max_cq above the guest's quota $(cat $P/max_cqs)"

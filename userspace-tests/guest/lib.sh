@@ -85,13 +85,17 @@ rxe_clean() {
 
 # Waits up to 10 s for the backend to hold nothing (its counters) and
 # checks that the real device kept nothing.
+# Waits up to 10 s for the backend's counter $1 to be 0; fails if not.
+counter_drops_to_zero() {
+	for i in $(seq 50); do
+		[ "$(back_counter $1)" = 0 ] && return 0
+		sleep 0.2
+	done
+	fail "backend still holds $1: $(back_counter $1)"
+}
 all_released() {
-	for c in objects.contexts objects.servers objects.mrs objects.mmaps objects.grants objects.fetched; do
-		for i in $(seq 50); do
-			[ "$(back_counter $c)" = 0 ] && break
-			sleep 0.2
-		done
-		[ "$(back_counter $c)" = 0 ] || fail "backend still holds $c: $(back_counter $c)"
+	for c in objects.contexts objects.servers objects.mrs objects.mws objects.mmaps objects.grants objects.fetched; do
+		counter_drops_to_zero $c
 	done
 	rxe_clean || fail "the real device kept objects"
 }

@@ -18,7 +18,7 @@ use crate::verbs::{
     QpType, RecvWr, Route, SendOp, SendWr, Sge, Srq, Wc, ATOMIC_NONE, GRH_LEN, LINK_LAYER_ETHERNET,
     PORT_ACTIVE, WC_GRH,
 };
-use crate::verbs::{raw_uverbs_write, unmapped_page};
+use crate::verbs::{raw_uverbs_write, raw_uverbs_write_resp, unmapped_page, Mw, MW_TYPE_1, MW_TYPE_2};
 
 pub enum Outcome {
     Pass(String),
@@ -1347,6 +1347,284 @@ fn cq_resize(env: &Env) -> CaseResult {
 // suggests, the comment says why, and the paravirtual device must give the
 // same as rxe.
 
+// ---------------------------------------------------------------------------
+// Memory windows
+
+/// `IBV_DEVICE_MEM_WINDOW`, `..._TYPE_2A`, `..._TYPE_2B` (verbs.h).
+const DEVICE_MEM_WINDOW: u32 = 1 << 17;
+const DEVICE_MEM_WINDOW_TYPE_2A: u32 = 1 << 23;
+const DEVICE_MEM_WINDOW_TYPE_2B: u32 = 1 << 24;
+const PAGE: usize = 4096;
+
+/// A signaled work request without SGEs (a bind, a local invalidate).
+fn local_wr(wr_id: u64, op: SendOp<'_>) -> SendWr<'_> {
+    SendWr {
+        wr_id,
+        op,
+        sges: vec![],
+        signaled: true,
+        inline: false,
+    }
+}
+
+/// The next key a bind gives a window (`ibv_inc_rkey`: the low byte + 1).
+fn inc_rkey(rkey: u32) -> u32 {
+    (rkey & !0xff) | (rkey.wrapping_add(1) & 0xff)
+}
+
+/// Skips a window case on a device that has none; what rxe advertises
+/// (type 1 and type 2B) is what the cases need.
+fn windows_supported(env: &Env, mw_type: u32) -> Option<Outcome> {
+    let d = &env.dev;
+    if d.max_mw == 0 || d.device_cap_flags & DEVICE_MEM_WINDOW == 0 {
+        return Some(Outcome::Skip(format!(
+            "device has no memory windows (max_mw {}, cap flags {:#x})",
+            d.max_mw, d.device_cap_flags
+        )));
+    }
+    if mw_type == MW_TYPE_2 && d.device_cap_flags & (DEVICE_MEM_WINDOW_TYPE_2A | DEVICE_MEM_WINDOW_TYPE_2B) == 0 {
+        return Some(Outcome::Skip("device has no type 2 windows".into()));
+    }
+    None
+}
+
+/// A window's target: 3 pages the device may only bind windows to (no
+/// remote rights of its own), guard bytes throughout.
+fn window_target(p: &RcPair) -> Result<Mr, String> {
+    p.mr(3 * PAGE, access::LOCAL_WRITE | access::MW_BIND)
+}
+
+/// RDMA WRITE and READ from QP a through `rkey`, to and from the window
+/// over pages 1..2 of `dst` (b's side): data checked, guards intact.
+fn through_window(p: &RcPair, dst: &Mr, rkey: u32, seed: u64) -> Result<(), String> {
+    let local = p.mr(2 * PAGE, access::LOCAL_WRITE)?;
+    let data = pattern(seed, 3000);
+    local.write(0, &data);
+    let op = SendOp::Write { raddr: dst.addr(PAGE + 100), rkey };
+    p.a.post_send(&[rdma(seed, op, vec![local.sge(0, 3000)])]).ctx("ibv_post_send")?;
+    ok_wc(&p.cq_a, "write through the window", seed, op::IBV_WC_RDMA_WRITE)?;
+    same("written through the window", &dst.read(PAGE + 100, 3000), &data)?;
+    guard_intact("before the write", dst, 0, PAGE + 100)?;
+    guard_intact("after the write", dst, PAGE + 3100, 2 * PAGE - 3100)?;
+    let back = pattern(seed + 1, 2 * PAGE - 8);
+    dst.write(PAGE + 8, &back);
+    let op = SendOp::Read { raddr: dst.addr(PAGE + 8), rkey };
+    p.a.post_send(&[rdma(seed + 1, op, vec![local.sge(0, back.len())])]).ctx("ibv_post_send")?;
+    ok_wc(&p.cq_a, "read through the window", seed + 1, op::IBV_WC_RDMA_READ)?;
+    same("read through the window", &local.read(0, back.len()), &back)?;
+    no_wc(&p.cq_b, "responder CQ")?;
+    Ok(())
+}
+
+/// A type 2 window bound on QP b (where remote accesses arrive) over
+/// pages 1..2 of `dst` with `acc`, by an IBV_WR_BIND_MW work request;
+/// returns it and its new key.
+fn bound_type2(p: &RcPair, dst: &Mr, acc: u32, wr_id: u64) -> Result<(Mw, u32), String> {
+    let mw = Mw::alloc(&p.pd, MW_TYPE_2).ctx("ibv_alloc_mw(IBV_MW_TYPE_2)")?;
+    let key = inc_rkey(mw.rkey());
+    let bind = SendOp::BindMw {
+        mw: &mw,
+        rkey: key,
+        mr: dst,
+        addr: dst.addr(PAGE),
+        len: 2 * PAGE as u64,
+        access: acc,
+    };
+    p.b.post_send(&[local_wr(wr_id, bind)]).ctx("ibv_post_send(IBV_WR_BIND_MW)")?;
+    ok_wc(&p.cq_b, "bind", wr_id, op::IBV_WC_BIND_MW)?;
+    Ok((mw, key))
+}
+
+/// A 64-byte write from QP a to the window's start with `key` fails with
+/// REM_ACCESS_ERR, and all of `dst` (refilled with guard bytes first)
+/// stays untouched.
+fn window_refuses(p: &RcPair, dst: &Mr, key: u32, wr_id: u64, what: &str) -> Result<Wc, String> {
+    dst.buf().fill(0, dst.len(), GUARD);
+    let src = p.mr(PAGE, access::LOCAL_WRITE)?;
+    let op = SendOp::Write { raddr: dst.addr(PAGE), rkey: key };
+    let wc = expect_failed_wc(p, rdma(wr_id, op, vec![src.sge(0, 64)]), RXE_REMOTE_ACCESS_ERR, what)?;
+    guard_intact(&format!("{what}: memory"), dst, 0, 3 * PAGE)?;
+    Ok(wc)
+}
+
+/// A type 1 window: `ibv_bind_mw` (the provider posts a BIND_MW work
+/// request on the QP) to pages 1..2 of an MR without remote rights, RDMA
+/// WRITE and READ through its rkey with data checked; a bind of length 0
+/// unbinds it, after which a write with its key fails with REM_ACCESS_ERR
+/// and leaves memory alone; dealloc.
+fn mw_type1(env: &Env) -> CaseResult {
+    if let Some(o) = windows_supported(env, MW_TYPE_1) {
+        return Ok(o);
+    }
+    let p = RcPair::new(env)?;
+    let dst = window_target(&p)?;
+    let mw = Mw::alloc(&p.pd, MW_TYPE_1).ctx("ibv_alloc_mw(IBV_MW_TYPE_1)")?;
+    let key0 = mw.rkey();
+    let acc = access::REMOTE_WRITE | access::REMOTE_READ;
+    p.b.bind_mw(&mw, &dst, dst.addr(PAGE), 2 * PAGE as u64, acc, 11).ctx("ibv_bind_mw")?;
+    ok_wc(&p.cq_b, "bind", 11, op::IBV_WC_BIND_MW)?;
+    let key1 = mw.rkey();
+    ensure!(key1 == inc_rkey(key0), "rkey after bind {key1:#x}, want {:#x}", inc_rkey(key0));
+    through_window(&p, &dst, key1, 7100)?;
+    // Unbind: a bind of length 0.
+    p.b.bind_mw(&mw, &dst, dst.addr(PAGE), 0, acc, 12).ctx("ibv_bind_mw (length 0)")?;
+    ok_wc(&p.cq_b, "unbind", 12, op::IBV_WC_BIND_MW)?;
+    let key2 = mw.rkey();
+    let wc = window_refuses(&p, &dst, key2, 13, "write through the unbound window")?;
+    mw.dealloc().ctx("ibv_dealloc_mw")?;
+    Ok(Outcome::Pass(format!(
+        "rkeys {key0:#x} -> {key1:#x} (bound) -> {key2:#x} (unbound): {}",
+        status_name(wc.status)
+    )))
+}
+
+/// A type 2 window: bound with an IBV_WR_BIND_MW work request on the QP
+/// that remote accesses arrive at, WRITE and READ through it, then
+/// IBV_WR_LOCAL_INV of its key, after which a write fails with
+/// REM_ACCESS_ERR; dealloc.
+fn mw_type2(env: &Env) -> CaseResult {
+    if let Some(o) = windows_supported(env, MW_TYPE_2) {
+        return Ok(o);
+    }
+    let p = RcPair::new(env)?;
+    let dst = window_target(&p)?;
+    let (mw, key) = bound_type2(&p, &dst, access::REMOTE_WRITE | access::REMOTE_READ, 21)?;
+    through_window(&p, &dst, key, 7200)?;
+    p.b.post_send(&[local_wr(22, SendOp::LocalInv(key))]).ctx("ibv_post_send(IBV_WR_LOCAL_INV)")?;
+    ok_wc(&p.cq_b, "local invalidate", 22, op::IBV_WC_LOCAL_INV)?;
+    let wc = window_refuses(&p, &dst, key, 23, "write through the invalidated window")?;
+    mw.dealloc().ctx("ibv_dealloc_mw")?;
+    Ok(Outcome::Pass(format!("rkey {key:#x}; after LOCAL_INV: {}", status_name(wc.status))))
+}
+
+/// rxe's flag for a receive that invalidated a key: the kernel's
+/// `IB_WC_WITH_INVALIDATE` (1 << 2), which rxe's provider passes through
+/// unchanged (it copies the kernel's `ib_uverbs_wc`), so libibverbs reads
+/// it as `IBV_WC_IP_CSUM_OK`; `IBV_WC_WITH_INV` (1 << 3) is never set.
+const RXE_WC_WITH_INVALIDATE: u32 = 1 << 2;
+
+/// A type 2 window invalidated by the peer: a SEND WITH INVALIDATE of its
+/// key completes the receive with rxe's invalidate flag and that key in
+/// the completion, and a write with the key then fails with
+/// REM_ACCESS_ERR.
+fn mw_type2_send_inv(env: &Env) -> CaseResult {
+    if let Some(o) = windows_supported(env, MW_TYPE_2) {
+        return Ok(o);
+    }
+    let p = RcPair::new(env)?;
+    let dst = window_target(&p)?;
+    let (_mw, key) = bound_type2(&p, &dst, access::REMOTE_WRITE, 31)?;
+    let src = p.mr(PAGE, access::LOCAL_WRITE)?;
+    let msg = pattern(7300, 100);
+    src.write(0, &msg);
+    let rbuf = p.mr(PAGE, access::LOCAL_WRITE)?;
+    p.b.post_recv(&[recv(32, vec![rbuf.sge(0, PAGE)])]).ctx("ibv_post_recv")?;
+    p.a.post_send(&[rdma(33, SendOp::SendInv(key), vec![src.sge(0, 100)])]).ctx("ibv_post_send(IBV_WR_SEND_WITH_INV)")?;
+    ok_wc(&p.cq_a, "send with invalidate", 33, op::IBV_WC_SEND)?;
+    let wc = ok_wc(&p.cq_b, "receive", 32, op::IBV_WC_RECV)?;
+    ensure!(
+        wc.wc_flags == WC_GRH | RXE_WC_WITH_INVALIDATE && wc.ex == key,
+        "receive: wc_flags {:#x} rkey {:#x}, want {:#x} and {key:#x}",
+        wc.wc_flags,
+        wc.ex,
+        WC_GRH | RXE_WC_WITH_INVALIDATE
+    );
+    same("sent data", &rbuf.read(0, 100), &msg)?;
+    let wc = window_refuses(&p, &dst, key, 34, "write through the invalidated window")?;
+    Ok(Outcome::Pass(format!("rkey {key:#x} invalidated by the peer; then {}", status_name(wc.status))))
+}
+
+/// A write through a bound window that runs past its end (and so past
+/// the MR's: the window covers the MR's last two pages) fails with
+/// REM_ACCESS_ERR and writes nothing. rxe checks the range against the
+/// MR's bounds, not the window's (`check_rkey`: `mr_check_range(mw->mr,
+/// ...)`), so no case tests a write inside the MR but outside the window.
+fn err_mw_write_past_window(env: &Env) -> CaseResult {
+    if let Some(o) = windows_supported(env, MW_TYPE_1) {
+        return Ok(o);
+    }
+    let p = RcPair::new(env)?;
+    let dst = window_target(&p)?;
+    let mw = Mw::alloc(&p.pd, MW_TYPE_1).ctx("ibv_alloc_mw(IBV_MW_TYPE_1)")?;
+    p.b.bind_mw(&mw, &dst, dst.addr(PAGE), 2 * PAGE as u64, access::REMOTE_WRITE, 41).ctx("ibv_bind_mw")?;
+    ok_wc(&p.cq_b, "bind", 41, op::IBV_WC_BIND_MW)?;
+    let src = p.mr(PAGE, access::LOCAL_WRITE)?;
+    // The window's last 100 bytes and one more.
+    let op = SendOp::Write { raddr: dst.addr(3 * PAGE - 100), rkey: mw.rkey() };
+    let wc = expect_failed_wc(&p, rdma(42, op, vec![src.sge(0, 101)]), RXE_REMOTE_ACCESS_ERR, "write past the window's end")?;
+    guard_intact("window's memory", &dst, 0, 3 * PAGE)?;
+    Ok(Outcome::Pass(status_name(wc.status)))
+}
+
+/// Windows without a bind right: a bind to an MR registered without
+/// IBV_ACCESS_MW_BIND fails (rxe: C10-73). rxe gives the WQE MW_BIND_ERR
+/// but moves the QP to ERR at once, so, as for the other local errors
+/// (`RXE_LOCAL_ERR`), the completion that reaches the CQ is
+/// WR_FLUSH_ERR. An unknown window type is refused by ibv_alloc_mw with
+/// EINVAL.
+fn err_mw_bind_without_right(env: &Env) -> CaseResult {
+    if let Some(o) = windows_supported(env, MW_TYPE_2) {
+        return Ok(o);
+    }
+    let p = RcPair::new(env)?;
+    let dst = p.mr(2 * PAGE, access::LOCAL_WRITE)?;
+    let mw = Mw::alloc(&p.pd, MW_TYPE_2).ctx("ibv_alloc_mw(IBV_MW_TYPE_2)")?;
+    let bind = SendOp::BindMw {
+        mw: &mw,
+        rkey: inc_rkey(mw.rkey()),
+        mr: &dst,
+        addr: dst.addr(0),
+        len: PAGE as u64,
+        access: access::REMOTE_WRITE,
+    };
+    p.a.post_send(&[local_wr(51, bind)]).ctx("ibv_post_send(IBV_WR_BIND_MW)")?;
+    let wc = one_wc(&p.cq_a, "bind to an MR without MW_BIND")?;
+    ensure!(wc.status == RXE_LOCAL_ERR && wc.wr_id == 51, "bind: status {} wr_id {}, want {}", status_name(wc.status), wc.wr_id, status_name(RXE_LOCAL_ERR));
+    expect_err_state(&p.a, "binding QP")?;
+    let bad = Mw::alloc(&p.pd, 3).err();
+    ensure!(bad == Some(Errno::EINVAL), "ibv_alloc_mw(type 3): {bad:?}, want EINVAL");
+    Ok(Outcome::Pass(format!("bind: {}; type 3: EINVAL", status_name(wc.status))))
+}
+
+/// The provider's response length is what reaches the driver: a raw
+/// CREATE_CQ whose response buffer holds the core's response and none of
+/// the provider's (rxe's `create_cq` needs its `mminfo` there) fails with
+/// EINVAL, as natively, and creates nothing; with room for it, it works.
+fn err_create_cq_no_provider_response(env: &Env) -> CaseResult {
+    // struct ib_uverbs_create_cq: response, user_handle, cqe, comp_vector,
+    // comp_channel (-1: none), reserved.
+    let mut body = Vec::new();
+    body.extend_from_slice(&0u64.to_ne_bytes());
+    body.extend_from_slice(&0u64.to_ne_bytes());
+    body.extend_from_slice(&16u32.to_ne_bytes());
+    body.extend_from_slice(&0u32.to_ne_bytes());
+    body.extend_from_slice(&(-1i32).to_ne_bytes());
+    body.extend_from_slice(&0u32.to_ne_bytes());
+    // IB_USER_VERBS_CMD_CREATE_CQ and _DESTROY_CQ.
+    const CREATE_CQ: u32 = 18;
+    const DESTROY_CQ: u32 = 20;
+    let fd = env.ctx.cmd_fd();
+    // ib_uverbs_create_cq_resp: cq_handle, cqe (8 bytes).
+    let mut short = [0u8; 8];
+    let r = raw_uverbs_write_resp(fd, CREATE_CQ, &body, &mut short);
+    ensure!(r == Err(Errno::EINVAL), "CREATE_CQ with no room for the provider's response: {r:?}, want EINVAL");
+    ensure!(short == [0u8; 8], "the failed CREATE_CQ wrote a response {short:?}");
+    // With room for rxe's mminfo (16 bytes) it works; the CQ is destroyed
+    // again (its queue never mapped).
+    let mut full = [0u8; 8 + 16];
+    raw_uverbs_write_resp(fd, CREATE_CQ, &body, &mut full).ctx("CREATE_CQ with room for the provider's response")?;
+    let handle = u32::from_ne_bytes([full[0], full[1], full[2], full[3]]);
+    let size = u32::from_ne_bytes([full[16], full[17], full[18], full[19]]);
+    ensure!(size > 0, "rxe's mminfo.size is 0 in {full:?}");
+    let mut destroy = Vec::new();
+    destroy.extend_from_slice(&0u64.to_ne_bytes());
+    destroy.extend_from_slice(&handle.to_ne_bytes());
+    destroy.extend_from_slice(&0u32.to_ne_bytes());
+    let mut dresp = [0u8; 8];
+    raw_uverbs_write_resp(fd, DESTROY_CQ, &destroy, &mut dresp).ctx("DESTROY_CQ")?;
+    Ok(Outcome::Pass(format!("short response: EINVAL; full: CQ {handle}, queue {size} bytes")))
+}
+
 /// A requester-side (local) error on rxe: rxe_requester() sets the WQE's
 /// status (LOC_QP_OP_ERR for a bad lkey or an SGE outside its MR, since
 /// copy_data() returns -EINVAL) and moves the QP to ERR at once, so
@@ -1998,6 +2276,46 @@ pub fn exhaust_qps(dev: &str, gid_index: Option<i32>, limit: usize) -> Result<St
     ))
 }
 
+/// `--exhaust-mws LIMIT`: allocates type 1 memory windows until one is
+/// refused (at most LIMIT); prints the device's `max_mw`, how many were
+/// made and the errno, the backend's `objects.mws` while they are held
+/// (`?` where `/dev/xenib_back` is not readable, as in a domU), and
+/// whether one can be made again after one is freed. The rest are left
+/// to the process's exit (guest/25-quotas.sh: they must be given back).
+pub fn exhaust_mws(dev: &str, limit: usize) -> Result<String, String> {
+    let ctx = Context::open(dev).ctx("ibv_open_device")?;
+    let max_mw = ctx.query_device().ctx("ibv_query_device")?.max_mw;
+    let pd = Pd::alloc(&ctx).ctx("ibv_alloc_pd")?;
+    let mut mws = Vec::new();
+    let refused = loop {
+        if mws.len() >= limit {
+            return Err(format!("{limit} MWs allocated, none refused"));
+        }
+        match Mw::alloc(&pd, MW_TYPE_1) {
+            Ok(m) => mws.push(m),
+            Err(e) => break e,
+        }
+    };
+    let created = mws.len();
+    let held = back_counter("objects.mws").map_or("?".to_string(), |n| n.to_string());
+    if let Some(m) = mws.pop() {
+        m.dealloc().ctx("ibv_dealloc_mw")?;
+    }
+    mws.push(Mw::alloc(&pd, MW_TYPE_1).ctx("ibv_alloc_mw after freeing one")?);
+    // Left to the process's exit.
+    std::mem::forget(mws);
+    std::mem::forget(pd);
+    std::mem::forget(ctx);
+    Ok(format!("max_mw {max_mw} created {created} refused {refused:?} held {held} again ok"))
+}
+
+/// A counter of `/dev/xenib_back`, if this kernel has the backend.
+fn back_counter(name: &str) -> Option<i64> {
+    let text = std::fs::read_to_string("/dev/xenib_back").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// `--exhaust-mr`: registers 32 MiB, then 32 MiB more; prints whether
 /// each worked (the errno if not) and the process's `VmPin` (kB) after
 /// the second and after both are gone. For the quota test
@@ -2131,4 +2449,10 @@ pub const CASES: &[Case] = &[
         err_send_deregistered_mr,
         "SEND using the lkey of a deregistered MR -> WR_FLUSH_ERR (rxe)"
     ),
+    case!(mw_type1, "type 1 window: ibv_bind_mw, WRITE/READ through it, unbind -> REM_ACCESS_ERR"),
+    case!(mw_type2, "type 2 window: IBV_WR_BIND_MW, WRITE/READ through it, LOCAL_INV -> REM_ACCESS_ERR"),
+    case!(mw_type2_send_inv, "type 2 window invalidated by the peer's SEND_WITH_INV -> REM_ACCESS_ERR"),
+    case!(err_mw_write_past_window, "RDMA WRITE past a window's end -> REM_ACCESS_ERR"),
+    case!(err_mw_bind_without_right, "bind to an MR without MW_BIND -> WR_FLUSH_ERR (rxe), QP in ERR; MW type 3 -> EINVAL"),
+    case!(err_create_cq_no_provider_response, "CREATE_CQ without room for the provider's response -> EINVAL"),
 ];

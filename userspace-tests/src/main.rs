@@ -33,6 +33,8 @@ struct Args {
     exhaust_qps: Option<usize>,
     /// `--exhaust-mr` (`cases::exhaust_mr`).
     exhaust_mr: bool,
+    /// `--exhaust-mws LIMIT` (`cases::exhaust_mws`).
+    exhaust_mws: Option<usize>,
     port: u16,
     host: Option<String>,
 }
@@ -43,6 +45,7 @@ const USAGE: &str = "usage: xenib-verbs-test --dev NAME [--gid-index N] [--filte
        xenib-verbs-test --dev NAME [--gid-index N] --resize-pair -p PORT [HOST]
        xenib-verbs-test --dev NAME [--gid-index N] --exhaust-qps LIMIT
        xenib-verbs-test --dev NAME --exhaust-mr
+       xenib-verbs-test --dev NAME --exhaust-mws LIMIT
   XENIB_BAD_ADDRS=\"A B ...\": more addresses err_modify_srq_bad_pointer must get EFAULT for";
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
     let mut resize_pair = false;
     let mut exhaust_qps = None;
     let mut exhaust_mr = false;
+    let mut exhaust_mws = None;
     let mut port = 18515;
     let mut host = None;
     let mut it = std::env::args().skip(1);
@@ -80,6 +84,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--resize-pair" => resize_pair = true,
             "--exhaust-mr" => exhaust_mr = true,
+            "--exhaust-mws" => {
+                let v = val("--exhaust-mws")?;
+                exhaust_mws = Some(v.parse().map_err(|_| format!("bad limit {v}"))?);
+            }
             "--exhaust-qps" => {
                 let v = val("--exhaust-qps")?;
                 exhaust_qps = Some(v.parse().map_err(|_| format!("bad limit {v}"))?);
@@ -108,6 +116,7 @@ fn parse_args() -> Result<Args, String> {
         resize_pair,
         exhaust_qps,
         exhaust_mr,
+        exhaust_mws,
         port,
         host,
     })
@@ -128,6 +137,9 @@ fn main() -> ExitCode {
         (Some((file, secs)), _) => Some(cases::hold_mr(&args.dev, file, *secs)),
         (None, Some(n)) => Some(cases::reg_loop(&args.dev, n)),
         (None, None) if args.exhaust_mr => Some(cases::exhaust_mr(&args.dev)),
+        (None, None) if args.exhaust_mws.is_some() => {
+            Some(cases::exhaust_mws(&args.dev, args.exhaust_mws.unwrap_or(0)))
+        }
         (None, None) if args.exhaust_qps.is_some() => {
             Some(cases::exhaust_qps(&args.dev, args.gid_index, args.exhaust_qps.unwrap_or(0)))
         }

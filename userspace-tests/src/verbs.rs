@@ -53,6 +53,8 @@ pub mod access {
     pub const REMOTE_READ: u32 = 4;
     pub const REMOTE_ATOMIC: u32 = 8;
     pub const ALL: u32 = LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ | REMOTE_ATOMIC;
+    /// Memory windows may be bound to the MR.
+    pub const MW_BIND: u32 = 16;
 }
 
 /// `IBV_WC_WITH_IMM` / `IBV_WC_GRH` bits of `Wc::wc_flags`.
@@ -128,6 +130,8 @@ pub struct DeviceAttr {
     pub max_srq_wr: i32,
     pub max_qp_rd_atom: i32,
     pub atomic_cap: u32,
+    pub max_mw: i32,
+    pub device_cap_flags: u32,
 }
 
 /// `IBV_ATOMIC_NONE`.
@@ -176,6 +180,12 @@ pub struct AsyncEvent {
 }
 
 impl Context {
+    /// The uverbs file, for raw commands.
+    pub fn cmd_fd(&self) -> i32 {
+        // SAFETY: ctx is open.
+        unsafe { (*self.0.ctx).cmd_fd }
+    }
+
     /// The next asynchronous event, waiting at most `timeout`; acknowledged.
     pub fn async_event(&self, timeout: Duration) -> Result<Option<AsyncEvent>, Errno> {
         // SAFETY: the context's async fd stays open as long as the context.
@@ -284,6 +294,8 @@ impl Context {
             max_srq_wr: a.max_srq_wr,
             max_qp_rd_atom: a.max_qp_rd_atom,
             atomic_cap: a.atomic_cap,
+            max_mw: a.max_mw,
+            device_cap_flags: a.device_cap_flags,
         })
     }
 
@@ -659,6 +671,8 @@ pub struct Wc {
     pub qp_num: u32,
     pub src_qp: u32,
     pub wc_flags: u32,
+    /// The raw `imm_data`/`invalidated_rkey` word, whatever the flags say.
+    pub ex: u32,
 }
 
 pub struct Cq {
@@ -725,6 +739,7 @@ impl Cq {
                     qp_num: w.qp_num,
                     src_qp: w.src_qp,
                     wc_flags: w.wc_flags,
+                    ex: imm,
                 }
             })
             .collect())
@@ -907,12 +922,28 @@ pub fn unmapped_page() -> u64 {
 /// provider bytes included) to a context's uverbs file: for error cases
 /// that libibverbs would not let through.
 pub fn raw_uverbs_write(cmd_fd: i32, command: u32, body: &[u8]) -> Result<(), Errno> {
+    write_cmd(cmd_fd, command, body, 0)
+}
+
+/// Writes a raw uverbs command with a response buffer: `body` starts with
+/// the command's `response` pointer (filled in here), `out` receives the
+/// response and its length is what the command offers (`out_words`).
+pub fn raw_uverbs_write_resp(cmd_fd: i32, command: u32, body: &[u8], out: &mut [u8]) -> Result<(), Errno> {
+    assert!(body.len() >= 8 && out.len() % 4 == 0);
+    let mut with_ptr = (out.as_mut_ptr() as u64).to_ne_bytes().to_vec();
+    with_ptr.extend_from_slice(&body[8..]);
+    // The kernel writes at most out.len() bytes to out, which outlives the call.
+    write_cmd(cmd_fd, command, &with_ptr, out.len() / 4)
+}
+
+fn write_cmd(cmd_fd: i32, command: u32, body: &[u8], out_words: usize) -> Result<(), Errno> {
     let mut buf = Vec::with_capacity(8 + body.len());
     buf.extend_from_slice(&command.to_ne_bytes());
     buf.extend_from_slice(&(((8 + body.len()) / 4) as u16).to_ne_bytes());
-    buf.extend_from_slice(&0u16.to_ne_bytes());
+    buf.extend_from_slice(&(out_words as u16).to_ne_bytes());
     buf.extend_from_slice(body);
-    // SAFETY: buf is valid for its length; cmd_fd is a uverbs file.
+    // SAFETY: buf is valid for its length; cmd_fd is a uverbs file; any
+    // response pointer in body is the caller's, sized by out_words.
     let r = unsafe { libc::write(cmd_fd, buf.as_ptr().cast(), buf.len()) };
     if r < 0 {
         return Err(last_errno());
@@ -1041,6 +1072,20 @@ pub enum SendOp<'a> {
         qpn: u32,
         qkey: u32,
     },
+    /// `IBV_WR_BIND_MW` (a type 2 window): binds `mw` to `[addr, addr +
+    /// len)` of `mr` under the new key `rkey`.
+    BindMw {
+        mw: &'a Mw,
+        rkey: u32,
+        mr: &'a Mr,
+        addr: u64,
+        len: u64,
+        access: u32,
+    },
+    /// `IBV_WR_LOCAL_INV` of `rkey`.
+    LocalInv(u32),
+    /// `IBV_WR_SEND_WITH_INV`: a SEND that invalidates the peer's `rkey`.
+    SendInv(u32),
 }
 
 #[derive(Clone)]
@@ -1362,6 +1407,34 @@ impl Qp {
                         remote_qkey: qkey,
                     };
                 }
+                SendOp::BindMw {
+                    mw,
+                    rkey,
+                    mr,
+                    addr,
+                    len,
+                    access,
+                } => {
+                    r.opcode = op::IBV_WR_BIND_MW;
+                    r.bind_mw_tso_union.bind_mw = sys::bind_mw_t {
+                        mw: mw.mw,
+                        rkey,
+                        bind_info: sys::ibv_mw_bind_info {
+                            mr: mr.mr,
+                            addr,
+                            length: len,
+                            mw_access_flags: access,
+                        },
+                    };
+                }
+                SendOp::LocalInv(rkey) => {
+                    r.opcode = op::IBV_WR_LOCAL_INV;
+                    r.imm_data_invalidated_rkey_union.invalidated_rkey = rkey;
+                }
+                SendOp::SendInv(rkey) => {
+                    r.opcode = op::IBV_WR_SEND_WITH_INV;
+                    r.imm_data_invalidated_rkey_union.invalidated_rkey = rkey;
+                }
             }
             raw.push(r);
         }
@@ -1385,6 +1458,78 @@ impl Qp {
             (unsafe { bad.offset_from(base) }) as usize
         };
         Err((Errno::from_raw(rc.abs()), idx))
+    }
+}
+
+impl Qp {
+    /// `ibv_bind_mw` (a type 1 window): binds `mw` to `[addr, addr + len)`
+    /// of `mr` with a signaled work request `wr_id` (a zero `len` unbinds
+    /// it); the provider gives the window its next rkey, read back by
+    /// `Mw::rkey`.
+    pub fn bind_mw(&self, mw: &Mw, mr: &Mr, addr: u64, len: u64, access: u32, wr_id: u64) -> Result<(), Errno> {
+        let mut bind = sys::ibv_mw_bind {
+            wr_id,
+            send_flags: sys::ibv_send_flags::IBV_SEND_SIGNALED.0,
+            bind_info: sys::ibv_mw_bind_info {
+                mr: mr.mr,
+                addr,
+                length: len,
+                mw_access_flags: access,
+            },
+        };
+        // SAFETY: qp, mw and mr are live; the provider copies the bind
+        // into a work request and keeps no pointer to `bind`.
+        let r = unsafe { sys::ibv_bind_mw(self.qp, mw.mw, &mut bind) };
+        if r != 0 {
+            return Err(Errno::from_raw(r));
+        }
+        Ok(())
+    }
+}
+
+/// A memory window (`ibv_alloc_mw`).
+pub struct Mw {
+    mw: *mut sys::ibv_mw,
+    _pd: Pd,
+}
+
+/// `IBV_MW_TYPE_1` and `IBV_MW_TYPE_2`.
+pub const MW_TYPE_1: u32 = sys::ibv_mw_type::IBV_MW_TYPE_1;
+pub const MW_TYPE_2: u32 = sys::ibv_mw_type::IBV_MW_TYPE_2;
+
+impl Mw {
+    pub fn alloc(pd: &Pd, mw_type: u32) -> Result<Mw, Errno> {
+        // SAFETY: pd is live; the Mw keeps it alive until ibv_dealloc_mw.
+        let mw = unsafe { sys::ibv_alloc_mw(pd.0.pd, mw_type) };
+        match mw {
+            Some(mw) if !mw.is_null() => Ok(Mw { mw, _pd: pd.clone() }),
+            _ => Err(last_errno()),
+        }
+    }
+
+    /// Its current rkey (what the provider last set it to).
+    pub fn rkey(&self) -> u32 {
+        // SAFETY: mw is live.
+        unsafe { (*self.mw).rkey }
+    }
+
+    /// `ibv_dealloc_mw`, reporting its result.
+    pub fn dealloc(self) -> Result<(), Errno> {
+        let mw = self.mw;
+        std::mem::forget(self);
+        // SAFETY: mw came from ibv_alloc_mw and is not used again.
+        let r = unsafe { sys::ibv_dealloc_mw(mw) };
+        if r != 0 {
+            return Err(Errno::from_raw(r));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mw {
+    fn drop(&mut self) {
+        // SAFETY: mw came from ibv_alloc_mw; nothing else references it.
+        unsafe { sys::ibv_dealloc_mw(self.mw) };
     }
 }
 

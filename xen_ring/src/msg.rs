@@ -180,6 +180,10 @@ handle!(
     AhHandle
 );
 handle!(
+    /// A memory window.
+    MwHandle
+);
+handle!(
     /// A Xen grant reference.
     GrantRef
 );
@@ -224,11 +228,15 @@ impl Wire for Option<SrqHandle> {
     }
 }
 
-/// Opaque provider (driver) data: `u16 len`, `u16 reserved`,
-/// `u8 bytes[256]`; bytes past `len` are zero.
+/// Opaque provider (driver) data: `u16 len`, `u16 out_len`,
+/// `u8 bytes[256]`; bytes past `len` are zero. In a request, `out_len`
+/// is how many response bytes the provider asked for (its `udata`
+/// `outlen`, at most [`MAX_UDATA`]): the back offers the driver exactly
+/// that many. In a response it is zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Udata {
     len: u16,
+    out_len: u16,
     bytes: [u8; MAX_UDATA],
 }
 
@@ -242,10 +250,11 @@ impl Udata {
     /// No data.
     pub const EMPTY: Udata = Udata {
         len: 0,
+        out_len: 0,
         bytes: [0; MAX_UDATA],
     };
 
-    /// Copies `data`; `None` if longer than [`MAX_UDATA`].
+    /// Copies `data` (with `out_len` 0); `None` if longer than [`MAX_UDATA`].
     pub fn new(data: &[u8]) -> Option<Self> {
         let mut u = Self::EMPTY;
         u.bytes.get_mut(..data.len())?.copy_from_slice(data);
@@ -267,21 +276,40 @@ impl Udata {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The same bytes, asking for `out_len` response bytes; `None` if more
+    /// than [`MAX_UDATA`].
+    pub fn with_out_len(mut self, out_len: usize) -> Option<Self> {
+        if out_len > MAX_UDATA {
+            return None;
+        }
+        self.out_len = out_len as u16;
+        Some(self)
+    }
+
+    /// Response bytes the provider asked for (requests; 0 in responses).
+    pub fn out_len(&self) -> usize {
+        usize::from(self.out_len)
+    }
 }
 
 impl Wire for Udata {
     const SIZE: usize = 4 + MAX_UDATA;
     fn put(&self, w: &mut Writer<'_>) {
         w.u16(self.len);
-        w.u16(0);
+        w.u16(self.out_len);
         w.bytes(&self.bytes);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let at = r.at();
         let len = r.u16()?;
-        r.reserved(2)?;
+        let out_at = r.at();
+        let out_len = r.u16()?;
         if usize::from(len) > MAX_UDATA {
             return Err(DecodeError::TooBig(at));
+        }
+        if usize::from(out_len) > MAX_UDATA {
+            return Err(DecodeError::TooBig(out_at));
         }
         let mut bytes = [0u8; MAX_UDATA];
         for (i, b) in bytes.iter_mut().enumerate() {
@@ -292,7 +320,11 @@ impl Wire for Udata {
             }
             *b = v;
         }
-        Ok(Self { len, bytes })
+        Ok(Self {
+            len,
+            out_len,
+            bytes,
+        })
     }
 }
 
@@ -598,6 +630,16 @@ wire_enum!(
         Port = 4,
         /// `handle` is 0 (device-wide).
         Device = 5,
+    }
+);
+
+wire_enum!(
+    /// `enum ib_mw_type`.
+    MwType: u8 {
+        /// `IB_MW_TYPE_1`: bound with `ibv_bind_mw`.
+        Type1 = 1,
+        /// `IB_MW_TYPE_2`: bound with a `BIND_MW` work request, to one QP.
+        Type2 = 2,
     }
 );
 
@@ -1130,6 +1172,42 @@ wire_struct!(
 );
 
 wire_struct!(
+    /// `AllocMw` request.
+    pub struct AllocMwReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// PD.
+        pub pd: PdHandle,
+        /// Window type.
+        pub mw_type: MwType,
+        /// Provider request bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `AllocMw` response.
+    pub struct AllocMwRsp {
+        /// New MW.
+        pub mw: MwHandle,
+        /// Its remote key (the driver's; the provider binds it later).
+        pub rkey: u32,
+        /// Provider response bytes.
+        pub udata: Udata,
+    }
+);
+
+wire_struct!(
+    /// `DeallocMw` request.
+    pub struct DeallocMwReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// MW.
+        pub mw: MwHandle,
+    }
+);
+
+wire_struct!(
     /// `CreateCq` request.
     pub struct CreateCqReq {
         /// Guest `user_handle` (echoed in events).
@@ -1650,7 +1728,8 @@ impl Gen for Udata {
         for x in b.iter_mut().take(n) {
             *x = src.byte();
         }
-        Udata::new(&b[..n]).unwrap()
+        let out_len = src.below(MAX_UDATA as u64 + 1) as usize;
+        Udata::new(&b[..n]).unwrap().with_out_len(out_len).unwrap()
     }
 }
 
@@ -1925,12 +2004,23 @@ mod tests {
             Udata::get(&mut Reader::new(&buf, 0)),
             Err(DecodeError::TooBig(0))
         );
+        // out_len: what the provider asked for, at most MAX_UDATA.
         let mut buf = [0u8; Udata::SIZE];
         buf[2] = 1;
+        buf[3] = 1; // 257
         assert_eq!(
             Udata::get(&mut Reader::new(&buf, 0)),
-            Err(DecodeError::ReservedNonZero(2))
+            Err(DecodeError::TooBig(2))
         );
+        buf[3] = 0;
+        buf[2] = 24;
+        let u = Udata::get(&mut Reader::new(&buf, 0)).unwrap();
+        assert_eq!((u.len(), u.out_len()), (0, 24));
+        assert_eq!(Udata::EMPTY.with_out_len(MAX_UDATA).unwrap().out_len(), MAX_UDATA);
+        assert!(Udata::EMPTY.with_out_len(MAX_UDATA + 1).is_none());
+        let mut again = [0xffu8; Udata::SIZE];
+        u.put(&mut Writer::new(&mut again));
+        assert_eq!(again, buf);
         let mut buf = [0u8; 12];
         buf[0] = 3;
         assert_eq!(
@@ -2015,6 +2105,34 @@ mod tests {
             <Option<SrqHandle>>::get(&mut Reader::new(&b, 0)),
             Ok(Some(SrqHandle(1)))
         );
+    }
+
+    #[test]
+    fn mw_type_strict() {
+        assert_eq!(MwType::from_raw(1), Some(MwType::Type1));
+        assert_eq!(MwType::from_raw(2), Some(MwType::Type2));
+        for bad in [0u8, 3, 0xff] {
+            assert_eq!(MwType::from_raw(bad), None);
+        }
+        // AllocMw: ctx, pd, then the type byte.
+        let req = AllocMwReq {
+            ctx: CtxHandle(1),
+            pd: PdHandle(2),
+            mw_type: MwType::Type2,
+            udata: Udata::EMPTY,
+        };
+        let mut buf = [0u8; AllocMwReq::SIZE];
+        req.put(&mut Writer::new(&mut buf));
+        assert_eq!(buf[8], 2);
+        assert_eq!(AllocMwReq::get(&mut Reader::new(&buf, 0)), Ok(req));
+        buf[8] = 3;
+        assert_eq!(
+            AllocMwReq::get(&mut Reader::new(&buf, 0)),
+            Err(DecodeError::InvalidValue(8))
+        );
+        assert_eq!(AllocMwReq::SIZE, 4 + 4 + 1 + Udata::SIZE);
+        assert_eq!(AllocMwRsp::SIZE, 4 + 4 + Udata::SIZE);
+        assert_eq!(DeallocMwReq::SIZE, 8);
     }
 
     #[test]

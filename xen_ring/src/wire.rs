@@ -24,10 +24,12 @@ use super::ring::{Slot, SLOT_SIZE};
 
 /// Current (and highest) protocol version (2: `MapPages`, fault responses;
 /// 3: source GIDs by value in [`AhAttr`](super::msg::AhAttr); 4: rdma_cm
-/// files, `CmOpen`, `CmCmd`, [`Event::Cm`]).
-pub const PROTOCOL_VERSION: u16 = 4;
+/// files, `CmOpen`, `CmCmd`, [`Event::Cm`]; 5: memory windows, `AllocMw`,
+/// `DeallocMw`, and [`Udata`](super::msg::Udata)'s `out_len`, the
+/// response bytes the provider asked for).
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Lowest protocol version this implementation speaks.
-pub const MIN_PROTOCOL_VERSION: u16 = 4;
+pub const MIN_PROTOCOL_VERSION: u16 = 5;
 
 /// Feature: the back delivers events on a separate event ring.
 pub const FEATURE_EVENT_RING: u64 = 1 << 0;
@@ -304,6 +306,10 @@ ops! {
     ReregMr = 0x0031, ReregMrReq => ReregMrRsp;
     /// Deregister an MR.
     DeregMr = 0x0032, DeregMrReq => Empty;
+    /// Allocate a memory window (bound later on the send queue).
+    AllocMw = 0x0033, AllocMwReq => AllocMwRsp;
+    /// Free a memory window.
+    DeallocMw = 0x0034, DeallocMwReq => Empty;
     /// Create a CQ.
     CreateCq = 0x0040, CreateCqReq => CreateCqRsp;
     /// Resize a CQ.
@@ -377,6 +383,8 @@ impl Request {
             Request::RegMr(r) => r.ctx,
             Request::ReregMr(r) => r.ctx,
             Request::DeregMr(r) => r.ctx,
+            Request::AllocMw(r) => r.ctx,
+            Request::DeallocMw(r) => r.ctx,
             Request::CreateCq(r) => r.ctx,
             Request::ResizeCq(r) => r.ctx,
             Request::DestroyCq(r) => r.ctx,
@@ -448,6 +456,23 @@ impl Request {
     }
 }
 
+impl RspBody {
+    /// The provider response bytes the body carries, if it has any.
+    pub fn udata(&self) -> Option<&Udata> {
+        Some(match self {
+            RspBody::OpenContext(r) => &r.udata,
+            RspBody::AllocPd(r) => &r.udata,
+            RspBody::AllocMw(r) => &r.udata,
+            RspBody::CreateCq(r) => &r.udata,
+            RspBody::ResizeCq(r) => &r.udata,
+            RspBody::CreateQp(r) => &r.udata,
+            RspBody::CreateSrq(r) => &r.udata,
+            RspBody::CreateAh(r) => &r.udata,
+            _ => return None,
+        })
+    }
+}
+
 /// A command-ring response.
 #[allow(clippy::large_enum_variant)] // no allocation in the kernel: bodies are inline
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -509,6 +534,10 @@ impl Response {
                 Err(DecodeError::Inconsistent)
             }
             Response::Ok(RspBody::Hello(h)) if h.version == 0 => Err(DecodeError::Inconsistent),
+            // `out_len` is a request's: zero in a response.
+            Response::Ok(b) if b.udata().is_some_and(|u| u.out_len() != 0) => {
+                Err(DecodeError::Inconsistent)
+            }
             _ => Ok(()),
         }
     }
@@ -707,7 +736,16 @@ mod tests {
     }
 
     fn fix_rsp(rsp: &mut RspBody) {
+        let zero = |u: &mut Udata| *u = u.with_out_len(0).unwrap();
         match rsp {
+            RspBody::OpenContext(r) => zero(&mut r.udata),
+            RspBody::AllocPd(r) => zero(&mut r.udata),
+            RspBody::AllocMw(r) => zero(&mut r.udata),
+            RspBody::CreateCq(r) => zero(&mut r.udata),
+            RspBody::ResizeCq(r) => zero(&mut r.udata),
+            RspBody::CreateQp(r) => zero(&mut r.udata),
+            RspBody::CreateSrq(r) => zero(&mut r.udata),
+            RspBody::CreateAh(r) => zero(&mut r.udata),
             RspBody::Mmap(m) => m.total_pages = m.total_pages.max(m.refs.len() as u32),
             RspBody::Hello(h) => h.version = h.version.max(1),
             RspBody::CmCmd(m) => m.len %= CM_MAX_OUT as u16 + 1,
@@ -990,6 +1028,45 @@ mod tests {
         Response::error(Op::Kick, -1).encode(1, &mut slot);
         slot[2] = 1;
         assert_eq!(Response::decode(&slot), Err(DecodeError::BadFlags));
+    }
+
+    #[test]
+    fn udata_out_len_only_in_requests() {
+        let asks = Udata::new(b"abcd").unwrap().with_out_len(24).unwrap();
+        let req = Request::AllocMw(AllocMwReq {
+            ctx: CtxHandle(1),
+            pd: PdHandle(2),
+            mw_type: MwType::Type1,
+            udata: asks,
+        });
+        let mut slot = [0u8; SLOT_SIZE];
+        req.encode(7, &mut slot);
+        assert_eq!(Request::decode(&slot), Ok((7, req)));
+        // ctx, pd, type, then the udata: len 4, out_len 24.
+        let u = HEADER_SIZE + 9;
+        assert_eq!(&slot[u..u + 4], &[4, 0, 24, 0]);
+        let rsp = |udata| {
+            Response::Ok(RspBody::AllocMw(AllocMwRsp {
+                mw: MwHandle(3),
+                rkey: 0x1234,
+                udata,
+            }))
+        };
+        let good = rsp(Udata::new(b"xy").unwrap());
+        good.encode(7, &mut slot);
+        assert_eq!(Response::decode(&slot), Ok((7, good)));
+        rsp(asks).encode(7, &mut slot);
+        assert_eq!(Response::decode(&slot), Err(DecodeError::Inconsistent));
+        assert_eq!(
+            Op::from_u16(0x0033).map(|o| (o, o.no_reply())),
+            Some((Op::AllocMw, false))
+        );
+        assert_eq!(Op::from_u16(0x0034), Some(Op::DeallocMw));
+        let d = Request::DeallocMw(DeallocMwReq {
+            ctx: CtxHandle(9),
+            mw: MwHandle(4),
+        });
+        assert_eq!(d.ctx(), Some(CtxHandle(9)));
     }
 
     #[test]
