@@ -77,14 +77,17 @@ pub const fn port_valid(port: u8, count: u32) -> bool {
 /// device's: `port_num` (`IB_QP_PORT`), `dest.port_num` (`IB_QP_AV`),
 /// `alt_port_num` and `alt_dest.port_num` (`IB_QP_ALT_PATH`). Fields the
 /// mask does not select are not used (and are zero on the wire).
-pub fn check_qp_ports(mask: u32, a: &QpAttr, count: u32) -> Result<(), i32> {
-    let bad = |selected: bool, port: u8| selected && !port_valid(port, count);
-    if bad(mask & qp_mask::PORT != 0, a.port_num)
-        || bad(mask & qp_mask::AV != 0, a.dest.port_num)
-        || bad(mask & qp_mask::ALT_PATH != 0, a.alt_port_num)
-        || bad(mask & qp_mask::ALT_PATH != 0, a.alt_dest.port_num)
-    {
-        return Err(EINVAL);
+pub fn check_qp_ports(mask: u32, a: &QpAttr, count: u32) -> Result<(), AvError> {
+    let named = [
+        (qp_mask::PORT, a.port_num),
+        (qp_mask::AV, a.dest.port_num),
+        (qp_mask::ALT_PATH, a.alt_port_num),
+        (qp_mask::ALT_PATH, a.alt_dest.port_num),
+    ];
+    for (bit, port) in named {
+        if mask & bit != 0 && !port_valid(port, count) {
+            return Err(AvError::BadPort(port));
+        }
     }
     Ok(())
 }
@@ -177,16 +180,22 @@ impl AddressVector {
         }
     }
 
-    /// The wire form: fields that do not apply are zero.
-    pub fn to_wire(&self) -> AhAttr {
-        let g = self.grh.unwrap_or_default();
-        let (dlid, src_path_bits) = match self.link {
+    /// `(dlid, src_path_bits)`, as the uverbs structs carry them: zero
+    /// on RoCE.
+    pub fn lrh(&self) -> (u16, u8) {
+        match self.link {
             LinkAddress::Ib {
                 dlid,
                 src_path_bits,
             } => (dlid, src_path_bits),
             LinkAddress::Roce => (0, 0),
-        };
+        }
+    }
+
+    /// The wire form: fields that do not apply are zero.
+    pub fn to_wire(&self) -> AhAttr {
+        let g = self.grh.unwrap_or_default();
+        let (dlid, src_path_bits) = self.lrh();
         AhAttr {
             dgid: g.dgid,
             sgid: g.sgid,
@@ -205,28 +214,69 @@ impl AddressVector {
 
     /// The backend's reading of a guest's `a`, on a device of `ports`
     /// ports; `port` describes the port `a` names (asked only once that
-    /// port is known to be valid). `EINVAL` for a port that is not the
-    /// device's, a RoCE vector without a GRH, and source path bits beyond
-    /// the port's LMC (which would name a LID that is not the port's).
-    /// On RoCE, `dlid` and `src_path_bits` are dropped, whatever they were.
-    pub fn from_guest(
+    /// port is known to be valid; its errors are passed on). Refused: a
+    /// port that is not the device's, a RoCE vector without a GRH, and
+    /// source path bits beyond the port's LMC (which would name a LID that
+    /// is not the port's). On RoCE, `dlid` and `src_path_bits` are
+    /// dropped, whatever they were.
+    pub fn from_guest<E: From<AvError>>(
         a: &AhAttr,
         ports: u32,
-        port: impl FnOnce(u8) -> Result<PortInfo, i32>,
-    ) -> Result<Self, i32> {
+        port: impl FnOnce(u8) -> Result<PortInfo, E>,
+    ) -> Result<Self, E> {
         if !port_valid(a.port_num, ports) {
-            return Err(EINVAL);
+            return Err(AvError::BadPort(a.port_num).into());
         }
         let info = port(a.port_num)?;
         let av = Self::from_wire(a, info.link_layer);
         match av.link {
-            LinkAddress::Roce if av.grh.is_none() => Err(EINVAL),
+            LinkAddress::Roce if av.grh.is_none() => Err(AvError::RoceWithoutGrh.into()),
             LinkAddress::Ib { src_path_bits, .. }
                 if u32::from(src_path_bits) >= 1u32 << info.lmc.min(7) =>
             {
-                Err(EINVAL)
+                Err(AvError::PathBits {
+                    src_path_bits,
+                    lmc: info.lmc,
+                }
+                .into())
             }
             _ => Ok(av),
+        }
+    }
+}
+
+/// Why the backend refuses a guest's address vector; each is `EINVAL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvError {
+    /// The port is not one of the device's.
+    BadPort(u8),
+    /// A RoCE address needs a GRH.
+    RoceWithoutGrh,
+    /// Source path bits that name a LID beyond the port's LMC.
+    PathBits {
+        /// What the guest asked for.
+        src_path_bits: u8,
+        /// The port's LMC.
+        lmc: u8,
+    },
+}
+
+impl AvError {
+    /// The errno the guest gets (positive).
+    pub const fn errno(self) -> i32 {
+        EINVAL
+    }
+}
+
+impl core::fmt::Display for AvError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadPort(p) => write!(f, "port {p} is not the device's"),
+            Self::RoceWithoutGrh => write!(f, "a RoCE address without a GRH"),
+            Self::PathBits { src_path_bits, lmc } => write!(
+                f,
+                "source path bits {src_path_bits:#x} beyond the port's LMC {lmc}"
+            ),
         }
     }
 }
@@ -234,7 +284,23 @@ impl AddressVector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::QpState;
+
+    /// What a backend's port lookup fails with, next to our refusals.
+    #[derive(Debug, PartialEq)]
+    enum E {
+        Av(AvError),
+        Lookup(i32),
+    }
+
+    impl From<AvError> for E {
+        fn from(e: AvError) -> Self {
+            E::Av(e)
+        }
+    }
+
+    fn guest(a: &AhAttr, ports: u32, info: PortInfo) -> Result<AddressVector, E> {
+        AddressVector::from_guest(a, ports, |_| Ok(info))
+    }
 
     const IB: PortInfo = PortInfo {
         link_layer: LinkLayer::Infiniband,
@@ -342,7 +408,7 @@ mod tests {
     #[test]
     fn the_guests_port_must_be_the_devices() {
         let asked = core::cell::Cell::new(0u8);
-        let info = |p: u8| {
+        let info = |p: u8| -> Result<PortInfo, E> {
             asked.set(p);
             Ok(IB)
         };
@@ -351,7 +417,15 @@ mod tests {
                 port_num: port,
                 ..lrh_only()
             };
-            assert_eq!(AddressVector::from_guest(&a, 2, info), Err(EINVAL));
+            assert_eq!(
+                AddressVector::from_guest(&a, 2, info),
+                Err(E::Av(AvError::BadPort(port)))
+            );
+            assert_eq!(AvError::BadPort(port).errno(), EINVAL);
+            assert_eq!(
+                std::format!("{}", AvError::BadPort(port)),
+                std::format!("port {port} is not the device's")
+            );
         }
         // An invalid port is never looked up.
         assert_eq!(asked.get(), 0);
@@ -362,18 +436,17 @@ mod tests {
 
     #[test]
     fn a_port_lookup_error_is_passed_on() {
-        let enodev = 19;
         assert_eq!(
-            AddressVector::from_guest(&lrh_only(), 2, |_| Err(enodev)),
-            Err(enodev)
+            AddressVector::from_guest(&lrh_only(), 2, |_| Err(E::Lookup(-19))),
+            Err(E::Lookup(-19))
         );
     }
 
     #[test]
     fn roce_needs_a_grh_and_ignores_dlid_and_path_bits() {
         assert_eq!(
-            AddressVector::from_guest(&lrh_only(), 2, |_| Ok(ROCE)),
-            Err(EINVAL)
+            guest(&lrh_only(), 2, ROCE),
+            Err(E::Av(AvError::RoceWithoutGrh))
         );
         // A guest's dlid and path bits on RoCE reach nothing: dropped.
         let a = AhAttr {
@@ -381,7 +454,7 @@ mod tests {
             src_path_bits: 0x7f,
             ..global()
         };
-        let av = AddressVector::from_guest(&a, 2, |_| Ok(ROCE));
+        let av = guest(&a, 2, ROCE);
         assert_eq!(
             av.map(|v| v.to_wire()),
             Ok(AhAttr {
@@ -399,57 +472,37 @@ mod tests {
             ..lrh_only()
         };
         // LMC 2: four LIDs, path bits 0 to 3.
+        let refused = |src_path_bits, lmc| {
+            Err(E::Av(AvError::PathBits {
+                src_path_bits,
+                lmc,
+            }))
+        };
         for ok in 0..4 {
-            assert!(AddressVector::from_guest(&with_bits(ok), 2, |_| Ok(IB)).is_ok());
+            let av = guest(&with_bits(ok), 2, IB);
+            assert_eq!(av.map(|v| v.to_wire()), Ok(with_bits(ok)));
         }
+        assert_eq!(guest(&with_bits(4), 2, IB), refused(4, 2));
         assert_eq!(
-            AddressVector::from_guest(&with_bits(4), 2, |_| Ok(IB)),
-            Err(EINVAL)
+            std::format!("{}", AvError::PathBits { src_path_bits: 4, lmc: 2 }),
+            "source path bits 0x4 beyond the port's LMC 2"
         );
         let lmc0 = PortInfo { lmc: 0, ..IB };
-        assert!(AddressVector::from_guest(&with_bits(0), 2, |_| Ok(lmc0)).is_ok());
-        assert_eq!(
-            AddressVector::from_guest(&with_bits(1), 2, |_| Ok(lmc0)),
-            Err(EINVAL)
-        );
+        assert!(guest(&with_bits(0), 2, lmc0).is_ok());
+        assert_eq!(guest(&with_bits(1), 2, lmc0), refused(1, 0));
         // LMC is 3 bits (at most 7): 128 LIDs, path bits up to 0x7f.
         let lmc7 = PortInfo { lmc: 7, ..IB };
-        assert!(AddressVector::from_guest(&with_bits(0x7f), 2, |_| Ok(lmc7)).is_ok());
-        assert_eq!(
-            AddressVector::from_guest(&with_bits(0x80), 2, |_| Ok(lmc7)),
-            Err(EINVAL)
-        );
+        assert!(guest(&with_bits(0x7f), 2, lmc7).is_ok());
+        assert_eq!(guest(&with_bits(0x80), 2, lmc7), refused(0x80, 7));
+        // A bogus LMC from the device bounds nothing beyond 7 bits.
         let bogus = PortInfo { lmc: 200, ..IB };
-        assert_eq!(
-            AddressVector::from_guest(&with_bits(0x80), 2, |_| Ok(bogus)),
-            Err(EINVAL)
-        );
+        assert_eq!(guest(&with_bits(0x80), 2, bogus), refused(0x80, 200));
     }
 
     fn qp_attr(port: u8, dest: u8, alt: u8, alt_dest: u8) -> QpAttr {
         QpAttr {
-            qkey: 0,
-            rq_psn: 0,
-            sq_psn: 0,
-            dest_qp_num: 0,
-            qp_access_flags: 0,
-            rate_limit: 0,
-            pkey_index: 0,
-            alt_pkey_index: 0,
-            qp_state: QpState::Reset,
-            cur_qp_state: QpState::Reset,
-            path_mtu: 0,
-            path_mig_state: 0,
-            en_sqd_async_notify: 0,
-            max_rd_atomic: 0,
-            max_dest_rd_atomic: 0,
-            min_rnr_timer: 0,
             port_num: port,
-            timeout: 0,
-            retry_cnt: 0,
-            rnr_retry: 0,
             alt_port_num: alt,
-            alt_timeout: 0,
             dest: AhAttr {
                 port_num: dest,
                 ..Default::default()
@@ -458,6 +511,7 @@ mod tests {
                 port_num: alt_dest,
                 ..Default::default()
             },
+            ..Default::default()
         }
     }
 
@@ -467,21 +521,21 @@ mod tests {
         // Nothing selected: nothing checked (the fields are zero then).
         assert_eq!(check_qp_ports(0, &qp_attr(0, 0, 0, 0), 2), Ok(()));
         assert_eq!(check_qp_ports(PORT, &qp_attr(2, 0, 0, 0), 2), Ok(()));
-        assert_eq!(check_qp_ports(PORT, &qp_attr(3, 0, 0, 0), 2), Err(EINVAL));
-        assert_eq!(check_qp_ports(PORT, &qp_attr(0, 0, 0, 0), 2), Err(EINVAL));
+        assert_eq!(check_qp_ports(PORT, &qp_attr(3, 0, 0, 0), 2), Err(AvError::BadPort(3)));
+        assert_eq!(check_qp_ports(PORT, &qp_attr(0, 0, 0, 0), 2), Err(AvError::BadPort(0)));
         assert_eq!(check_qp_ports(AV, &qp_attr(0, 1, 0, 0), 2), Ok(()));
-        assert_eq!(check_qp_ports(AV, &qp_attr(0, 9, 0, 0), 2), Err(EINVAL));
+        assert_eq!(check_qp_ports(AV, &qp_attr(0, 9, 0, 0), 2), Err(AvError::BadPort(9)));
         let alt = ALT_PATH;
         assert_eq!(check_qp_ports(alt, &qp_attr(0, 0, 2, 2), 2), Ok(()));
-        assert_eq!(check_qp_ports(alt, &qp_attr(0, 0, 3, 2), 2), Err(EINVAL));
-        assert_eq!(check_qp_ports(alt, &qp_attr(0, 0, 2, 3), 2), Err(EINVAL));
+        assert_eq!(check_qp_ports(alt, &qp_attr(0, 0, 3, 2), 2), Err(AvError::BadPort(3)));
+        assert_eq!(check_qp_ports(alt, &qp_attr(0, 0, 2, 3), 2), Err(AvError::BadPort(3)));
         assert_eq!(
             check_qp_ports(PORT | AV | alt, &qp_attr(1, 2, 1, 2), 2),
             Ok(())
         );
         assert_eq!(
             check_qp_ports(PORT | AV | alt, &qp_attr(1, 2, 1, 255), 2),
-            Err(EINVAL)
+            Err(AvError::BadPort(255))
         );
     }
 }
