@@ -31,10 +31,10 @@ pub mod qp_mask {
     /// `IB_QP_AV`: the primary path's address vector (`dest`).
     pub const AV: u32 = 1 << 7;
     /// `IB_QP_PORT`: `port_num`.
-    pub const PORT: u32 = 1 << 10;
+    pub const PORT: u32 = 1 << 5;
     /// `IB_QP_ALT_PATH`: `alt_dest`, `alt_port_num` (and `alt_pkey_index`,
     /// `alt_timeout`).
-    pub const ALT_PATH: u32 = 1 << 13;
+    pub const ALT_PATH: u32 = 1 << 14;
 }
 
 /// A port's link layer (`enum rdma_link_layer`, as `PortAttr.link_layer`
