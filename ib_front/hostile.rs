@@ -780,13 +780,19 @@ fn port_cases(ch: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
         }
     }
     let own = own.ok_or(ENODEV)?;
+    // To itself: a destination the backend's core resolves at once.
+    let r = create_ah(lrh(AhAttr {
+        dgid: own.gid,
+        sgid: own.gid,
+        sgid_type: own.gid_type as u8,
+        ..FOREIGN
+    }));
+    if r != 0 {
+        pr_info!("hostile: the AH from the guest's own GID got {}\n", r);
+    }
     check(
         "ports: on RoCE an AH from the guest's own GID with dlid and path bits is created",
-        create_ah(lrh(AhAttr {
-            sgid: own.gid,
-            sgid_type: own.gid_type as u8,
-            ..FOREIGN
-        })) == 0,
+        r == 0,
     );
     Ok(())
 }

@@ -612,12 +612,11 @@ fn rc_send_recv(env: &Env) -> CaseResult {
 }
 
 /// An address vector's other fields travel with it, on a path and in an
-/// AH: an RC pair connected with a flow label, traffic class, hop limit,
-/// SL, static rate, and InfiniBand's dlid and source path bits passes
+/// AH: an RC pair connected with a flow label, traffic class, SL, static rate, and InfiniBand's dlid and source path bits passes
 /// data, and `ibv_query_qp` reads the path back. On a RoCE port the LRH
-/// fields mean nothing and are dropped (0), and rxe keeps no SL or static
-/// rate (0); xib0 must read back exactly what rxe0 does, its source GID
-/// at the index of its own table.
+/// fields mean nothing and are dropped (0), the hop limit is the IP
+/// route's, and rxe keeps no SL or static rate (0); xib0 must read back
+/// exactly what rxe0 does, its source GID at the index of its own table.
 fn rc_path_fields(env: &Env) -> CaseResult {
     let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
     let cq_a = Cq::new(&env.ctx, 64, None).ctx("ibv_create_cq")?;
@@ -625,7 +624,6 @@ fn rc_path_fields(env: &Env) -> CaseResult {
     let a = Qp::new(&pd, QpType::Rc, &cq_a, &cq_a, None, DEFAULT_CAPS).ctx("ibv_create_qp")?;
     let b = Qp::new(&pd, QpType::Rc, &cq_b, &cq_b, None, DEFAULT_CAPS).ctx("ibv_create_qp")?;
     let route = Route {
-        hop_limit: 7,
         flow_label: 0x12345,
         traffic_class: 0x20,
         sl: 3,
@@ -646,6 +644,10 @@ fn rc_path_fields(env: &Env) -> CaseResult {
         src_path_bits: 0,
         sl: 0,
         static_rate: 0,
+        // On RoCE the core takes the hop limit from the IP route it
+        // resolves the destination MAC with (ib_resolve_eth_dmac): the
+        // default TTL.
+        hop_limit: 64,
         ..route
     };
     for (name, qp) in [("a", &a), ("b", &b)] {
@@ -661,7 +663,8 @@ fn rc_path_fields(env: &Env) -> CaseResult {
         b,
     };
     let src = p.mr(4096, access::LOCAL_WRITE)?;
-    let dst = p.mr(4096, access::LOCAL_WRITE)?;
+    // send_recv_once puts 64 guard bytes either side of what it receives.
+    let dst = p.mr(4096 + 256, access::LOCAL_WRITE)?;
     send_recv_once(&p, &src, &dst, 4096, 0x5a)?;
     let ah = Ah::new(&p.pd, &route).ctx("ibv_create_ah with SL, rate, dlid, path bits")?;
     drop(ah);
