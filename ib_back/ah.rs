@@ -5,37 +5,40 @@
 use kernel::prelude::*;
 
 use crate::context::{offered, response, Context};
+use crate::policy::Address;
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{AhHandle, AhReq, CreateAhReq, CreateAhRsp, McastReq, MAX_UDATA};
 
-/// `sgid_index`: the device's index of the source GID (checked against
-/// the guest's policy).
+/// `addr`: the request's address, checked (`Policy::address`); every
+/// field of the command comes from it.
 pub(crate) fn create(
     ctx: &mut Context,
     svc: &Service,
     req: &CreateAhReq,
-    sgid_index: u8,
+    addr: &Address,
 ) -> Result<CreateAhRsp> {
-    let a = &req.attr;
+    let av = &addr.av;
+    let g = av.grh.unwrap_or_default();
+    let (dlid, src_path_bits) = av.lrh();
     let mut cmd = sys::ib_uverbs_create_ah {
         user_handle: req.user_handle,
         pd_handle: req.pd.0,
         attr: sys::ib_uverbs_ah_attr {
             grh: sys::ib_uverbs_global_route {
-                dgid: a.dgid,
-                flow_label: a.flow_label,
-                sgid_index,
-                hop_limit: a.hop_limit,
-                traffic_class: a.traffic_class,
+                dgid: g.dgid,
+                flow_label: g.flow_label,
+                sgid_index: addr.sgid_index,
+                hop_limit: g.hop_limit,
+                traffic_class: g.traffic_class,
                 ..Default::default()
             },
-            dlid: a.dlid,
-            sl: a.sl,
-            src_path_bits: a.src_path_bits,
-            static_rate: a.static_rate,
-            is_global: a.is_global as u8,
-            port_num: a.port_num,
+            dlid,
+            sl: av.sl,
+            src_path_bits,
+            static_rate: av.static_rate,
+            is_global: av.grh.is_some() as u8,
+            port_num: av.port_num,
             ..Default::default()
         },
         ..Default::default()

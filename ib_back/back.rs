@@ -44,7 +44,7 @@ mod xen;
 
 #[path = "../sys/shared.rs"]
 mod shared;
-use shared::protocol::{shmem, ucma, wire};
+use shared::protocol::{av, shmem, ucma, wire};
 use shared::{doorbell_page, errno, fifo, loop_grants, poll, table, xenbus};
 
 use device::Device;

@@ -9,6 +9,7 @@ use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Mutex;
 
+use crate::av::{port_valid, LinkLayer, PortInfo};
 use crate::sys;
 use crate::wire::{DeviceAttr, Gid, GidRsp, PkeyRsp, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq};
 
@@ -49,10 +50,17 @@ impl Locked<'_> {
             .map_or(core::ptr::null_mut(), |d| d.0.as_ptr())
     }
 
-    fn port_ok(&self, port: u8) -> bool {
+    fn port_count(&self) -> u32 {
         // SAFETY: `phys_port_cnt` is set before registration and constant;
         // we hold a reference (the device is present, see `lock`).
-        port >= 1 && u32::from(port) <= unsafe { (*self.raw()).phys_port_cnt }
+        unsafe { (*self.raw()).phys_port_cnt }
+    }
+
+    /// Whether `port` is one of the device's: checked before any port
+    /// number from a guest reaches the core, which would index its
+    /// per-port arrays with it.
+    fn port_ok(&self, port: u8) -> bool {
+        port_valid(port, self.port_count())
     }
 }
 
@@ -166,6 +174,32 @@ impl Device {
         copy_name(&mut attr.node_desc, &d.node_desc);
         copy_name(&mut attr.name, &d.name);
         Ok(attr)
+    }
+
+    /// How many ports the device has (numbered from 1).
+    pub(crate) fn port_count(&self) -> Result<u32> {
+        Ok(self.lock()?.port_count())
+    }
+
+    /// What an address on `port` is checked against: the port's link
+    /// layer and (InfiniBand) its LMC, from the core's cache. `EINVAL` for
+    /// a port that is not the device's; `EOPNOTSUPP` for a link layer we
+    /// do not serve (iWARP).
+    pub(crate) fn port_info(&self, port: u8) -> Result<PortInfo> {
+        let dev = self.lock()?;
+        if !dev.port_ok(port) {
+            return Err(EINVAL);
+        }
+        // SAFETY: The device is registered and the port number checked.
+        let raw = unsafe { sys::rdma_port_get_link_layer(dev.raw(), port.into()) };
+        let link_layer =
+            LinkLayer::from_raw(raw as u8).ok_or_else(crate::errno::eopnotsupp)?;
+        let mut lmc = 0u8;
+        if link_layer == LinkLayer::Infiniband {
+            // SAFETY: As above; `lmc` is a byte to fill.
+            to_result(unsafe { sys::ib_get_cached_lmc(dev.raw(), port.into(), &mut lmc) })?;
+        }
+        Ok(PortInfo { link_layer, lmc })
     }
 
     pub(crate) fn query_port(&self, req: &QueryPortReq) -> Result<PortAttr> {

@@ -888,8 +888,8 @@ impl Frontend {
                 ok(RspBody::CreateQp(rsp))
             }),
             Request::ModifyQp(r) => {
-                let sgids = self.policy.modify_qp(&backend.device, &self.name(), r)?;
-                qp::modify(c, svc, r, sgids)?;
+                let paths = self.policy.modify_qp(&backend.device, &self.name(), r)?;
+                qp::modify(c, svc, r, &paths)?;
                 ok(RspBody::ModifyQp(Default::default()))
             }
             Request::QueryQp(r) => ok(RspBody::QueryQp(qp::query(c, svc, &backend.device, r)?)),
@@ -915,8 +915,8 @@ impl Frontend {
                 ))
             }),
             Request::CreateAh(r) => self.creating(c, Kind::Ah, |c| {
-                let sgid = self.policy.source_index(&backend.device, &self.name(), &r.attr)?;
-                ok(RspBody::CreateAh(ah::create(c, svc, r, sgid)?))
+                let addr = self.policy.address(&backend.device, &self.name(), &r.attr)?;
+                ok(RspBody::CreateAh(ah::create(c, svc, r, &addr)?))
             }),
             Request::DestroyAh(r) => self.destroying(c, Kind::Ah, |c| {
                 ok(RspBody::DestroyAh(

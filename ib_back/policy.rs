@@ -16,10 +16,19 @@
 //! device's): each is looked up in the device's table and its index used
 //! only if the guest owns it. Everything else gets `EPERM` and a
 //! rate-limited log line naming the guest.
+//!
+//! An address vector is read for its port's link layer first
+//! (`xen_ring/src/av.rs`): its port must be the device's, and only the
+//! fields that link layer uses are kept (on RoCE a guest's `dlid` and
+//! `src_path_bits` are dropped, on InfiniBand its path bits must stay
+//! within the port's LMC); what is refused there gets `EINVAL`. The
+//! commands built for the device take every field from the checked
+//! [`Address`], never from the guest's request.
 
 use core::fmt::Display;
 use kernel::prelude::*;
 
+use crate::av::{check_qp_ports, qp_mask, AddressVector, AvError};
 use crate::device::Device;
 use crate::sys::{self, warn_ratelimited};
 use crate::wire::{AhAttr, Gid, ModifyQpReq, QpType};
@@ -34,8 +43,14 @@ const PRIVILEGED_QKEY: u32 = 0x8000_0000;
 
 const QP_PKEY_INDEX: u32 = sys::ib_qp_attr_mask_IB_QP_PKEY_INDEX;
 const QP_QKEY: u32 = sys::ib_qp_attr_mask_IB_QP_QKEY;
-const QP_AV: u32 = sys::ib_qp_attr_mask_IB_QP_AV;
-const QP_ALT_PATH: u32 = sys::ib_qp_attr_mask_IB_QP_ALT_PATH;
+const QP_AV: u32 = qp_mask::AV;
+const QP_ALT_PATH: u32 = qp_mask::ALT_PATH;
+// The pure checks (`check_qp_ports`) use the kernel's mask bits.
+const _: () = assert!(
+    qp_mask::AV == sys::ib_qp_attr_mask_IB_QP_AV
+        && qp_mask::PORT == sys::ib_qp_attr_mask_IB_QP_PORT
+        && qp_mask::ALT_PATH == sys::ib_qp_attr_mask_IB_QP_ALT_PATH
+);
 
 /// One guest's policy.
 pub(crate) struct Policy {
@@ -83,41 +98,70 @@ impl Policy {
         }
     }
 
-    /// The device's index of the source GID of `a`, if the guest owns it
-    /// (0 when `a` has no GRH: no source GID then).
-    pub(crate) fn source_index(&self, dev: &Device, who: &impl Display, a: &AhAttr) -> Result<u8> {
-        if !a.is_global {
-            return Ok(0);
-        }
-        let (default, _) = dev.gid_at(a.port_num, 0)?.ok_or(ENODEV)?;
-        if !self.owns(&a.sgid, &default) {
-            warn_ratelimited!("{}: refused source GID {:?}: not the guest's\n", who, GidText(&a.sgid));
+    /// Checks a guest's address vector `a`: its port, the fields of its
+    /// link layer, and its source GID, which must be the guest's.
+    pub(crate) fn address(&self, dev: &Device, who: &impl Display, a: &AhAttr) -> Result<Address> {
+        let av = AddressVector::from_guest(a, dev.port_count()?, |p| {
+            dev.port_info(p).map_err(Refusal::Device)
+        })
+        .map_err(|r| match r {
+            Refusal::Av(e) => {
+                warn_ratelimited!("{}: refused an address: {}\n", who, e);
+                Error::from_errno(-e.errno())
+            }
+            Refusal::Device(e) => e,
+        })?;
+        let sgid_index = match &av.grh {
+            Some(g) => self.source_index(dev, who, av.port_num, &g.sgid, g.sgid_type)?,
+            None => 0,
+        };
+        Ok(Address { av, sgid_index })
+    }
+
+    /// The device's index of source GID `sgid` on `port`, if the guest
+    /// owns it.
+    fn source_index(
+        &self,
+        dev: &Device,
+        who: &impl Display,
+        port: u8,
+        sgid: &Gid,
+        sgid_type: u8,
+    ) -> Result<u8> {
+        let (default, _) = dev.gid_at(port, 0)?.ok_or(ENODEV)?;
+        if !self.owns(sgid, &default) {
+            warn_ratelimited!("{}: refused source GID {:?}: not the guest's\n", who, GidText(sgid));
             return Err(EPERM);
         }
-        match dev.find_gid(a.port_num, &a.sgid, a.sgid_type) {
+        match dev.find_gid(port, sgid, sgid_type) {
             // The verbs ABI carries GID indices in a byte.
             Ok(i) => u8::try_from(i).map_err(|_| EINVAL),
             Err(e) => {
                 warn_ratelimited!(
                     "{}: source GID {:?} (type {}) is not in the device's table\n",
                     who,
-                    GidText(&a.sgid),
-                    a.sgid_type
+                    GidText(sgid),
+                    sgid_type
                 );
                 Err(if e == ENODEV { e } else { EINVAL })
             }
         }
     }
 
-    /// Checks a `ModifyQp`; the device's indices of its source GIDs
-    /// (primary path, alternate path).
+    /// Checks a `ModifyQp`: the ports it names, then its QKey, P_Key
+    /// indices and paths (primary, alternate; `None` where the mask does
+    /// not select them).
     pub(crate) fn modify_qp(
         &self,
         dev: &Device,
         who: &impl Display,
         req: &ModifyQpReq,
-    ) -> Result<(u8, u8)> {
+    ) -> Result<QpPaths> {
         let (mask, a) = (req.attr_mask, &req.attr);
+        if let Err(e) = check_qp_ports(mask, a, dev.port_count()?) {
+            warn_ratelimited!("{}: refused a QP change: {}\n", who, e);
+            return Err(Error::from_errno(-e.errno()));
+        }
         if mask & QP_QKEY != 0 && a.qkey & PRIVILEGED_QKEY != 0 {
             warn_ratelimited!("{}: refused privileged QKey {:#x}\n", who, a.qkey);
             return Err(EPERM);
@@ -128,17 +172,13 @@ impl Policy {
             warn_ratelimited!("{}: refused a P_Key index other than 0\n", who);
             return Err(EPERM);
         }
-        let dest = if mask & QP_AV != 0 {
-            self.source_index(dev, who, &a.dest)?
-        } else {
-            0
+        let path = |selected: bool, av: &AhAttr| {
+            selected.then(|| self.address(dev, who, av)).transpose()
         };
-        let alt = if mask & QP_ALT_PATH != 0 {
-            self.source_index(dev, who, &a.alt_dest)?
-        } else {
-            0
-        };
-        Ok((dest, alt))
+        Ok(QpPaths {
+            dest: path(mask & QP_AV != 0, &a.dest)?,
+            alt: path(mask & QP_ALT_PATH != 0, &a.alt_dest)?,
+        })
     }
 
     /// Checks the type of a new QP: RC, UC and UD. Raw packet QPs would
@@ -159,6 +199,36 @@ impl Policy {
     /// default GID (the front takes the port's MAC from it) and its own.
     pub(crate) fn gid_visible(&self, gid: &Gid, index: u32) -> bool {
         index == 0 || self.addresses().contains(gid)
+    }
+}
+
+/// A guest's address vector as the device gets it: checked by
+/// [`Policy::address`].
+pub(crate) struct Address {
+    /// Only the fields its port's link layer uses.
+    pub(crate) av: AddressVector,
+    /// The device's index of its source GID (0 without a GRH).
+    pub(crate) sgid_index: u8,
+}
+
+/// The checked paths of a `ModifyQp`.
+pub(crate) struct QpPaths {
+    /// The primary path, if `IB_QP_AV` is set.
+    pub(crate) dest: Option<Address>,
+    /// The alternate path, if `IB_QP_ALT_PATH` is set.
+    pub(crate) alt: Option<Address>,
+}
+
+/// Why an address vector was refused: by the checks of its link layer,
+/// or because the device could not answer for its port.
+enum Refusal {
+    Av(AvError),
+    Device(Error),
+}
+
+impl From<AvError> for Refusal {
+    fn from(e: AvError) -> Self {
+        Refusal::Av(e)
     }
 }
 

@@ -4,8 +4,10 @@
 
 use kernel::prelude::*;
 
+use crate::av::AddressVector;
 use crate::context::{offered, response, Context};
 use crate::device::Device;
+use crate::policy::{Address, QpPaths};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
@@ -55,32 +57,36 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Res
     })
 }
 
-/// The uverbs form of `a`, whose source GID is the device's `sgid_index`
-/// (checked against the guest's policy).
-fn qp_dest(a: &AhAttr, sgid_index: u8) -> sys::ib_uverbs_qp_dest {
+/// The uverbs form of a checked path (all zero when the mask does not
+/// select it): every field comes from the checked address.
+fn qp_dest(addr: Option<&Address>) -> sys::ib_uverbs_qp_dest {
+    let Some(Address { av, sgid_index }) = addr else {
+        return Default::default();
+    };
+    let g = av.grh.unwrap_or_default();
+    let (dlid, src_path_bits) = av.lrh();
     sys::ib_uverbs_qp_dest {
-        dgid: a.dgid,
-        flow_label: a.flow_label,
-        dlid: a.dlid,
-        sgid_index,
-        hop_limit: a.hop_limit,
-        traffic_class: a.traffic_class,
-        sl: a.sl,
-        src_path_bits: a.src_path_bits,
-        static_rate: a.static_rate,
-        is_global: a.is_global as u8,
-        port_num: a.port_num,
+        dgid: g.dgid,
+        flow_label: g.flow_label,
+        dlid,
+        sgid_index: *sgid_index,
+        hop_limit: g.hop_limit,
+        traffic_class: g.traffic_class,
+        sl: av.sl,
+        src_path_bits,
+        static_rate: av.static_rate,
+        is_global: av.grh.is_some() as u8,
+        port_num: av.port_num,
         ..Default::default()
     }
 }
 
-/// `sgids`: the device's indices of the source GIDs of the primary and
-/// alternate paths (`Policy::modify_qp`).
-pub(crate) fn modify(ctx: &mut Context, svc: &Service, req: &ModifyQpReq, sgids: (u8, u8)) -> Result {
+/// `paths`: the request's paths, checked (`Policy::modify_qp`).
+pub(crate) fn modify(ctx: &mut Context, svc: &Service, req: &ModifyQpReq, paths: &QpPaths) -> Result {
     let a = &req.attr;
     let mut cmd = sys::ib_uverbs_modify_qp {
-        dest: qp_dest(&a.dest, sgids.0),
-        alt_dest: qp_dest(&a.alt_dest, sgids.1),
+        dest: qp_dest(paths.dest.as_ref()),
+        alt_dest: qp_dest(paths.alt.as_ref()),
         qp_handle: req.qp.0,
         attr_mask: req.attr_mask,
         qkey: a.qkey,
@@ -154,7 +160,8 @@ pub(crate) fn kick(ctx: &mut Context, svc: &Service, req: &QpReq) -> Result {
 }
 
 /// The wire form of `d`: its source GID by value (the guest's table has
-/// its own indices).
+/// its own indices), and only the fields of its port's link layer (a QP
+/// not yet given a path has port 0: all zero then, as uverbs gives it).
 fn ah_attr(dev: &Device, d: &sys::ib_uverbs_qp_dest) -> AhAttr {
     let (sgid, sgid_type) = match d.is_global {
         0 => Default::default(),
@@ -164,7 +171,7 @@ fn ah_attr(dev: &Device, d: &sys::ib_uverbs_qp_dest) -> AhAttr {
             .flatten()
             .unwrap_or_default(),
     };
-    AhAttr {
+    let a = AhAttr {
         dgid: d.dgid,
         sgid,
         sgid_type,
@@ -177,6 +184,10 @@ fn ah_attr(dev: &Device, d: &sys::ib_uverbs_qp_dest) -> AhAttr {
         static_rate: d.static_rate,
         is_global: d.is_global != 0,
         port_num: d.port_num,
+    };
+    match dev.port_info(d.port_num) {
+        Ok(port) => AddressVector::from_wire(&a, port.link_layer).to_wire(),
+        Err(_) => a,
     }
 }
 

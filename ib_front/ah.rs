@@ -3,9 +3,11 @@
 //! Address handles, and multicast attachment.
 
 use crate::errno::eproto;
+use kernel::prelude::*;
 use core::ffi::c_int;
 use kernel::error::from_result;
 
+use crate::av::{AddressVector, Grh, LinkAddress};
 use crate::context::{ctx_of, udata_in, udata_out};
 use crate::device::{channel, XibAh, XibPd, XibQp};
 use crate::sys;
@@ -13,37 +15,55 @@ use crate::wire::{
     AhAttr, AhHandle, AhReq, CreateAhReq, CtxHandle, McastReq, PdHandle, QpHandle, Request, RspBody,
 };
 
-/// The wire form of an address vector (the fields of `ib_uverbs_ah_attr`;
-/// the backend's core resolves the rest, e.g. the RoCE MAC, itself). The
-/// source GID goes by value: our GID table's indices mean nothing to the
-/// backend.
-pub(crate) fn ah_attr_to_wire(a: &sys::rdma_ah_attr) -> AhAttr {
-    let grh = &a.grh;
-    let (sgid, sgid_type) = if grh.sgid_attr.is_null() {
-        Default::default()
-    } else {
-        // SAFETY: The core resolved `sgid_attr` (`rdma_fill_sgid_attr`)
-        // and holds it for the verb; `raw` is the union's byte view.
-        unsafe {
-            let g = &*grh.sgid_attr;
-            (*g.gid.raw.as_ref(), g.gid_type as u8)
+/// The wire form of an address vector (the fields of `ib_uverbs_ah_attr`
+/// that its type uses; the backend's core resolves the rest, e.g. the
+/// RoCE MAC, itself). The source GID goes by value: our GID table's
+/// indices mean nothing to the backend. `EINVAL` for a type our ports
+/// never have (OPA, undefined).
+pub(crate) fn ah_attr_to_wire(a: &sys::rdma_ah_attr) -> Result<AhAttr> {
+    let link = match a.type_ {
+        sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_IB => {
+            // SAFETY: The core fills the union member of the type it set.
+            let ib = unsafe { a.__bindgen_anon_1.ib.as_ref() };
+            LinkAddress::Ib {
+                dlid: ib.dlid,
+                src_path_bits: ib.src_path_bits,
+            }
         }
+        sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_ROCE => LinkAddress::Roce,
+        _ => return Err(EINVAL),
     };
-    AhAttr {
-        // SAFETY: `raw` is the plain 16-byte view of the union.
-        dgid: unsafe { *grh.dgid.raw.as_ref() },
-        sgid,
-        sgid_type,
-        flow_label: grh.flow_label,
-        dlid: 0,
-        hop_limit: grh.hop_limit,
-        traffic_class: grh.traffic_class,
+    let grh = &a.grh;
+    let global = u32::from(a.ah_flags) & sys::ib_ah_flags_IB_AH_GRH != 0;
+    let grh = global.then(|| {
+        let (sgid, sgid_type) = if grh.sgid_attr.is_null() {
+            Default::default()
+        } else {
+            // SAFETY: The core resolved `sgid_attr` (`rdma_fill_sgid_attr`)
+            // and holds it for the verb; `raw` is the union's byte view.
+            unsafe {
+                let g = &*grh.sgid_attr;
+                (*g.gid.raw.as_ref(), g.gid_type as u8)
+            }
+        };
+        Grh {
+            // SAFETY: `raw` is the plain 16-byte view of the union.
+            dgid: unsafe { *grh.dgid.raw.as_ref() },
+            sgid,
+            sgid_type,
+            flow_label: grh.flow_label,
+            hop_limit: grh.hop_limit,
+            traffic_class: grh.traffic_class,
+        }
+    });
+    let av = AddressVector {
+        port_num: u8::try_from(a.port_num).map_err(|_| EINVAL)?,
         sl: a.sl,
-        src_path_bits: 0,
         static_rate: a.static_rate,
-        is_global: u32::from(a.ah_flags) & sys::ib_ah_flags_IB_AH_GRH != 0,
-        port_num: a.port_num as u8,
-    }
+        grh,
+        link,
+    };
+    Ok(av.to_wire())
 }
 
 pub(crate) unsafe extern "C" fn create_user_ah(
@@ -68,7 +88,7 @@ pub(crate) unsafe extern "C" fn create_user_ah(
             user_handle: 0,
             ctx: CtxHandle(ctx),
             pd: PdHandle(xpd.handle),
-            attr: ah_attr_to_wire(attr),
+            attr: ah_attr_to_wire(attr)?,
             // SAFETY: As above.
             udata: unsafe { udata_in(udata)? },
         };

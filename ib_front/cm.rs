@@ -517,14 +517,15 @@ fn take_off_reported(rsp: &mut CmCmdRsp, n: u32) {
 }
 
 /// Replaces dom0's `sgid_index` at `at` (of an `ib_uverbs_ah_attr` with a
-/// GRH) by the index of the same GID in our table.
+/// GRH) by the index of the same GID in our table of the path's port.
 fn set_sgid_index(dev: *mut sys::ib_device, b: &mut [u8], at: usize, gid: &Gid, ty: u8) -> Result {
-    if b.get(at + 9).copied().unwrap_or(0) == 0 {
-        return Ok(());
-    }
-    // SAFETY: The device is registered while the channel is attached;
-    // `gid` is 16 bytes.
-    let idx = unsafe { sys::xenib_find_gid(dev, 1, gid.as_ptr(), ty) };
+    let port = match ucma::ah_attr_path(b, at) {
+        Some((true, port)) => port,
+        _ => return Ok(()),
+    };
+    // SAFETY: The device is registered while the channel is attached (the
+    // core bounds the port); `gid` is 16 bytes.
+    let idx = unsafe { sys::xenib_find_gid(dev, port.into(), gid.as_ptr(), ty) };
     if idx < 0 {
         warn_ratelimited!(
             "rdma_cm: the connection's source address is not on this guest's RDMA device (configure it on xibgid0)\n"

@@ -13,6 +13,7 @@ use core::ptr::NonNull;
 use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
 
+use crate::av::{LinkLayer, MAX_PORTS};
 use crate::channel::Channel;
 use crate::sys;
 use crate::transport::Transport;
@@ -78,9 +79,13 @@ xib_object!(/// A memory window.
 pub(crate) struct IbDevice {
     dev: NonNull<sys::xenib_front_dev>,
     registered: bool,
-    /// Over Xen: the netdev that gives the port the backend's GIDs.
-    gid_netdev: Option<NonNull<sys::net_device>>,
+    /// Over Xen: the netdevs that give the RoCE ports the backend's GIDs
+    /// (port N at N - 1).
+    gid_netdevs: [Option<NonNull<sys::net_device>>; MAX_PORTS as usize],
 }
+
+// The C side sizes its per-port array with the same bound.
+const _: () = assert!(sys::XENIB_MAX_PORTS as usize == MAX_PORTS as usize);
 
 // SAFETY: `struct ib_device` is used from any thread by design.
 unsafe impl Send for IbDevice {}
@@ -153,10 +158,28 @@ pub(crate) fn query_port_attr(ch: &Channel, port: u8) -> Result<PortAttr> {
     }
 }
 
-/// The MAC of the backend device's port, from its default GID (index 0,
+/// The link layer of our device's `port`, if it is one of its ports.
+///
+/// # Safety
+///
+/// `ibdev` must be a device registered by `IbDevice::register`.
+pub(crate) unsafe fn port_link_layer(ibdev: *mut sys::ib_device, port: u8) -> Option<LinkLayer> {
+    // SAFETY: Per the function contract: one of our devices, whose port
+    // count and link layers are set before registration and constant.
+    let (count, layers) = unsafe {
+        let d = ibdev.cast::<sys::xenib_front_dev>();
+        ((*ibdev).phys_port_cnt, &(*d).link_layer)
+    };
+    if !crate::av::port_valid(port, count) {
+        return None;
+    }
+    LinkLayer::from_raw(*layers.get(usize::from(port) - 1)?)
+}
+
+/// The MAC of the backend device's `port`, from its default GID (index 0,
 /// `fe80::` + the MAC's EUI-64).
-fn backend_mac(ch: &Channel) -> Result<[u8; 6]> {
-    let g = match ch.call(&Request::QueryGid(QueryGidReq { index: 0, port: 1 }))? {
+fn backend_mac(ch: &Channel, port: u8) -> Result<[u8; 6]> {
+    let g = match ch.call(&Request::QueryGid(QueryGidReq { index: 0, port }))? {
         RspBody::QueryGid(r) if r.valid => r.gid,
         RspBody::QueryGid(_) => return Err(ENODEV),
         _ => return Err(eproto()),
@@ -168,6 +191,33 @@ fn backend_mac(ch: &Channel) -> Result<[u8; 6]> {
     Ok([g[8] ^ 2, g[9], g[10], g[13], g[14], g[15]])
 }
 
+/// `IFNAMSIZ`: a netdev name and its NUL.
+const IFNAMSIZ: usize = 16;
+
+/// Port `port`'s netdev in `list` (the loopback's `netdev` parameter:
+/// names separated by commas, the first for port 1), NUL-terminated.
+fn netdev_of_port(list: &[u8], port: u8) -> Option<[u8; IFNAMSIZ]> {
+    let name = list.split(|c| *c == b',').nth(usize::from(port).checked_sub(1)?)?;
+    if name.is_empty() || name.len() >= IFNAMSIZ {
+        return None;
+    }
+    let mut buf = [0u8; IFNAMSIZ];
+    buf[..name.len()].copy_from_slice(name);
+    Some(buf)
+}
+
+/// A NUL-padded name, for the log.
+struct BStr<'a>(&'a [u8]);
+
+impl core::fmt::Display for BStr<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for c in self.0.iter().take_while(|c| **c != 0) {
+            write!(f, "{}", char::from(*c))?;
+        }
+        Ok(())
+    }
+}
+
 impl IbDevice {
     pub(crate) fn register(module: &'static ThisModule, ch: &Pin<KBox<Channel>>) -> Result<Self> {
         hello(ch)?;
@@ -175,15 +225,24 @@ impl IbDevice {
             RspBody::QueryDevice(a) => a,
             _ => return Err(eproto()),
         };
-        if attr.phys_port_cnt != 1 {
-            // The GID table comes from one guest netdev: one port.
+        let count = attr.phys_port_cnt;
+        if count == 0 || count > MAX_PORTS {
             pr_err!(
-                "backend device has {} ports; only 1 is supported\n",
-                attr.phys_port_cnt
+                "backend device has {} ports; 1 to {} are supported\n",
+                count,
+                MAX_PORTS
             );
             return Err(eopnotsupp());
         }
-        let port = query_port_attr(ch, 1)?;
+        let mut link_layers = [0u8; MAX_PORTS as usize];
+        for (port, ll) in (1..=count).zip(link_layers.iter_mut()) {
+            let raw = query_port_attr(ch, port)?.link_layer;
+            if LinkLayer::from_raw(raw).is_none() {
+                pr_err!("backend port {}: link layer {} is not InfiniBand or Ethernet\n", port, raw);
+                return Err(eopnotsupp());
+            }
+            *ll = raw;
+        }
         // SAFETY: Allocates a zeroed device with room for our part.
         let raw =
             unsafe { sys::xenib_front_alloc_device(core::mem::size_of::<sys::xenib_front_dev>()) };
@@ -191,10 +250,10 @@ impl IbDevice {
         let mut this = IbDevice {
             dev,
             registered: false,
-            gid_netdev: None,
+            gid_netdevs: [None; MAX_PORTS as usize],
         };
         // SAFETY: Freshly allocated and not yet visible to anyone.
-        unsafe { this.setup(module, ch, &attr, &port)? };
+        unsafe { this.setup(module, ch, &attr, &link_layers[..usize::from(count)])? };
         Ok(this)
     }
 
@@ -206,16 +265,18 @@ impl IbDevice {
         module: &'static ThisModule,
         ch: &Channel,
         attr: &DeviceAttr,
-        port: &PortAttr,
+        link_layers: &[u8],
     ) -> Result {
         let d = self.dev.as_ptr();
         // SAFETY: Per the function contract we own the device.
         unsafe {
             (*d).front = ch as *const Channel as *const core::ffi::c_void;
-            (*d).link_layer = port.link_layer;
+            for (dst, src) in (*d).link_layer.iter_mut().zip(link_layers) {
+                *dst = *src;
+            }
             let ib = &mut (*d).ibdev;
             ib.node_type = attr.node_type;
-            ib.phys_port_cnt = 1;
+            ib.phys_port_cnt = link_layers.len() as u32;
             ib.num_comp_vectors = 1;
             ib.node_guid = attr.node_guid;
             ib.local_dma_lkey = 0;
@@ -230,7 +291,11 @@ impl IbDevice {
                 | (1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
             let ops = ops(module, attr);
             sys::ib_set_device_ops(&mut (*d).ibdev, &ops);
-            self.set_netdev(ch)?;
+            for (port, ll) in (1u8..).zip(link_layers) {
+                if LinkLayer::from_raw(*ll) == Some(LinkLayer::Ethernet) {
+                    self.set_netdev(ch, port)?;
+                }
+            }
             to_result(sys::ib_register_device(
                 &mut (*d).ibdev,
                 kernel::c_str!("xib%d").as_char_ptr(),
@@ -243,11 +308,14 @@ impl IbDevice {
     }
 
     /// RoCE GIDs are derived from a netdev's addresses. Over the loopback
-    /// the guest's netdev is the backend device's own; over Xen we present
-    /// one with the backend port's MAC (see `backend_mac`).
-    fn set_netdev(&mut self, ch: &Channel) -> Result {
+    /// the guest's netdevs are the backend device's own (the `netdev`
+    /// parameter lists one per RoCE port); over Xen we present one per
+    /// RoCE port with the backend port's MAC (see `backend_mac`). An
+    /// InfiniBand port's table is the backend's, read through `query_gid`.
+    fn set_netdev(&mut self, ch: &Channel, port: u8) -> Result {
+        let slot = usize::from(port) - 1;
         let nd = if let Transport::Xen(_) = ch.transport() {
-            let mac = backend_mac(ch)?;
+            let mac = backend_mac(ch, port)?;
             // SAFETY: `mac` is 6 bytes; the netdev is ours until `drop`.
             let nd = unsafe { sys::xenib_front_gid_netdev_create(mac.as_ptr()) };
             // SAFETY: Any pointer may be tested.
@@ -255,23 +323,29 @@ impl IbDevice {
             if err != 0 {
                 return Err(Error::from_errno(err as i32));
             }
-            self.gid_netdev = NonNull::new(nd);
+            *self.gid_netdevs.get_mut(slot).ok_or(EINVAL)? = NonNull::new(nd);
             nd
         } else {
             // SAFETY: The helper returns the module parameter.
-            let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_front_param_netdev()) };
-            // SAFETY: `init_net` is the initial namespace; a found device
-            // comes with a reference that we drop once the core holds one.
-            let nd = unsafe { sys::xenib_front_netdev_get(name.as_char_ptr()) };
+            let list = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_front_param_netdev()) };
+            let name = netdev_of_port(list.as_bytes(), port).ok_or_else(|| {
+                pr_err!("the netdev parameter names no network device for port {}\n", port);
+                ENODEV
+            })?;
+            // SAFETY: `name` is NUL-terminated; `init_net` is the initial
+            // namespace; a found device comes with a reference that we
+            // drop once the core holds one.
+            let nd = unsafe { sys::xenib_front_netdev_get(name.as_ptr().cast()) };
             if nd.is_null() {
-                pr_err!("no network device {} for the GID table\n", name);
+                pr_err!("no network device {} for port {}'s GID table\n", BStr(&name), port);
                 return Err(ENODEV);
             }
             nd
         };
         // SAFETY: `nd` is a live netdev; the core takes its own reference.
-        let ret = unsafe { sys::ib_device_set_netdev(&mut (*self.dev.as_ptr()).ibdev, nd, 1) };
-        if self.gid_netdev.is_none() {
+        let ret =
+            unsafe { sys::ib_device_set_netdev(&mut (*self.dev.as_ptr()).ibdev, nd, port.into()) };
+        if !matches!(ch.transport(), Transport::Xen(_)) {
             // SAFETY: The reference `xenib_front_netdev_get` took.
             unsafe { sys::xenib_front_netdev_put(nd) };
         }
@@ -301,7 +375,7 @@ impl Drop for IbDevice {
         self.unregister();
         // SAFETY: Allocated by `_ib_alloc_device`, no longer registered.
         unsafe { sys::ib_dealloc_device(&mut (*self.dev.as_ptr()).ibdev) };
-        if let Some(nd) = self.gid_netdev.take() {
+        for nd in self.gid_netdevs.iter_mut().filter_map(Option::take) {
             // SAFETY: Created in `set_netdev`; the device that used it is
             // gone.
             unsafe { sys::xenib_front_gid_netdev_destroy(nd.as_ptr()) };
@@ -318,6 +392,7 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         query_device: Some(query_device),
         query_port: Some(query_port),
         query_pkey: Some(query_pkey),
+        query_gid: Some(query_gid),
         get_port_immutable: Some(get_port_immutable),
         get_link_layer: Some(sys::xenib_front_get_link_layer),
         alloc_ucontext: Some(context::alloc_ucontext),
@@ -480,6 +555,36 @@ unsafe extern "C" fn query_pkey(
     })
 }
 
+/// An InfiniBand port's GID table entry, from the backend's table (the
+/// core asks when it builds its cache; a RoCE port's comes from its
+/// netdev). An entry the backend hides from this guest, or an empty one,
+/// is the zero GID, which the core keeps as an empty entry.
+unsafe extern "C" fn query_gid(
+    ibdev: *mut sys::ib_device,
+    port: u32,
+    index: core::ffi::c_int,
+    gid: *mut sys::ib_gid,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The core passes its registered device and a buffer.
+        let ch = unsafe { channel(ibdev) };
+        let req = QueryGidReq {
+            index: u32::try_from(index).map_err(|_| EINVAL)?,
+            port: u8::try_from(port).map_err(|_| EINVAL)?,
+        };
+        let value = match ch.call(&Request::QueryGid(req)) {
+            Ok(RspBody::QueryGid(r)) if r.valid => r.gid,
+            Ok(RspBody::QueryGid(_)) => [0; 16],
+            Err(e) if e == EPERM => [0; 16],
+            Ok(_) => return Err(eproto()),
+            Err(e) => return Err(e),
+        };
+        // SAFETY: As above; `raw` is the plain 16-byte view of the union.
+        unsafe { *(*gid).raw.as_mut() = value };
+        Ok(0)
+    })
+}
+
 unsafe extern "C" fn get_port_immutable(
     ibdev: *mut sys::ib_device,
     port: u32,
@@ -491,17 +596,18 @@ unsafe extern "C" fn get_port_immutable(
         let a = query_port_attr(ch, u8::try_from(port).map_err(|_| EINVAL)?)?;
         out.pkey_tbl_len = a.pkey_tbl_len.into();
         out.gid_tbl_len = a.gid_tbl_len as _;
-        if a.link_layer == sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8 {
-            // No MAD or CM capability (and so no MAD size): the kernel's
-            // MAD and CM agents would need kernel verbs, which this device
-            // does not offer (it serves user space only).
-            out.core_cap_flags = sys::RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP;
-            out.max_mad_size = 0;
-        } else {
-            out.core_cap_flags = sys::RDMA_CORE_PORT_IBA_IB;
-            // IB_MGMT_MAD_SIZE (rdma/ib_mad.h, which bindgen cannot take).
-            out.max_mad_size = 256;
-        }
+        // The protocol only: no MAD, SMI, CM or SA capability (and so no
+        // MAD size), on either link layer. The kernel's MAD and CM agents
+        // would need kernel verbs, which this device does not offer (it
+        // serves user space only); on InfiniBand the MAD agent's failure
+        // to open a port would fail the registration. The subnet manager
+        // and CM of an InfiniBand fabric are the driver domain's.
+        out.max_mad_size = 0;
+        out.core_cap_flags = match LinkLayer::from_raw(a.link_layer) {
+            Some(LinkLayer::Ethernet) => sys::RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP,
+            Some(LinkLayer::Infiniband) => sys::RDMA_CORE_CAP_PROT_IB,
+            None => return Err(eopnotsupp()),
+        };
         Ok(0)
     })
 }

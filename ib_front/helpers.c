@@ -41,6 +41,9 @@ static int hostile_set(const char *val, const struct kernel_param *kp)
 	/* "device": over xib0's own connection (the Xen transport in a domU). */
 	if (sysfs_streq(val, "device"))
 		return xenib_front_hostile_run_device();
+	/* "ports": port numbers and link-layer fields, over xib0's connection. */
+	if (sysfs_streq(val, "ports"))
+		return xenib_front_hostile_run_ports();
 	/* "overrun": breaks xib0's own connection (the backend cuts it off). */
 	if (sysfs_streq(val, "overrun"))
 		return xenib_front_hostile_run_overrun();
@@ -57,7 +60,7 @@ static const struct kernel_param_ops hostile_ops = {
 	.get = hostile_get,
 };
 module_param_cb(hostile_test, &hostile_ops, NULL, 0600);
-MODULE_PARM_DESC(hostile_test, "write: run the hostile-frontend self-test (\"device\": over xib0's own connection); read: its result");
+MODULE_PARM_DESC(hostile_test, "write: run the hostile-frontend self-test (\"device\": over xib0's own connection; \"ports\": its port cases); read: its result");
 
 static unsigned int release_timeout_ms = 30000;
 module_param(release_timeout_ms, uint, 0644);
@@ -211,7 +214,12 @@ void xenib_front_device_event(u32 type, u32 port)
 /* A C function because it returns a C enum (kCFI-safe). */
 enum rdma_link_layer xenib_front_get_link_layer(struct ib_device *dev, u32 port)
 {
-	return container_of(dev, struct xenib_front_dev, ibdev)->link_layer;
+	struct xenib_front_dev *xdev = container_of(dev, struct xenib_front_dev, ibdev);
+
+	/* The core asks only for its ports; anything else is no port of ours. */
+	if (port < 1 || port > dev->phys_port_cnt || port > XENIB_MAX_PORTS)
+		return IB_LINK_LAYER_UNSPECIFIED;
+	return xdev->link_layer[port - 1];
 }
 
 void *xenib_err_ptr(long err)

@@ -19,9 +19,10 @@ use crate::channel::Channel;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    AhAttr, AllocMwReq, AllocPdReq, CqHandle, DeallocMwReq, MwHandle, MwType, CreateAhReq, CreateCqReq, CreateQpReq, CtxHandle, CtxReq,
+    AhAttr, AhReq, AllocMwReq, AllocPdReq, CqHandle, CreateAhReq, CreateCqReq, CreateQpReq,
+    CtxHandle, CtxReq, DeallocMwReq, MwHandle, MwType,
     DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq, MmapReq, ModifyQpReq, PageGrant,
-    PageGrants, PdHandle, QpAttr, QpCaps, QpHandle, QpState, QpType, QueryGidReq, QueryPortReq,
+    PageGrants, PdHandle, QpAttr, QpCaps, QpHandle, QpType, QueryGidReq, QueryPkeyReq, QueryPortReq,
     RefList, RegMrReq, Request, ReregMrReq, Response, RspBody, Slot, Udata, UdataReq, PAGE_WRITE,
     PROTOCOL_VERSION, REREG_ACCESS, SUPPORTED_FEATURES,
 };
@@ -334,6 +335,19 @@ fn run_device() -> Result {
     with_xib0(|ch| device_cases(ch, EINVAL.to_errno(), EBADF.to_errno()))
 }
 
+/// The port and link-layer cases, over xib0's channel, in a context of
+/// their own (a run of its own, so that the backend's log lines they
+/// cause, which the test script checks, get a window of its log rate
+/// limit to themselves).
+fn run_ports() -> Result {
+    with_xib0(|ch| {
+        let (ctx, pd) = open_context(ch)?;
+        let r = port_cases(ch, ctx, pd);
+        let _ = ch.call(&Request::CloseContext(CtxReq { ctx }));
+        r
+    })
+}
+
 /// Breaks xib0's own connection, as a buggy or malicious guest kernel
 /// could: the command ring's producer index jumps 1000 requests past the
 /// backend's consumer. What must follow is seen from outside (Xen test
@@ -358,21 +372,29 @@ fn with_xib0(f: impl FnOnce(&Channel) -> Result) -> Result {
     r
 }
 
-fn device_cases(ch: &Channel, einval: i32, ebadf: i32) -> Result {
-    let tr = ch.transport();
+/// A new context with a PD in it; closing the context frees both.
+fn open_context(ch: &Channel) -> Result<(CtxHandle, PdHandle)> {
     let ctx = match ch.call(&Request::OpenContext(UdataReq {
         udata: Udata::EMPTY,
     }))? {
         RspBody::OpenContext(r) => r.ctx,
         _ => return Err(EPROTO_ERR),
     };
-    let pd = match ch.call(&Request::AllocPd(AllocPdReq {
+    match ch.call(&Request::AllocPd(AllocPdReq {
         ctx,
         udata: Udata::EMPTY,
-    }))? {
-        RspBody::AllocPd(r) => r.pd,
-        _ => return Err(EPROTO_ERR),
-    };
+    })) {
+        Ok(RspBody::AllocPd(r)) => Ok((ctx, r.pd)),
+        r => {
+            let _ = ch.call(&Request::CloseContext(CtxReq { ctx }));
+            Err(r.err().unwrap_or(EPROTO_ERR))
+        }
+    }
+}
+
+fn device_cases(ch: &Channel, einval: i32, ebadf: i32) -> Result {
+    let tr = ch.transport();
+    let (ctx, pd) = open_context(ch)?;
     // A page of ours, granted, and an indirect page listing it and then a
     // reference that names nothing: the backend maps the first and fails
     // on the second, and must give back what it took for both.
@@ -572,15 +594,7 @@ fn grant_cases(ch: &Channel, tr: &Transport, ctx: CtxHandle, pd: PdHandle, keep:
 /// script (which knows whose addresses are where) to check.
 fn policy_cases(ch: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
     let eperm = EPERM.to_errno();
-    let foreign = AhAttr {
-        dgid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 2],
-        sgid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1],
-        sgid_type: 2, // RoCE v2
-        hop_limit: 64,
-        is_global: true,
-        port_num: 1,
-        ..Default::default()
-    };
+    let foreign = FOREIGN;
     check(
         "policy: an AH from a GID that is not the guest's gets EPERM",
         errno_of(ch.call(&Request::CreateAh(CreateAhReq {
@@ -591,49 +605,18 @@ fn policy_cases(ch: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
             udata: Udata::EMPTY,
         }))) == eperm,
     );
-    let modify = |attr_mask: u32, patch: &dyn Fn(&mut QpAttr)| {
-        let mut attr = QpAttr {
-            qkey: 0,
-            rq_psn: 0,
-            sq_psn: 0,
-            dest_qp_num: 0,
-            qp_access_flags: 0,
-            rate_limit: 0,
-            pkey_index: 0,
-            alt_pkey_index: 0,
-            qp_state: QpState::Reset,
-            cur_qp_state: QpState::Reset,
-            path_mtu: 0,
-            path_mig_state: 0,
-            en_sqd_async_notify: 0,
-            max_rd_atomic: 0,
-            max_dest_rd_atomic: 0,
-            min_rnr_timer: 0,
-            port_num: 1,
-            timeout: 0,
-            retry_cnt: 0,
-            rnr_retry: 0,
-            alt_port_num: 0,
-            alt_timeout: 0,
-            dest: AhAttr::default(),
-            alt_dest: AhAttr::default(),
-        };
-        patch(&mut attr);
-        errno_of(ch.call(&Request::ModifyQp(ModifyQpReq {
-            ctx,
-            qp: QpHandle(0x7ff0),
-            attr_mask,
-            attr,
-            udata: Udata::EMPTY,
-        })))
-    };
+    let modify = |attr_mask, patch: &dyn Fn(&mut QpAttr)| modify_qp(ch, ctx, attr_mask, patch);
     check(
         "policy: a QP path from a GID that is not the guest's gets EPERM",
         modify(sys::ib_qp_attr_mask_IB_QP_AV, &|a| a.dest = foreign) == eperm,
     );
     check(
         "policy: an alternate path from a foreign GID gets EPERM",
-        modify(sys::ib_qp_attr_mask_IB_QP_ALT_PATH, &|a| a.alt_dest = foreign) == eperm,
+        modify(sys::ib_qp_attr_mask_IB_QP_ALT_PATH, &|a| {
+            // Its ports are the device's (`port_cases` covers those that are not).
+            a.alt_port_num = 1;
+            a.alt_dest = foreign;
+        }) == eperm,
     );
     check(
         "policy: a privileged QKey gets EPERM",
@@ -684,6 +667,174 @@ fn policy_cases(ch: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
         }
     }
     pr_info!("hostile: GIDs visible {} hidden {}\n", visible, hidden);
+    Ok(())
+}
+
+/// A `ModifyQp` of a QP that does not exist (every case here must be
+/// refused before the QP is looked up), with the fields `patch` sets.
+fn modify_qp(ch: &Channel, ctx: CtxHandle, attr_mask: u32, patch: &dyn Fn(&mut QpAttr)) -> i32 {
+    let mut attr = QpAttr {
+        port_num: 1,
+        ..Default::default()
+    };
+    patch(&mut attr);
+    errno_of(ch.call(&Request::ModifyQp(ModifyQpReq {
+        ctx,
+        qp: QpHandle(0x7ff0),
+        attr_mask,
+        attr,
+        udata: Udata::EMPTY,
+    })))
+}
+
+/// A source GID that is nobody's (TEST-NET-1's 192.0.2.1), RoCE v2.
+const FOREIGN: AhAttr = AhAttr {
+    dgid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 2],
+    sgid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1],
+    flow_label: 0,
+    dlid: 0,
+    sgid_type: 2,
+    hop_limit: 64,
+    traffic_class: 0,
+    sl: 0,
+    src_path_bits: 0,
+    static_rate: 0,
+    is_global: true,
+    port_num: 1,
+};
+
+/// Port numbers and link-layer fields (ib_back/policy.rs,
+/// xen_ring/src/av.rs): a port that is not the device's gets `EINVAL`
+/// from the backend itself, ahead of every other check (a privileged
+/// QKey in the same request would be `EPERM`), for queries, paths and
+/// AHs; on a RoCE port an AH needs a GRH, and `dlid` and `src_path_bits`
+/// are dropped: they neither get past the GID policy nor stop an AH from
+/// the guest's own GID. The test script checks the backend's log lines.
+fn port_cases(ch: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
+    let einval = EINVAL.to_errno();
+    let ports = match ch.call(&Request::QueryDevice(Empty))? {
+        RspBody::QueryDevice(a) => a.phys_port_cnt,
+        _ => return Err(EPROTO_ERR),
+    };
+    let past = ports.saturating_add(1);
+    let query_port = |port| errno_of(ch.call(&Request::QueryPort(QueryPortReq { port })));
+    check(
+        "ports: QueryPort of port 0, of the one past the last, and of 255 gets EINVAL",
+        [0, past, 255].iter().all(|p| query_port(*p) == einval),
+    );
+    check(
+        "ports: QueryGid and QueryPkey past the last port get EINVAL",
+        errno_of(ch.call(&Request::QueryGid(QueryGidReq { index: 0, port: past }))) == einval
+            && errno_of(ch.call(&Request::QueryPkey(QueryPkeyReq { index: 0, port: past })))
+                == einval,
+    );
+    let create_ah = |attr| {
+        let r = ch.call(&Request::CreateAh(CreateAhReq {
+            user_handle: 0,
+            ctx,
+            pd,
+            attr,
+            udata: Udata::EMPTY,
+        }));
+        if let Ok(RspBody::CreateAh(a)) = &r {
+            let _ = ch.call(&Request::DestroyAh(AhReq { ctx, ah: a.ah }));
+        }
+        errno_of(r)
+    };
+    check(
+        "ports: an AH on the port past the last gets EINVAL, its source GID unseen",
+        create_ah(AhAttr {
+            port_num: past,
+            ..FOREIGN
+        }) == einval,
+    );
+    const QKEY: u32 = sys::ib_qp_attr_mask_IB_QP_QKEY;
+    let privileged = |a: &mut QpAttr| a.qkey = 0x8000_0001;
+    check(
+        "ports: IB_QP_PORT 255 gets EINVAL before the QKey is looked at",
+        modify_qp(ch, ctx, sys::ib_qp_attr_mask_IB_QP_PORT | QKEY, &|a| {
+            privileged(a);
+            a.port_num = 255;
+        }) == einval,
+    );
+    check(
+        "ports: a primary path on port 0 gets EINVAL",
+        modify_qp(ch, ctx, sys::ib_qp_attr_mask_IB_QP_AV | QKEY, &|a| {
+            privileged(a);
+            a.dest = AhAttr {
+                port_num: 0,
+                ..FOREIGN
+            };
+        }) == einval,
+    );
+    check(
+        "ports: an alternate path on the port past the last gets EINVAL",
+        modify_qp(ch, ctx, sys::ib_qp_attr_mask_IB_QP_ALT_PATH | QKEY, &|a| {
+            privileged(a);
+            a.alt_port_num = past;
+            a.alt_dest = AhAttr {
+                port_num: past,
+                ..FOREIGN
+            };
+        }) == einval,
+    );
+    let roce = match ch.call(&Request::QueryPort(QueryPortReq { port: 1 }))? {
+        RspBody::QueryPort(p) => p.link_layer == sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8,
+        _ => return Err(EPROTO_ERR),
+    };
+    if !roce {
+        pr_info!("hostile: port 1 is not RoCE: its link-layer cases skipped\n");
+        return Ok(());
+    }
+    check(
+        "ports: a RoCE AH without a GRH gets EINVAL",
+        create_ah(AhAttr {
+            is_global: false,
+            dlid: 0x1234,
+            ..FOREIGN
+        }) == einval,
+    );
+    let lrh = |a: AhAttr| AhAttr {
+        dlid: 0xffff,
+        src_path_bits: 0x7f,
+        sl: 3,
+        static_rate: 3,
+        ..a
+    };
+    check(
+        "ports: dlid and path bits on RoCE do not get a foreign GID past the policy (EPERM)",
+        create_ah(lrh(FOREIGN)) == EPERM.to_errno(),
+    );
+    // The guest's own GID: its first address, or the default GID if it
+    // has none (policy.rs: those are the GIDs it may see).
+    let len = match ch.call(&Request::QueryPort(QueryPortReq { port: 1 }))? {
+        RspBody::QueryPort(p) => p.gid_tbl_len,
+        _ => return Err(EPROTO_ERR),
+    };
+    let mut own = None;
+    for index in Iterator::chain(1..len.min(256), 0..1) {
+        if let Ok(RspBody::QueryGid(g)) = ch.call(&Request::QueryGid(QueryGidReq { index, port: 1 })) {
+            if g.valid {
+                own = Some(g);
+                break;
+            }
+        }
+    }
+    let own = own.ok_or(ENODEV)?;
+    // To itself: a destination the backend's core resolves at once.
+    let r = create_ah(lrh(AhAttr {
+        dgid: own.gid,
+        sgid: own.gid,
+        sgid_type: own.gid_type as u8,
+        ..FOREIGN
+    }));
+    if r != 0 {
+        pr_info!("hostile: the AH from the guest's own GID got {}\n", r);
+    }
+    check(
+        "ports: on RoCE an AH from the guest's own GID with dlid and path bits is created",
+        r == 0,
+    );
     Ok(())
 }
 
@@ -738,15 +889,26 @@ impl Page {
     }
 }
 
-#[no_mangle]
-pub(crate) extern "C" fn xenib_front_hostile_run_device() -> core::ffi::c_int {
+/// Runs a set of cases with the counts reset; an abort counts as a
+/// failure. The result is read back through the parameter.
+fn counted(cases: fn() -> Result) -> core::ffi::c_int {
     PASSED.store(0, Ordering::Relaxed);
     FAILED.store(0, Ordering::Relaxed);
-    if let Err(e) = run_device() {
+    if let Err(e) = cases() {
         pr_err!("hostile: aborted: {:?}\n", e);
         FAILED.fetch_add(1, Ordering::Relaxed);
     }
     0
+}
+
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_hostile_run_device() -> core::ffi::c_int {
+    counted(run_device)
+}
+
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_hostile_run_ports() -> core::ffi::c_int {
+    counted(run_ports)
 }
 
 #[no_mangle]
@@ -762,13 +924,7 @@ const EPROTO_ERR: Error = EIO;
 
 #[no_mangle]
 pub(crate) extern "C" fn xenib_front_hostile_run() -> core::ffi::c_int {
-    PASSED.store(0, Ordering::Relaxed);
-    FAILED.store(0, Ordering::Relaxed);
-    if let Err(e) = run_all() {
-        pr_err!("hostile: aborted: {:?}\n", e);
-        FAILED.fetch_add(1, Ordering::Relaxed);
-    }
-    0
+    counted(run_all)
 }
 
 #[no_mangle]

@@ -13,9 +13,10 @@ use kernel::error::from_result;
 use kernel::prelude::*;
 
 use crate::ah::ah_attr_to_wire;
+use crate::av::{AddressVector, LinkAddress, LinkLayer};
 use crate::channel::ObjRef;
 use crate::context::{ctx_of, udata_in, udata_out};
-use crate::device::{channel, XibCq, XibPd, XibQp, XibSrq};
+use crate::device::{channel, port_link_layer, XibCq, XibPd, XibQp, XibSrq};
 use crate::sys;
 use crate::wire::{
     AhAttr, CqHandle, CreateQpReq, CtxHandle, ModifyQpReq, PdHandle, QpAttr, QpCaps, QpHandle,
@@ -166,12 +167,12 @@ pub(crate) unsafe extern "C" fn modify_qp(
             alt_timeout: a.alt_timeout,
             // Only a selected path's `sgid_attr` was resolved by the core.
             dest: if has(sys::ib_qp_attr_mask_IB_QP_AV) {
-                ah_attr_to_wire(&a.ah_attr)
+                ah_attr_to_wire(&a.ah_attr)?
             } else {
                 AhAttr::default()
             },
             alt_dest: if has(sys::ib_qp_attr_mask_IB_QP_ALT_PATH) {
-                ah_attr_to_wire(&a.alt_ah_attr)
+                ah_attr_to_wire(&a.alt_ah_attr)?
             } else {
                 AhAttr::default()
             },
@@ -243,35 +244,50 @@ pub(crate) unsafe extern "C" fn post_recv(
     eopnotsupp().to_errno()
 }
 
-/// Fills the core's address vector from the wire form; the source GID is
-/// found in our device's table (index 0 if it is not there).
-fn ah_attr_from_wire(
-    dev: *mut sys::ib_device,
-    out: &mut sys::rdma_ah_attr,
-    a: &AhAttr,
-    link_layer: u8,
-) {
+/// Fills the core's address vector from the wire form, as its port's
+/// link layer has it (a path not set yet names no port: then port 1's);
+/// the source GID is found in our device's table (index 0 if it is not
+/// there).
+///
+/// # Safety
+///
+/// `dev` must be a device registered by `IbDevice::register`.
+unsafe fn ah_attr_from_wire(dev: *mut sys::ib_device, out: &mut sys::rdma_ah_attr, a: &AhAttr) {
+    // SAFETY: Per the function contract.
+    let ll = unsafe { port_link_layer(dev, a.port_num).or_else(|| port_link_layer(dev, 1)) };
+    let av = AddressVector::from_wire(a, ll.unwrap_or(LinkLayer::Ethernet));
     *out = sys::rdma_ah_attr::default();
-    out.type_ = if link_layer == sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8 {
-        sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_ROCE
-    } else {
-        sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_IB
-    };
-    out.sl = a.sl;
-    out.static_rate = a.static_rate;
-    out.port_num = a.port_num.into();
-    if a.is_global {
+    out.sl = av.sl;
+    out.static_rate = av.static_rate;
+    out.port_num = av.port_num.into();
+    match av.link {
+        LinkAddress::Ib {
+            dlid,
+            src_path_bits,
+        } => {
+            out.type_ = sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_IB;
+            // SAFETY: The type says `ib` is the union's member in use.
+            unsafe {
+                *out.__bindgen_anon_1.ib.as_mut() = sys::ib_ah_attr {
+                    dlid,
+                    src_path_bits,
+                }
+            };
+        }
+        LinkAddress::Roce => out.type_ = sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_ROCE,
+    }
+    if let Some(g) = av.grh {
         out.ah_flags = sys::ib_ah_flags_IB_AH_GRH as u8;
         // SAFETY: Writing the plain byte view of the GID union.
-        unsafe { *out.grh.dgid.raw.as_mut() = a.dgid };
-        out.grh.flow_label = a.flow_label;
+        unsafe { *out.grh.dgid.raw.as_mut() = g.dgid };
+        out.grh.flow_label = g.flow_label;
         // SAFETY: `dev` is our registered device; `sgid` is 16 bytes.
         let index = unsafe {
-            sys::xenib_find_gid(dev, a.port_num.into(), a.sgid.as_ptr(), a.sgid_type)
+            sys::xenib_find_gid(dev, a.port_num.into(), g.sgid.as_ptr(), g.sgid_type)
         };
         out.grh.sgid_index = u8::try_from(index).unwrap_or(0);
-        out.grh.hop_limit = a.hop_limit;
-        out.grh.traffic_class = a.traffic_class;
+        out.grh.hop_limit = g.hop_limit;
+        out.grh.traffic_class = g.traffic_class;
     }
 }
 
@@ -291,8 +307,6 @@ pub(crate) unsafe extern "C" fn query_qp(
                 &mut *init,
             )
         };
-        // SAFETY: As above: our device.
-        let link_layer = unsafe { (*(*qp).device.cast::<sys::xenib_front_dev>()).link_layer };
         let req = QueryQpReq {
             ctx: CtxHandle(xqp.ctx),
             qp: QpHandle(xqp.handle),
@@ -323,8 +337,11 @@ pub(crate) unsafe extern "C" fn query_qp(
         out.cap = cap();
         // SAFETY: As above: our device.
         let dev = unsafe { (*qp).device };
-        ah_attr_from_wire(dev, &mut out.ah_attr, &a.dest, link_layer);
-        ah_attr_from_wire(dev, &mut out.alt_ah_attr, &a.alt_dest, link_layer);
+        // SAFETY: As above: our device.
+        unsafe {
+            ah_attr_from_wire(dev, &mut out.ah_attr, &a.dest);
+            ah_attr_from_wire(dev, &mut out.alt_ah_attr, &a.alt_dest);
+        }
         out.pkey_index = a.pkey_index;
         out.alt_pkey_index = a.alt_pkey_index;
         out.en_sqd_async_notify = 0;

@@ -6,6 +6,7 @@
 #[path = "../xen_ring/src"]
 #[allow(unreachable_pub, dead_code, missing_docs)]
 pub(crate) mod xen_ring {
+    pub mod av;
     pub mod codec;
     pub mod doorbell;
     pub mod msg;
@@ -15,6 +16,7 @@ pub(crate) mod xen_ring {
     pub mod wire;
 }
 
+pub(crate) use xen_ring::av;
 pub(crate) use xen_ring::shmem;
 pub(crate) use xen_ring::ucma;
 

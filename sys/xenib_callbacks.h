@@ -38,6 +38,7 @@ void xenib_front_vma_closed(void *cookie);
 /* ib_front: the hostile-frontend self-test (hostile.rs). */
 int xenib_front_hostile_run(void);
 int xenib_front_hostile_run_device(void);
+int xenib_front_hostile_run_ports(void);
 int xenib_front_hostile_run_overrun(void);
 int xenib_front_hostile_result(char *buf, size_t len);
 

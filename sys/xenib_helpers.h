@@ -143,9 +143,13 @@ int xenib_front_cm_wait(struct xenib_cm_file *cf, void *cm);
 void *xenib_front_cm_of_fd(int fd);
 u32 xenib_front_device_index(struct ib_device *dev);
 
+/* Most ports a front device has (xen_ring/src/av.rs: MAX_PORTS). */
+#define XENIB_MAX_PORTS 16
+
 struct xenib_front_dev {
 	struct ib_device ibdev;
-	u8 link_layer;		/* enum rdma_link_layer of port 1 */
+	/* enum rdma_link_layer of port N at [N - 1], for N <= phys_port_cnt */
+	u8 link_layer[XENIB_MAX_PORTS];
 	const void *front;	/* the Rust `Front` */
 };
 enum rdma_link_layer xenib_front_get_link_layer(struct ib_device *dev, u32 port);

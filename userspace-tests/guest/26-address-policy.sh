@@ -7,8 +7,9 @@
 # so is the port's default GID; traffic from the guest's own GID flows.
 # Without an address the guest has the default GID and nothing else. The
 # policy cases of the hostile self-test (foreign GIDs by value, privileged
-# QKeys, P_Key indices, raw packet and XRC QPs) get their exact errno on
-# xib0's own connection, which keeps working.
+# QKeys, P_Key indices, raw packet and XRC QPs) and its port cases (port
+# numbers past the device's, a RoCE AH without a GRH, dlid and path bits on
+# RoCE) get their exact errno on xib0's own connection, which keeps working.
 . ./lib.sh
 P=/sys/module/ib_back/parameters/loop_rdma_ip
 reconnect() {
@@ -67,5 +68,26 @@ case $result in
 *) fail "hostile device cases: $result" ;;
 esac
 [ "$(dmesg | grep -c 'hostile: ok - policy:')" = 7 ] || fail "not all 7 policy cases ran"
+
+# Ports and link layers (xen_ring/src/av.rs): rxe is RoCE with one port.
+# A fresh window of the backend's log rate limit (10 lines in 5 s) for the
+# log lines checked below.
+sleep 6
+dmesg -c >/dev/null
+echo ports >/sys/module/ib_front/parameters/hostile_test || fail "running the port cases"
+dmesg | grep "hostile:" | grep ports
+result=$(cat /sys/module/ib_front/parameters/hostile_test)
+case $result in
+"passed 9 failed 0") ;;
+*) fail "hostile port cases: $result" ;;
+esac
+dmesg | grep -q "loopback frontend: refused an address: port 2 is not the device's" ||
+	fail "no log line for an AH on port 2"
+dmesg | grep -q "loopback frontend: refused a QP change: port 255 is not the device's" ||
+	fail "no log line for IB_QP_PORT 255"
+dmesg | grep -q "loopback frontend: refused a QP change: port 0 is not the device's" ||
+	fail "no log line for a path on port 0"
+dmesg | grep -q "loopback frontend: refused an address: a RoCE address without a GRH" ||
+	fail "no log line for a RoCE AH without a GRH"
 pair timeout 60 ibv_rc_pingpong -d xib0 -g "$own" -n 20 -c >/dev/null || fail "xib0 after the policy cases"
 all_released

@@ -106,6 +106,7 @@ impl Env {
             sgid_index: self.gid_index as u8,
             port: PORT,
             hop_limit: 1,
+            ..Default::default()
         }
     }
 

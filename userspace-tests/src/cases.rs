@@ -87,6 +87,7 @@ impl Env {
             sgid_index: self.gid_index as u8,
             port: PORT,
             hop_limit: 1,
+            ..Default::default()
         }
     }
 
@@ -306,6 +307,15 @@ fn connect_rc(env: &Env, qp: &Qp, psn: u32, remote: &Qp, remote_psn: u32) -> Res
 
 /// `connect_rc` towards QP `rqpn` of the port with GID `rgid`.
 fn connect_rc_to(env: &Env, qp: &Qp, psn: u32, rqpn: u32, rpsn: u32, rgid: Gid) -> Result<(), String> {
+    let route = Route {
+        dgid: rgid,
+        ..env.route()
+    };
+    connect_rc_via(env, qp, psn, rqpn, rpsn, &route)
+}
+
+/// `connect_rc` towards QP `rqpn` along `route`.
+fn connect_rc_via(env: &Env, qp: &Qp, psn: u32, rqpn: u32, rpsn: u32, route: &Route) -> Result<(), String> {
     let t = QpTransition {
         path_mtu: env.port.active_mtu,
         dest_qp_num: rqpn,
@@ -317,12 +327,8 @@ fn connect_rc_to(env: &Env, qp: &Qp, psn: u32, rqpn: u32, rpsn: u32, rgid: Gid) 
         max_dest_rd_atomic: env.rd_atomic(),
         ..Default::default()
     };
-    let route = Route {
-        dgid: rgid,
-        ..env.route()
-    };
     qp.to_init(QpType::Rc, &t).ctx("modify_qp RESET->INIT")?;
-    qp.to_rtr(QpType::Rc, &t, &route).ctx("modify_qp INIT->RTR")?;
+    qp.to_rtr(QpType::Rc, &t, route).ctx("modify_qp INIT->RTR")?;
     qp.to_rts(QpType::Rc, &t).ctx("modify_qp RTR->RTS")?;
     Ok(())
 }
@@ -603,6 +609,70 @@ fn rc_send_recv(env: &Env) -> CaseResult {
         send_recv_once(&p, &src, &dst, len, 1000 + i as u64)?;
     }
     Ok(Outcome::Pass(format!("sizes {sizes:?}")))
+}
+
+/// An address vector's other fields travel with it, on a path and in an
+/// AH: an RC pair connected with a flow label, traffic class, SL, static rate, and InfiniBand's dlid and source path bits passes
+/// data, and `ibv_query_qp` reads the path back. On a RoCE port the LRH
+/// fields mean nothing and are dropped (0), the hop limit is the IP
+/// route's, and rxe keeps no SL or static rate (0); xib0 must read back
+/// exactly what rxe0 does, its source GID at the index of its own table.
+fn rc_path_fields(env: &Env) -> CaseResult {
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let cq_a = Cq::new(&env.ctx, 64, None).ctx("ibv_create_cq")?;
+    let cq_b = Cq::new(&env.ctx, 64, None).ctx("ibv_create_cq")?;
+    let a = Qp::new(&pd, QpType::Rc, &cq_a, &cq_a, None, DEFAULT_CAPS).ctx("ibv_create_qp")?;
+    let b = Qp::new(&pd, QpType::Rc, &cq_b, &cq_b, None, DEFAULT_CAPS).ctx("ibv_create_qp")?;
+    let route = Route {
+        flow_label: 0x12345,
+        traffic_class: 0x20,
+        sl: 3,
+        static_rate: 3, // IBV_RATE_10_GBPS
+        dlid: 0x1234,
+        src_path_bits: 5,
+        ..env.route()
+    };
+    connect_rc_via(env, &a, 0x1234, b.qp_num(), 0x5678, &route)?;
+    connect_rc_via(env, &b, 0x5678, a.qp_num(), 0x1234, &route)?;
+    ensure!(
+        env.port.link_layer == LINK_LAYER_ETHERNET,
+        "link layer {}: this case expects RoCE (rxe)",
+        env.port.link_layer
+    );
+    let want = Route {
+        dlid: 0,
+        src_path_bits: 0,
+        sl: 0,
+        static_rate: 0,
+        // On RoCE the core takes the hop limit from the IP route it
+        // resolves the destination MAC with (ib_resolve_eth_dmac): the
+        // default TTL.
+        hop_limit: 64,
+        ..route
+    };
+    for (name, qp) in [("a", &a), ("b", &b)] {
+        let (global, got) = qp.path().ctx("ibv_query_qp IBV_QP_AV")?;
+        ensure!(global, "QP {name}: the path read back has no GRH");
+        ensure!(got == want, "QP {name}: path read back {got:?}, want {want:?}");
+    }
+    let p = RcPair {
+        pd,
+        cq_a,
+        cq_b,
+        a,
+        b,
+    };
+    let src = p.mr(4096, access::LOCAL_WRITE)?;
+    // send_recv_once puts 64 guard bytes either side of what it receives.
+    let dst = p.mr(4096 + 256, access::LOCAL_WRITE)?;
+    send_recv_once(&p, &src, &dst, 4096, 0x5a)?;
+    let ah = Ah::new(&p.pd, &route).ctx("ibv_create_ah with SL, rate, dlid, path bits")?;
+    drop(ah);
+    Ok(Outcome::Pass(format!(
+        "read back flow label {:#x}, traffic class {:#x}, hop limit {}, sgid index {}; \
+         dlid, path bits, SL and rate 0 (RoCE, rxe)",
+        want.flow_label, want.traffic_class, want.hop_limit, want.sgid_index
+    )))
 }
 
 fn rc_send_multi_sge(env: &Env) -> CaseResult {
@@ -2375,6 +2445,10 @@ pub const CASES: &[Case] = &[
         "RC SEND gathering 3 SGEs, receive scattering into 3"
     ),
     case!(rc_send_inline, "RC SEND with IBV_SEND_INLINE"),
+    case!(
+        rc_path_fields,
+        "RC path with flow label, traffic class, SL, rate, dlid, path bits: data, read back as rxe"
+    ),
     case!(
         rc_rdma_write,
         "RC RDMA WRITE of sizes 1..1 MiB to an unaligned address"

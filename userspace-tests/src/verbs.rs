@@ -151,7 +151,7 @@ pub const PORT_ACTIVE: u32 = sys::ibv_port_state::IBV_PORT_ACTIVE;
 pub const LINK_LAYER_ETHERNET: u8 = 2;
 
 /// A 16-byte GID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Gid(pub [u8; 16]);
 
 impl Gid {
@@ -966,13 +966,21 @@ pub struct Ah {
     _pd: Pd,
 }
 
-/// The addressing a QP or AH needs to reach a port over RoCE (GRH).
-#[derive(Debug, Clone, Copy)]
+/// The addressing a QP or AH needs to reach a port over RoCE (GRH), and
+/// the other fields of an address vector (zero unless a case sets them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Route {
     pub dgid: Gid,
     pub sgid_index: u8,
     pub port: u8,
     pub hop_limit: u8,
+    pub flow_label: u32,
+    pub traffic_class: u8,
+    pub sl: u8,
+    pub static_rate: u8,
+    /// InfiniBand only (a RoCE device ignores them).
+    pub dlid: u16,
+    pub src_path_bits: u8,
 }
 
 impl Route {
@@ -984,7 +992,31 @@ impl Route {
         a.grh.dgid = sys::ibv_gid { raw: self.dgid.0 };
         a.grh.sgid_index = self.sgid_index;
         a.grh.hop_limit = self.hop_limit;
+        a.grh.flow_label = self.flow_label;
+        a.grh.traffic_class = self.traffic_class;
+        a.sl = self.sl;
+        a.static_rate = self.static_rate;
+        a.dlid = self.dlid;
+        a.src_path_bits = self.src_path_bits;
         a
+    }
+
+    fn from_ah_attr(a: &sys::ibv_ah_attr) -> (bool, Route) {
+        // SAFETY: `raw` is the byte view of the GID union.
+        let dgid = Gid(unsafe { a.grh.dgid.raw });
+        let r = Route {
+            dgid,
+            sgid_index: a.grh.sgid_index,
+            port: a.port_num,
+            hop_limit: a.grh.hop_limit,
+            flow_label: a.grh.flow_label,
+            traffic_class: a.grh.traffic_class,
+            sl: a.sl,
+            static_rate: a.static_rate,
+            dlid: a.dlid,
+            src_path_bits: a.src_path_bits,
+        };
+        (a.is_global != 0, r)
     }
 }
 
@@ -1220,20 +1252,25 @@ impl Qp {
         self.caps
     }
 
-    pub fn state(&self) -> Result<u32, Errno> {
+    /// `ibv_query_qp` of the attributes `mask` selects.
+    fn query(&self, mask: sys::ibv_qp_attr_mask) -> Result<sys::ibv_qp_attr, Errno> {
         // SAFETY: all-zero is valid for both structs.
         let mut attr: sys::ibv_qp_attr = unsafe { mem::zeroed() };
         let mut init: sys::ibv_qp_init_attr = unsafe { mem::zeroed() };
         // SAFETY: qp is valid; both out-structs are writable.
-        check_rc(unsafe {
-            sys::ibv_query_qp(
-                self.qp,
-                &mut attr,
-                sys::ibv_qp_attr_mask::IBV_QP_STATE.0 as i32,
-                &mut init,
-            )
-        })?;
-        Ok(attr.qp_state)
+        check_rc(unsafe { sys::ibv_query_qp(self.qp, &mut attr, mask.0 as i32, &mut init) })?;
+        Ok(attr)
+    }
+
+    pub fn state(&self) -> Result<u32, Errno> {
+        Ok(self.query(sys::ibv_qp_attr_mask::IBV_QP_STATE)?.qp_state)
+    }
+
+    /// The primary path as `ibv_query_qp` reads it back: whether it has a
+    /// GRH, and its fields.
+    pub fn path(&self) -> Result<(bool, Route), Errno> {
+        let attr = self.query(sys::ibv_qp_attr_mask::IBV_QP_AV)?;
+        Ok(Route::from_ah_attr(&attr.ah_attr))
     }
 
     fn modify(

@@ -617,6 +617,13 @@ wire_enum!(
     }
 );
 
+/// A state field that `attr_mask` does not select is encoded as `Reset`.
+impl Default for QpState {
+    fn default() -> Self {
+        QpState::Reset
+    }
+}
+
 wire_enum!(
     /// Object kind an asynchronous event refers to.
     AsyncObj: u8 {
@@ -717,7 +724,9 @@ impl Wire for AhAttr {
 
 wire_struct!(
     /// QP attributes (`struct ib_uverbs_modify_qp` + `rate_limit`), 138 bytes.
-    /// Encoders zero fields not selected by `attr_mask` (state fields: `Reset`).
+    /// Encoders zero fields not selected by `attr_mask` (state fields: `Reset`),
+    /// which is what `Default` gives.
+    #[derive(Default)]
     pub struct QpAttr {
         /// Q_Key.
         pub qkey: u32,

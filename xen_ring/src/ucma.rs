@@ -464,6 +464,14 @@ pub fn sgid_index_offsets(c: u32, ev: u32) -> &'static [usize] {
     }
 }
 
+/// The path of the `ib_uverbs_ah_attr` whose `sgid_index` is at `at` (an
+/// offset from [`sgid_index_offsets`]): whether it has a GRH, and the port
+/// it is on, whose GID table the index names. `None` past the end.
+pub fn ah_attr_path(b: &[u8], at: usize) -> Option<(bool, u8)> {
+    // `sgid_index` is at 20 of the struct, `is_global` at 29, `port_num` at 30.
+    Some((*b.get(at + 9)? != 0, *b.get(at + 10)?))
+}
+
 /// Offset of `ibdev_index` in the response to `c` (a `QUERY` with
 /// `option`), which names dom0's device and must name the guest's.
 pub fn ibdev_index_offset(c: u32, option: u32) -> Option<usize> {
@@ -711,5 +719,20 @@ mod tests {
                 assert!(i.response_at.is_some() || i.out_len == 0);
             }
         }
+    }
+
+    #[test]
+    fn ah_attr_path_reads_is_global_and_port() {
+        // An INIT_QP_ATTR response: `ah_attr` at 40, a GRH on port 2;
+        // `alt_ah_attr` at 72, none, port 0.
+        let mut b = [0u8; 104];
+        b[40 + 29] = 1;
+        b[40 + 30] = 2;
+        let [primary, alt] = sgid_index_offsets(cmd::INIT_QP_ATTR, 0) else {
+            panic!("two paths")
+        };
+        assert_eq!(ah_attr_path(&b, *primary), Some((true, 2)));
+        assert_eq!(ah_attr_path(&b, *alt), Some((false, 0)));
+        assert_eq!(ah_attr_path(&b[..70], *primary), None);
     }
 }
