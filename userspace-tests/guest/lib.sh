@@ -49,13 +49,19 @@ xenib_up() {
 	insmod /lib/modules/xenib/ib_front.ko || return 1
 	[ -d /sys/class/infiniband/xib0 ] || { echo "xib0 did not appear"; return 1; }
 }
-# Stop the backend's service daemon (it keeps ib_back loaded).
+# Stop the backend's service daemon (it keeps ib_back loaded) and wait up
+# to 10 s for it to be gone: it is seldom this shell's child (the guest's
+# init or an earlier test started it), so `wait` cannot tell.
 stop_backd() {
-	if [ -f /run/xenib-backd.pid ]; then
-		kill "$(cat /run/xenib-backd.pid)"
-		wait "$(cat /run/xenib-backd.pid)" 2>/dev/null
-		rm -f /run/xenib-backd.pid
-	fi
+	[ -f /run/xenib-backd.pid ] || return 0
+	p=$(cat /run/xenib-backd.pid)
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	for i in $(seq 50); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.2
+	done
+	rm -f /run/xenib-backd.pid
 }
 # Unload both: front, daemon, back.
 xenib_down() {
@@ -83,8 +89,6 @@ rxe_clean() {
 	done
 }
 
-# Waits up to 10 s for the backend to hold nothing (its counters) and
-# checks that the real device kept nothing.
 # Waits up to 10 s for the backend's counter $1 to be 0; fails if not.
 counter_drops_to_zero() {
 	for i in $(seq 50); do
@@ -93,6 +97,8 @@ counter_drops_to_zero() {
 	done
 	fail "backend still holds $1: $(back_counter $1)"
 }
+# Waits up to 10 s for the backend to hold nothing (its counters) and
+# checks that the real device kept nothing.
 all_released() {
 	for c in objects.contexts objects.servers objects.mrs objects.mws objects.mmaps objects.grants objects.fetched; do
 		counter_drops_to_zero $c
