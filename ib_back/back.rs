@@ -25,6 +25,7 @@ mod context;
 mod cq;
 mod device;
 mod frontend;
+mod iomem;
 mod loopback;
 mod mmap;
 mod mr;
@@ -106,6 +107,8 @@ pub(crate) struct Backend {
     pub(crate) stats: Stats,
     /// Guest pages registered by all frontends (`max_total_mr_mib`).
     pub(crate) mr_pages: quota::Pages,
+    /// Device memory given to guests' domains.
+    pub(crate) io: Arc<iomem::IoFrames>,
     #[pin]
     state: Mutex<State>,
     /// Signalled when a frontend has work or goes away.
@@ -161,6 +164,8 @@ impl Backend {
             g.unclaimed.retain(|(f, _)| !Arc::ptr_eq(f, fe));
         }
         fe.close_all();
+        // Its domain may be gone now, and the frames it was given with it.
+        self.io.forget_gone();
         self.stats.add(Obj::Frontend, -1);
     }
 
@@ -443,11 +448,13 @@ impl kernel::Module for IbBack {
         let name = unsafe { kernel::str::CStr::from_char_ptr(sys::xenib_back_param_dev()) };
         let device =
             Device::new(name).inspect_err(|_| pr_err!("no RDMA device named {}\n", name))?;
+        let io = iomem::IoFrames::new()?;
         let backend = Arc::pin_init(
             pin_init!(Backend {
                 device <- device,
                 stats: Stats::new(),
                 mr_pages: quota::Pages::new(),
+                io,
                 state <- kernel::new_mutex!(State {
                     frontends: table::Table::new(MAX_FRONTENDS),
                     purge: false,

@@ -929,7 +929,7 @@ impl Frontend {
             Request::DetachMcast(r) => ok(RspBody::DetachMcast(
                 ah::mcast(c, svc, r, false).map(|_| Default::default())?,
             )),
-            Request::Mmap(r) => ok(RspBody::Mmap(mmap::mmap(c, svc, tr, stats, r)?)),
+            Request::Mmap(r) => ok(RspBody::Mmap(mmap::mmap(c, svc, tr, &backend.io, stats, r)?)),
             Request::Munmap(r) => ok(RspBody::Munmap(
                 mmap::munmap(c, svc, tr, stats, r).map(|_| Default::default())?,
             )),

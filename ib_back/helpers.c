@@ -25,6 +25,7 @@
 #include "xenib_helpers.h"
 #include "xenib_callbacks.h"
 #include "xen_glue.c"
+#include <asm/xen/hypercall.h>
 #include "uapi.h"
 
 static char *dev = "rxe0";
@@ -72,6 +73,17 @@ static char loop_rdma_ip[128];
 module_param_string(loop_rdma_ip, loop_rdma_ip, sizeof(loop_rdma_ip), 0644);
 MODULE_PARM_DESC(loop_rdma_ip, "RDMA addresses of the loopback frontend (IPv4/IPv6, space-separated; "
 		 "none: only the port's default GID)");
+
+/*
+ * Test only (Documentation/admin-guide.rst, "Doorbell pages"): a file whose
+ * shared mapping stands in for a hardware device's doorbell page, served
+ * at XENIB_MMIO_TEST_OFFSET of every context; the Xen tests name an
+ * emulated PCI BAR's sysfs resource file. Empty: no such region.
+ */
+static char test_mmio_file[128];
+module_param_string(test_mmio_file, test_mmio_file, sizeof(test_mmio_file), 0644);
+MODULE_PARM_DESC(test_mmio_file, "test only: file mapped as an MMIO region at mmap offset 2^44 "
+		 "(e.g. a PCI BAR's sysfs resource file); empty: none");
 
 void xenib_back_loop_rdma_ip(char *buf, size_t len)
 {
@@ -705,6 +717,175 @@ unsigned long xenib_back_vm_mmap(struct file *file, unsigned long len, u64 offse
 int xenib_back_vm_munmap(unsigned long addr, unsigned long len)
 {
 	return vm_munmap(addr, len);
+}
+
+/*
+ * Maps the test MMIO file (test_mmio_file) into the service process;
+ * -ENOENT if none is set.
+ */
+unsigned long xenib_back_vm_mmap_test_mmio(unsigned long len)
+{
+	char path[sizeof(test_mmio_file)];
+	struct file *file;
+	unsigned long addr;
+
+	kernel_param_lock(THIS_MODULE);
+	strscpy(path, test_mmio_file, sizeof(path));
+	kernel_param_unlock(THIS_MODULE);
+	strim(path);
+	if (!path[0])
+		return -ENOENT;
+	file = filp_open(path, O_RDWR, 0);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	addr = vm_mmap(file, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	/* The mapping holds its own reference. */
+	fput(file);
+	return addr;
+}
+
+/*
+ * The I/O frames behind `nr` pages at `addr` of the service process, if
+ * the driver mapped its device's memory there (rdma_user_mmap_io: a
+ * VM_IO | VM_PFNMAP mapping, which cannot be pinned). Returns 1 with the
+ * frames and their caching (0: uncached, 1: write-combining) if so, 0 if
+ * the range is ordinary memory (to be pinned), or -errno: a mapping we do
+ * not serve (over `room` pages, cached device memory, a mix of caching
+ * modes, holes).
+ */
+int xenib_back_io_frames(unsigned long addr, unsigned long nr, u64 *frames, unsigned long room,
+			 u16 *cache)
+{
+	const unsigned long uc = cachemode2protval(_PAGE_CACHE_MODE_UC);
+	const unsigned long uc_minus = cachemode2protval(_PAGE_CACHE_MODE_UC_MINUS);
+	const unsigned long wc = cachemode2protval(_PAGE_CACHE_MODE_WC);
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long first = 0, i;
+	int ret;
+
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (!vma || (vma->vm_end - addr) >> PAGE_SHIFT < nr) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if ((vma->vm_flags & (VM_IO | VM_PFNMAP)) != (VM_IO | VM_PFNMAP)) {
+		ret = 0;
+		goto out;
+	}
+	if (nr > room) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		struct follow_pfnmap_args args = { .vma = vma, .address = addr + (i << PAGE_SHIFT) };
+		unsigned long mode;
+
+		ret = follow_pfnmap_start(&args);
+		if (ret)
+			goto out;
+		/* In a PV dom0, device memory is identity-mapped: pfn == mfn. */
+		frames[i] = xen_pv_domain() ? pfn_to_mfn(args.pfn) : args.pfn;
+		mode = pgprot_val(args.pgprot) & _PAGE_CACHE_MASK;
+		follow_pfnmap_end(&args);
+		if (i == 0)
+			first = mode;
+		if (mode != first) {
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	if (first == uc || first == uc_minus) {
+		*cache = 0;
+		ret = 1;
+	} else if (first == wc) {
+		*cache = 1;
+		ret = 1;
+	} else {
+		/* Cached device memory: nothing a doorbell uses. */
+		ret = -EINVAL;
+	}
+out:
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * Xen's domain control interface, version 0x15 (Xen 4.17), of which we
+ * use two operations. Domctls are not a stable ABI: another Xen release
+ * answers -EACCES and these calls fail cleanly (xenib_xen_domctl_version
+ * overrides the version for a Xen whose structures are unchanged).
+ */
+#define XENIB_DOMCTL_getdomaininfo 5
+#define XENIB_DOMCTL_iomem_permission 20
+#define XENIB_DOMINF_dying (1U << 0)
+
+static unsigned int xen_domctl_version = 0x15;
+module_param(xen_domctl_version, uint, 0444);
+MODULE_PARM_DESC(xen_domctl_version, "Xen's domctl interface version (default 0x15, Xen 4.17)");
+
+struct xenib_domctl {
+	u32 cmd;
+	u32 interface_version;
+	u16 domain;
+	u16 pad[3];
+	union {
+		struct {
+			u64 first_mfn;
+			u64 nr_mfns;
+			u8 allow_access;
+		} iomem_permission;
+		struct {
+			u16 domain;
+			u16 pad1;
+			u32 flags;
+			u64 pages[7];
+			u32 nr_online_vcpus, max_vcpu_id, ssidref;
+			u8 handle[16];
+		} getdomaininfo;
+		u8 pad_union[128];
+	} u;
+};
+
+static int xenib_domctl(struct xenib_domctl *op)
+{
+	if (!xen_initial_domain())
+		return -ENODEV;
+	op->interface_version = xen_domctl_version;
+	return privcmd_call(__HYPERVISOR_domctl, (unsigned long)op, 0, 0, 0, 0);
+}
+
+/* Gives `domid` access to one frame of device memory, or takes it back. */
+int xenib_back_iomem_permit(u16 domid, u64 frame, bool allow)
+{
+	struct xenib_domctl op = {
+		.cmd = XENIB_DOMCTL_iomem_permission,
+		.domain = domid,
+		.u.iomem_permission = { .first_mfn = frame, .nr_mfns = 1, .allow_access = allow },
+	};
+
+	return xenib_domctl(&op);
+}
+
+/*
+ * Whether domain `domid` lives (1, with its handle, the UUID that tells it
+ * from a later domain given the same id), is gone or dying (0), or -errno.
+ */
+int xenib_back_domain_alive(u16 domid, u8 *handle)
+{
+	struct xenib_domctl op = { .cmd = XENIB_DOMCTL_getdomaininfo, .domain = domid };
+	int ret = xenib_domctl(&op);
+
+	if (ret == -ESRCH)
+		return 0;
+	if (ret)
+		return ret;
+	/* Xen answers with the next domain when this one is gone. */
+	if (op.u.getdomaininfo.domain != domid || (op.u.getdomaininfo.flags & XENIB_DOMINF_dying))
+		return 0;
+	memcpy(handle, op.u.getdomaininfo.handle, 16);
+	return 1;
 }
 
 long xenib_back_pin_pages(unsigned long addr, unsigned long nr, struct page **pages)

@@ -8,35 +8,63 @@
 //! for a local process, pin its pages and grant them to the frontend,
 //! which maps them into the guest process. From then on the guest reads
 //! and writes the driver's queues in place.
+//!
+//! A hardware driver maps its doorbell pages (`rdma_user_mmap_io`) as
+//! device memory, which cannot be pinned or granted: for those we find
+//! the I/O frames and have Xen let the guest's domain map exactly them
+//! (`iomem.rs`).
 
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
 use crate::context::Context;
+use crate::errno::eopnotsupp;
+use crate::iomem::{IoClaim, IoFrames as GivenFrames};
 use crate::stats::{Obj, Stats};
 use crate::sys;
 use crate::transport::Transport;
 use crate::uverbs::Service;
-use crate::wire::{GrantRef, MmapReq, MmapRsp, MunmapReq, RefList, MAX_MMAP_REFS_PER_RSP};
+use crate::wire::{
+    GrantRef, IoCache, IoFrames, MmapReq, MmapRsp, MunmapReq, RefList,
+    MAX_MMAP_IO_FRAMES_PER_RSP, MAX_MMAP_REFS_PER_RSP,
+};
+use kernel::sync::Arc;
 
 /// Largest region we map for a guest (rxe queues of the device maxima fit).
 const MAX_MMAP_BYTES: u64 = 64 << 20;
+/// Largest MMIO region, in pages (doorbell pages come one or two at a
+/// time).
+const MAX_IO_PAGES: usize = 64;
+/// Test only: the mmap offset at which a context finds the module's
+/// `test_mmio_file` (beyond any driver's: their offsets are 32-bit page
+/// numbers).
+pub(crate) const MMIO_TEST_OFFSET: u64 = 1 << 44;
 /// Regions one context may have mapped at once.
 pub(crate) const MAX_MMAPS_PER_CONTEXT: usize = 4096;
 const PAGE: u64 = 4096;
 
-/// One driver region: mapped in the service, pinned, granted.
+/// One driver region, mapped in the service.
 ///
 /// # Invariants
 ///
-/// `addr..addr+len` is mapped in the service process and `pages` are
-/// pinned from it; each of `grants` is outstanding.
+/// `addr..addr+len` is mapped in the service process; for RAM, `pages`
+/// are pinned from it and each of `grants` is outstanding.
 pub(crate) struct MmapRegion {
     offset: u64,
     addr: usize,
     len: usize,
-    pages: KVec<*mut sys::page>,
-    grants: KVec<GrantRef>,
+    backing: Backing,
+}
+
+/// What the guest maps of a region.
+enum Backing {
+    /// Queues in RAM: pinned pages, granted.
+    Ram {
+        pages: KVec<*mut sys::page>,
+        grants: KVec<GrantRef>,
+    },
+    /// A device's doorbell pages: I/O frames its domain may map.
+    Io { claim: IoClaim, cache: IoCache },
 }
 
 // SAFETY: The raw page pointers are pinned pages, usable from any thread.
@@ -44,27 +72,82 @@ unsafe impl Send for MmapRegion {}
 
 impl MmapRegion {
     /// Releases the region; must run in the service process.
-    pub(crate) fn release(mut self, _svc: &Service, transport: &Transport, stats: &Stats) {
-        for (g, p) in core::mem::take(&mut self.grants)
-            .into_iter()
-            .zip(self.pages.iter())
-        {
-            if let Some(p) = NonNull::new(*p) {
-                transport.revoke(stats, g, p);
+    pub(crate) fn release(self, _svc: &Service, transport: &Transport, stats: &Stats) {
+        let Self {
+            addr, len, backing, ..
+        } = self;
+        match backing {
+            Backing::Ram { mut pages, grants } => {
+                for (g, p) in grants.into_iter().zip(pages.iter()) {
+                    if let Some(p) = NonNull::new(*p) {
+                        transport.revoke(stats, g, p);
+                    }
+                }
+                // SAFETY: The pages were pinned by `xenib_back_pin_pages`.
+                unsafe { sys::xenib_back_unpin_pages(pages.as_mut_ptr(), pages.len() as _) };
             }
+            // The domain may no longer map the frames (they stay its own
+            // until it is gone).
+            Backing::Io { claim, .. } => drop(claim),
         }
-        // SAFETY: The pages were pinned by `xenib_back_pin_pages`.
-        unsafe { sys::xenib_back_unpin_pages(self.pages.as_mut_ptr(), self.pages.len() as _) };
         // SAFETY: We are in the service process (caller holds `Service`).
-        unsafe { sys::xenib_back_vm_munmap(self.addr as _, self.len as _) };
+        unsafe { sys::xenib_back_vm_munmap(addr as _, len as _) };
         stats.add(Obj::Mmap, -1);
     }
+
+    fn pages(&self) -> usize {
+        self.len / PAGE as usize
+    }
+}
+
+/// Maps `length` bytes at `offset` of the context's uverbs file (or, for
+/// tests, of `test_mmio_file`) into the service process.
+fn map_in_service(ctx: &Context, offset: u64, length: u64) -> Result<usize> {
+    let addr = if offset == MMIO_TEST_OFFSET {
+        // SAFETY: We are in the service process.
+        unsafe { sys::xenib_back_vm_mmap_test_mmio(length as _) }
+    } else {
+        // SAFETY: We are in the service process; the driver checks the offset.
+        unsafe { sys::xenib_back_vm_mmap(ctx.file.as_ptr(), length as _, offset) }
+    };
+    if addr as isize >= -4095 && addr as isize <= -1 {
+        return Err(Error::from_errno(addr as i32));
+    }
+    Ok(addr as usize)
+}
+
+/// The device's I/O frames behind `nr` pages at `addr` of the service,
+/// given to the frontend's domain; `None` if they are RAM.
+fn claim_io(
+    io: &Arc<GivenFrames>,
+    transport: &Transport,
+    addr: usize,
+    nr: usize,
+) -> Result<Option<(IoClaim, IoCache)>> {
+    let room = core::cmp::min(nr, MAX_IO_PAGES);
+    let mut frames = KVec::from_elem(0u64, room, GFP_KERNEL)?;
+    let mut cache = 0u16;
+    // SAFETY: We are in the service process; `frames` has room for `room`.
+    let ret = unsafe {
+        sys::xenib_back_io_frames(addr as _, nr as _, frames.as_mut_ptr(), room as _, &mut cache)
+    };
+    match ret {
+        0 => return Ok(None),
+        1 => (),
+        e => return Err(Error::from_errno(e)),
+    }
+    // Only a domain can be given device memory: the loopback frontend
+    // shares our kernel but not a page table we could map it into.
+    let domid = transport.domid().ok_or_else(eopnotsupp)?;
+    let cache = IoCache::from_raw(cache).ok_or(EINVAL)?;
+    Ok(Some((io.claim(domid, &frames)?, cache)))
 }
 
 fn map_region(
     ctx: &Context,
     svc: &Service,
     transport: &Transport,
+    io: &Arc<GivenFrames>,
     stats: &Stats,
     offset: u64,
     length: u64,
@@ -73,16 +156,21 @@ fn map_region(
         return Err(EINVAL);
     }
     let nr = (length / PAGE) as usize;
-    // SAFETY: We are in the service process; the driver checks the offset.
-    let addr = unsafe { sys::xenib_back_vm_mmap(ctx.file.as_ptr(), length as _, offset) };
-    if addr as isize >= -4095 && addr as isize <= -1 {
-        return Err(Error::from_errno(addr as i32));
-    }
+    let addr = map_in_service(ctx, offset, length)?;
     let unmap = |e: Error| {
         // SAFETY: Mapped just above, in this process.
         unsafe { sys::xenib_back_vm_munmap(addr as _, length as _) };
         e
     };
+    if let Some((claim, cache)) = claim_io(io, transport, addr, nr).map_err(unmap)? {
+        stats.add(Obj::Mmap, 1);
+        return Ok(MmapRegion {
+            offset,
+            addr,
+            len: length as usize,
+            backing: Backing::Io { claim, cache },
+        });
+    }
     let mut pages =
         KVec::from_elem(core::ptr::null_mut(), nr, GFP_KERNEL).map_err(|e| unmap(e.into()))?;
     // SAFETY: `pages` has room for `nr` entries; the range is ours.
@@ -99,36 +187,42 @@ fn map_region(
         }));
     }
     stats.add(Obj::Mmap, 1);
-    let mut region = MmapRegion {
-        offset,
-        addr: addr as usize,
-        len: length as usize,
-        pages,
-        grants: KVec::new(),
-    };
-    for i in 0..nr {
-        let page = NonNull::new(region.pages[i]).ok_or(EFAULT);
+    let mut grants = KVec::new();
+    for p in pages.iter() {
+        let page = NonNull::new(*p).ok_or(EFAULT);
         let g = page.and_then(|p| {
             let g = transport.grant(stats, p)?;
-            region.grants.push(g, GFP_KERNEL).map_err(|e| {
+            grants.push(g, GFP_KERNEL).map_err(|e| {
                 transport.revoke(stats, g, p);
                 Error::from(e)
             })
         });
         if let Err(e) = g {
+            let region = MmapRegion {
+                offset,
+                addr,
+                len: length as usize,
+                backing: Backing::Ram { pages, grants },
+            };
             region.release(svc, transport, stats);
             return Err(e);
         }
     }
-    Ok(region)
+    Ok(MmapRegion {
+        offset,
+        addr,
+        len: length as usize,
+        backing: Backing::Ram { pages, grants },
+    })
 }
 
-/// `Mmap`: returns (a chunk of) the grants for a driver region, mapping
-/// it on first use.
+/// `Mmap`: returns (a chunk of) the grants or I/O frames of a driver
+/// region, mapping it on first use.
 pub(crate) fn mmap(
     ctx: &mut Context,
     svc: &Service,
     transport: &Transport,
+    io: &Arc<GivenFrames>,
     stats: &Stats,
     req: &MmapReq,
 ) -> Result<MmapRsp> {
@@ -136,7 +230,7 @@ pub(crate) fn mmap(
         Some(i) => i,
         None => {
             ctx.mmaps.reserve()?;
-            let region = map_region(ctx, svc, transport, stats, req.offset, req.length)?;
+            let region = map_region(ctx, svc, transport, io, stats, req.offset, req.length)?;
             // Cannot fail after `reserve`; on failure the region would leak.
             ctx.mmaps.insert(region)?
         }
@@ -145,15 +239,29 @@ pub(crate) fn mmap(
     if region.len as u64 != req.length {
         return Err(EINVAL);
     }
-    let grants = &region.grants;
     let first = req.first_page as usize;
-    if first >= grants.len() {
+    if first >= region.pages() {
         return Err(EINVAL);
     }
-    let end = core::cmp::min(grants.len(), first + MAX_MMAP_REFS_PER_RSP);
-    Ok(MmapRsp {
-        total_pages: grants.len() as u32,
-        refs: RefList::new(&grants[first..end]).ok_or(EINVAL)?,
+    let total_pages = region.pages() as u32;
+    Ok(match &region.backing {
+        Backing::Ram { grants, .. } => {
+            let end = core::cmp::min(grants.len(), first + MAX_MMAP_REFS_PER_RSP);
+            MmapRsp {
+                total_pages,
+                refs: RefList::new(&grants[first..end]).ok_or(EINVAL)?,
+                io: IoFrames::default(),
+            }
+        }
+        Backing::Io { claim, cache } => {
+            let frames = claim.frames();
+            let end = core::cmp::min(frames.len(), first + MAX_MMAP_IO_FRAMES_PER_RSP);
+            MmapRsp {
+                total_pages,
+                refs: RefList::default(),
+                io: IoFrames::new(&frames[first..end], *cache).ok_or(EINVAL)?,
+            }
+        }
     })
 }
 

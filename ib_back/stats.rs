@@ -99,8 +99,10 @@ impl Stats {
         self.objects[obj as usize].fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Formats every counter as "name value" lines; returns the length.
-    pub(crate) fn format(&self, buf: &mut [u8]) -> usize {
+    /// Formats every counter as "name value" lines, with the I/O frames
+    /// given to guests (`iomem.rs`: mapped, in quarantine); returns the
+    /// length.
+    pub(crate) fn format(&self, buf: &mut [u8], io: (usize, usize)) -> usize {
         let mut w = SliceWriter { buf, len: 0 };
         for (i, op) in Op::ALL.iter().enumerate() {
             if let Some(c) = self.requests.get(i) {
@@ -129,6 +131,8 @@ impl Stats {
         for (name, c) in OBJ_NAMES.iter().zip(self.objects.iter()) {
             let _ = writeln!(w, "objects.{} {}", name, c.load(Ordering::Relaxed));
         }
+        let _ = writeln!(w, "io.frames {}", io.0);
+        let _ = writeln!(w, "io.quarantined {}", io.1);
         let (mut in_use, mut leaked) = (0, 0);
         // SAFETY: Reads two counters into our locals.
         unsafe { crate::sys::xenib_xen_page_counts(&mut in_use, &mut leaked) };
@@ -163,5 +167,5 @@ pub(crate) extern "C" fn xenib_back_stats(buf: *mut kernel::ffi::c_char, len: us
     };
     // SAFETY: The read handler passes a zeroed buffer of `len` bytes.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-    backend.stats.format(buf)
+    backend.stats.format(buf, backend.io.counts())
 }

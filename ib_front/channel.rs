@@ -636,7 +636,7 @@ impl Channel {
                 }
             }
             // SAFETY: Dispatches on our registered device (or nothing, if
-            // it is gone); the port number is only copied into the event.
+            // it is gone); the helper drops a port event for no port of it.
             AsyncObj::Port | AsyncObj::Device => unsafe {
                 sys::xenib_front_device_event(ev.event_type, ev.user_handle as u32);
             },

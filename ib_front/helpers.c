@@ -26,6 +26,7 @@
 #include "xenib_helpers.h"
 #include "xenib_callbacks.h"
 #include "xen_glue.c"
+#include <xen/xen-ops.h>
 
 static char *netdev = "eth0";
 module_param(netdev, charp, 0444);
@@ -206,6 +207,11 @@ void xenib_front_device_event(u32 type, u32 port)
 
 	if (!dev)
 		return;
+	/* A port event names one of our ports, or it is nothing we know. */
+	if (type != IB_EVENT_DEVICE_FATAL && (port < 1 || port > dev->phys_port_cnt)) {
+		pr_warn_ratelimited("ib_front: backend event %u for port %u: no such port\n", type, port);
+		return;
+	}
 	ev.device = dev;
 	ev.element.port_num = port;
 	ib_dispatch_event(&ev);
@@ -431,6 +437,51 @@ int xenib_front_map_grants(struct vm_area_struct *vma, u16 domid, const u32 *ref
 	if (IS_ERR(m))
 		return PTR_ERR(m);
 	return xenib_gmap_mmap(m, vma);
+}
+
+/*
+ * Map a device's doorbell pages (I/O frames the backend had Xen give this
+ * domain access to) into the guest process, with the caching the real
+ * driver chose. A PV domain writes the PTEs through the hypervisor, as
+ * owned by DOMID_IO; an auto-translated domain would need the frames in
+ * its p2m first (XEN_DOMCTL_memory_mapping by the backend), which is not
+ * written: it gets -EOPNOTSUPP.
+ */
+int xenib_front_map_io(struct vm_area_struct *vma, const u64 *frames, u32 nr, bool wc)
+{
+	xen_pfn_t *mfns;
+	int *errs, ret;
+	u32 i;
+
+	if (vma_pages(vma) != nr)
+		return -EINVAL;
+	if (!xen_pv_domain())
+		return -EOPNOTSUPP;
+	mfns = kcalloc(nr, sizeof(*mfns), GFP_KERNEL);
+	errs = kcalloc(nr, sizeof(*errs), GFP_KERNEL);
+	if (!mfns || !errs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nr; i++)
+		mfns[i] = frames[i];
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
+	vma->vm_page_prot = wc ? pgprot_writecombine(vma->vm_page_prot) :
+				 pgprot_noncached(vma->vm_page_prot);
+	vma->vm_ops = &xenib_front_pages_vm_ops;
+	ret = xen_remap_domain_mfn_array(vma, vma->vm_start, mfns, nr, errs,
+					 vma->vm_page_prot, DOMID_IO);
+	if (ret >= 0 && ret != nr) {
+		for (i = 0; i < nr && !errs[i]; i++)
+			;
+		ret = i < nr ? errs[i] : -EFAULT;
+	} else if (ret == nr) {
+		ret = 0;
+	}
+out:
+	kfree(mfns);
+	kfree(errs);
+	return ret;
 }
 
 /* ---- the Xen frontend driver (xen.rs) ---- */

@@ -5,7 +5,9 @@
 //! The provider mmaps the offset its driver returned in a create
 //! response; we ask the backend for the pages behind that offset (it maps
 //! them on its side and grants them) and insert them into the process's
-//! VMA. From then on the guest posts and polls in place.
+//! VMA. From then on the guest posts and polls in place. A hardware
+//! device's doorbell pages come as I/O frames instead, which Xen lets our
+//! domain map (`xenib_front_map_io`).
 //!
 //! When the last VMA of a region is gone (`munmap`, process exit), the
 //! backend is told to release it (`Munmap`), so that a destroyed QP's
@@ -24,11 +26,12 @@ use kernel::error::from_result;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
+use crate::channel::Channel;
 use crate::device::{channel, XibUcontext};
 use crate::fifo::Fifo;
 use crate::sys;
 use crate::table::Table;
-use crate::wire::{CtxHandle, MmapReq, Request, RspBody};
+use crate::wire::{CtxHandle, GrantRef, IoCache, MmapReq, Request, RspBody};
 
 const PAGE: u64 = 4096;
 
@@ -52,26 +55,7 @@ pub(crate) unsafe extern "C" fn mmap(
         let length = (end - start) as u64;
         let offset = (vma.vm_pgoff as u64).checked_mul(PAGE).ok_or(EINVAL)?;
         let nr = (length / PAGE) as usize;
-        let mut refs = KVec::with_capacity(nr, GFP_KERNEL)?;
-        while refs.len() < nr {
-            let req = MmapReq {
-                offset,
-                length,
-                ctx: CtxHandle(xuc.handle),
-                first_page: refs.len() as u32,
-            };
-            let rsp = match ch.call(&Request::Mmap(req))? {
-                RspBody::Mmap(r) => r,
-                _ => return Err(eproto()),
-            };
-            if rsp.total_pages as usize != nr || rsp.refs.is_empty() {
-                return Err(eproto());
-            }
-            refs.extend_from_slice(rsp.refs.as_slice(), GFP_KERNEL)?;
-        }
-        if refs.len() != nr {
-            return Err(eproto());
-        }
+        let pages = fetch(ch, CtxHandle(xuc.handle), offset, length, nr)?;
         let ctx = CtxHandle(xuc.handle);
         let cookie = KBox::into_raw(ch.mappings().open(ctx, offset)?);
         // SAFETY: The VMA is being set up by this mmap call (mmap lock
@@ -86,8 +70,61 @@ pub(crate) unsafe extern "C" fn mmap(
         }
         // SAFETY: The VMA is being set up by this mmap call, under the
         // mmap lock.
-        unsafe { ch.transport().map_into(vma, &refs)? };
+        unsafe {
+            match &pages {
+                Pages::Granted(refs) => ch.transport().map_into(vma, refs)?,
+                Pages::Io(frames, cache) => ch.transport().map_io_into(vma, frames, *cache)?,
+            }
+        };
         Ok(0)
+    })
+}
+
+/// What backs a region: RAM the backend granted, or a device's I/O frames.
+enum Pages {
+    Granted(KVec<GrantRef>),
+    Io(KVec<u64>, IoCache),
+}
+
+/// Asks the backend for the `nr` pages of region (`ctx`, `offset`), as
+/// many responses as it takes; they must agree on what backs the region.
+fn fetch(ch: &Channel, ctx: CtxHandle, offset: u64, length: u64, nr: usize) -> Result<Pages> {
+    let mut refs = KVec::new();
+    let mut frames = KVec::new();
+    let mut cache = None;
+    while refs.len() + frames.len() < nr {
+        let req = MmapReq {
+            offset,
+            length,
+            ctx,
+            first_page: (refs.len() + frames.len()) as u32,
+        };
+        let rsp = match ch.call(&Request::Mmap(req))? {
+            RspBody::Mmap(r) => r,
+            _ => return Err(eproto()),
+        };
+        if rsp.total_pages as usize != nr || (rsp.refs.is_empty() && rsp.io.is_empty()) {
+            return Err(eproto());
+        }
+        if !rsp.io.is_empty() {
+            if !refs.is_empty() || cache.is_some_and(|c| c != rsp.io.cache) {
+                return Err(eproto());
+            }
+            cache = Some(rsp.io.cache);
+            frames.extend_from_slice(rsp.io.as_slice(), GFP_KERNEL)?;
+        } else {
+            if !frames.is_empty() {
+                return Err(eproto());
+            }
+            refs.extend_from_slice(rsp.refs.as_slice(), GFP_KERNEL)?;
+        }
+    }
+    if refs.len() + frames.len() != nr {
+        return Err(eproto());
+    }
+    Ok(match cache {
+        Some(cache) => Pages::Io(frames, cache),
+        None => Pages::Granted(refs),
     })
 }
 

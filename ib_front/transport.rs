@@ -10,11 +10,12 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 
 use crate::channel::Channel;
+use crate::errno::eopnotsupp;
 use crate::doorbell_page::DoorbellPage;
 use crate::loopback::{Loopback, RingPages};
 use crate::shmem::RawMem;
 use crate::sys;
-use crate::wire::GrantRef;
+use crate::wire::{GrantRef, IoCache};
 use crate::xen::XenFront;
 
 pub(crate) enum Transport {
@@ -150,6 +151,33 @@ impl Transport {
                     sys::xenib_front_map_grants(vma, x.backend_id(), raw.as_ptr(), nr as _)
                 })
             }
+        }
+    }
+
+    /// Maps a device's I/O frames, which the backend had Xen give our
+    /// domain, into `vma` (being set up by our mmap handler), in order.
+    ///
+    /// # Safety
+    ///
+    /// `vma` is the VMA of the running mmap call, its mmap lock held.
+    pub(crate) unsafe fn map_io_into(
+        &self,
+        vma: *mut sys::vm_area_struct,
+        frames: &[u64],
+        cache: IoCache,
+    ) -> Result {
+        match self {
+            // The backend never gives the loopback device memory.
+            Self::Loopback(_) => Err(eopnotsupp()),
+            // SAFETY: Per the function contract; the helper reads `frames`.
+            Self::Xen(_) => kernel::error::to_result(unsafe {
+                sys::xenib_front_map_io(
+                    vma,
+                    frames.as_ptr(),
+                    frames.len() as _,
+                    cache == IoCache::WriteCombining,
+                )
+            }),
         }
     }
 }

@@ -51,6 +51,12 @@ void xenib_back_evwatch_stop(struct xenib_evwatch *w);
 unsigned long xenib_back_vm_mmap(struct file *file, unsigned long len, u64 offset);
 int xenib_back_vm_munmap(unsigned long addr, unsigned long len);
 long xenib_back_pin_pages(unsigned long addr, unsigned long nr, struct page **pages);
+unsigned long xenib_back_vm_mmap_test_mmio(unsigned long len);
+int xenib_back_io_frames(unsigned long addr, unsigned long nr, u64 *frames, unsigned long room,
+			 u16 *cache);
+/* Xen: device memory for guests (domctl). */
+int xenib_back_iomem_permit(u16 domid, u64 frame, bool allow);
+int xenib_back_domain_alive(u16 domid, u8 *handle);
 void xenib_back_unpin_pages(struct page **pages, unsigned long nr);
 /* A context server's windows onto the guest's address range. */
 struct xenib_window;
@@ -162,6 +168,7 @@ unsigned long xenib_front_umem_page_count(struct ib_umem *umem);
 int xenib_front_insert_pages(struct vm_area_struct *vma, struct page **pages,
 			     unsigned long nr);
 int xenib_front_map_grants(struct vm_area_struct *vma, u16 domid, const u32 *refs, u32 nr);
+int xenib_front_map_io(struct vm_area_struct *vma, const u64 *frames, u32 nr, bool wc);
 int xenib_front_xen_register(void);
 void xenib_front_xen_unregister(void);
 int xenib_udata_copy_in(void *dst, struct ib_udata *udata, size_t len);

@@ -27,6 +27,8 @@ pub const MAX_MR_PAGES_ONE_LEVEL: u32 = MAX_INDIRECT as u32 * REFS_PER_INDIRECT_
 pub const MAX_MR_PAGES: u32 = 1 << 22;
 /// Grant refs returned per `Mmap` response.
 pub const MAX_MMAP_REFS_PER_RSP: usize = 96;
+/// I/O frames per `Mmap` response (doorbell regions are a page or two).
+pub const MAX_MMAP_IO_FRAMES_PER_RSP: usize = 8;
 
 /// Guest pages named in one `Response::Fault` or `MapPages` request.
 pub const MAX_FAULT_PAGES: usize = 8;
@@ -1544,20 +1546,121 @@ impl MmapReq {
     }
 }
 
+wire_enum!(
+    /// Caching of a device's I/O frames, as its driver mapped them
+    /// (`pgprot_noncached` or `pgprot_writecombine`).
+    IoCache: u16 {
+        /// Uncached (a UAR doorbell page).
+        Uncached = 0,
+        /// Write-combining (a BlueFlame page).
+        WriteCombining = 1,
+    }
+);
+
+/// I/O frames of an MMIO region (a device's doorbell pages), which the
+/// guest maps through `DOMID_IO` after the backend gave its domain access
+/// to exactly these frames: `u16 count`, `u16 cache`, `u32 reserved`,
+/// `u64 frames[N]`; entries past `count` are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoFrames<const N: usize> {
+    count: u16,
+    /// How the frames are cached (meaningless while `count` is 0).
+    pub cache: IoCache,
+    frames: [u64; N],
+}
+
+impl<const N: usize> Default for IoFrames<N> {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            cache: IoCache::Uncached,
+            frames: [0; N],
+        }
+    }
+}
+
+impl<const N: usize> IoFrames<N> {
+    /// Copies `frames`; `None` if more than `N`.
+    pub fn new(frames: &[u64], cache: IoCache) -> Option<Self> {
+        let mut l = Self {
+            cache,
+            ..Self::default()
+        };
+        l.frames.get_mut(..frames.len())?.copy_from_slice(frames);
+        l.count = u16::try_from(frames.len()).ok()?;
+        Some(l)
+    }
+
+    /// The valid frames.
+    pub fn as_slice(&self) -> &[u64] {
+        self.frames.get(..usize::from(self.count)).unwrap_or(&[])
+    }
+
+    /// Number of valid frames.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl<const N: usize> Wire for IoFrames<N> {
+    const SIZE: usize = 8 + 8 * N;
+    fn put(&self, w: &mut Writer<'_>) {
+        w.u16(self.count);
+        self.cache.put(w);
+        w.u32(0);
+        for f in &self.frames {
+            w.u64(*f);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = r.at();
+        let count = r.u16()?;
+        let cache = IoCache::get(r)?;
+        r.reserved(4)?;
+        if usize::from(count) > N {
+            return Err(DecodeError::TooBig(at));
+        }
+        let mut frames = [0u64; N];
+        for (i, f) in frames.iter_mut().enumerate() {
+            let fat = r.at();
+            let v = r.u64()?;
+            if i >= usize::from(count) && v != 0 {
+                return Err(DecodeError::ReservedNonZero(fat));
+            }
+            *f = v;
+        }
+        Ok(Self {
+            count,
+            cache,
+            frames,
+        })
+    }
+}
+
 wire_struct!(
-    /// `Mmap` response: refs for pages `first_page .. first_page + refs.len()`.
+    /// `Mmap` response for pages `first_page ..`: grant refs for a region
+    /// of RAM (queues), or I/O frames for an MMIO region (doorbells);
+    /// never both.
     pub struct MmapRsp {
         /// Total pages in the region.
         pub total_pages: u32,
         /// Grant refs (read-write mappable by the guest).
         pub refs: RefList<MAX_MMAP_REFS_PER_RSP>,
+        /// I/O frames (mappable by the guest's domain through `DOMID_IO`).
+        pub io: IoFrames<MAX_MMAP_IO_FRAMES_PER_RSP>,
     }
 );
 
 impl MmapRsp {
     /// Semantic checks.
     pub fn check(&self) -> Result<(), DecodeError> {
-        if self.refs.len() as u64 > u64::from(self.total_pages) {
+        let n = self.refs.len() + self.io.len();
+        if n as u64 > u64::from(self.total_pages) || (!self.refs.is_empty() && !self.io.is_empty()) {
             return Err(DecodeError::Inconsistent);
         }
         Ok(())
@@ -1751,6 +1854,18 @@ impl<const N: usize> Gen for RefList<N> {
             *x = GrantRef::gen(src);
         }
         RefList::new(&b[..n]).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl<const N: usize> Gen for IoFrames<N> {
+    fn gen(src: &mut GenSrc<'_>) -> Self {
+        let n = src.below(N as u64 + 1) as usize;
+        let mut b = [0u64; N];
+        for x in b.iter_mut().take(n) {
+            *x = u64::gen(src);
+        }
+        IoFrames::new(&b[..n], IoCache::gen(src)).unwrap()
     }
 }
 
@@ -1982,8 +2097,59 @@ mod tests {
         let r = MmapRsp {
             total_pages: 1,
             refs: RefList::new(&[GrantRef(1), GrantRef(2)]).unwrap(),
+            io: IoFrames::default(),
         };
         assert_eq!(r.check(), Err(DecodeError::Inconsistent));
+        let io = IoFrames::new(&[0xfe000], IoCache::WriteCombining).unwrap();
+        let r = MmapRsp {
+            total_pages: 1,
+            refs: RefList::default(),
+            io,
+        };
+        assert_eq!(r.check(), Ok(()));
+        // A region is RAM or MMIO, never both.
+        let both = MmapRsp {
+            total_pages: 2,
+            refs: RefList::new(&[GrantRef(1)]).unwrap(),
+            io,
+        };
+        assert_eq!(both.check(), Err(DecodeError::Inconsistent));
+    }
+
+    #[test]
+    fn io_frames() {
+        assert!(IoFrames::<2>::new(&[1, 2, 3], IoCache::Uncached).is_none());
+        let f = IoFrames::<4>::new(&[1 << 40], IoCache::WriteCombining).unwrap();
+        assert_eq!(f.as_slice(), &[1 << 40]);
+        assert_eq!((f.len(), f.cache), (1, IoCache::WriteCombining));
+        let mut buf = [0u8; IoFrames::<4>::SIZE];
+        f.put(&mut Writer::new(&mut buf));
+        assert_eq!(IoFrames::<4>::get(&mut Reader::new(&buf, 0)), Ok(f));
+        // count 1, cache 1, then the frame; entries past count must be zero.
+        let mut good = [0u8; IoFrames::<2>::SIZE];
+        good[0] = 1;
+        good[2] = 1;
+        good[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let g = IoFrames::<2>::get(&mut Reader::new(&good, 0)).unwrap();
+        assert_eq!((g.as_slice(), g.cache), (&[1u64 << 40][..], IoCache::WriteCombining));
+        let mut bad = good;
+        bad[16] = 1;
+        assert_eq!(
+            IoFrames::<2>::get(&mut Reader::new(&bad, 0)),
+            Err(DecodeError::ReservedNonZero(16))
+        );
+        let mut bad = good;
+        bad[2] = 2;
+        assert!(IoFrames::<2>::get(&mut Reader::new(&bad, 0)).is_err());
+        let mut bad = good;
+        bad[0] = 3;
+        assert_eq!(
+            IoFrames::<2>::get(&mut Reader::new(&bad, 0)),
+            Err(DecodeError::TooBig(0))
+        );
+        let mut bad = good;
+        bad[5] = 1;
+        assert!(IoFrames::<2>::get(&mut Reader::new(&bad, 0)).is_err());
     }
 
     #[test]

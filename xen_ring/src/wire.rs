@@ -26,10 +26,11 @@ use super::ring::{Slot, SLOT_SIZE};
 /// 3: source GIDs by value in [`AhAttr`](super::msg::AhAttr); 4: rdma_cm
 /// files, `CmOpen`, `CmCmd`, [`Event::Cm`]; 5: memory windows, `AllocMw`,
 /// `DeallocMw`, and [`Udata`](super::msg::Udata)'s `out_len`, the
-/// response bytes the provider asked for).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// response bytes the provider asked for; 6: MMIO regions,
+/// [`MmapRsp`](super::msg::MmapRsp)'s `io` frames).
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Lowest protocol version this implementation speaks.
-pub const MIN_PROTOCOL_VERSION: u16 = 5;
+pub const MIN_PROTOCOL_VERSION: u16 = 6;
 
 /// Feature: the back delivers events on a separate event ring.
 pub const FEATURE_EVENT_RING: u64 = 1 << 0;
@@ -746,7 +747,13 @@ mod tests {
             RspBody::CreateQp(r) => zero(&mut r.udata),
             RspBody::CreateSrq(r) => zero(&mut r.udata),
             RspBody::CreateAh(r) => zero(&mut r.udata),
-            RspBody::Mmap(m) => m.total_pages = m.total_pages.max(m.refs.len() as u32),
+            RspBody::Mmap(m) => {
+                // RAM or MMIO, never both.
+                if !m.refs.is_empty() {
+                    m.io = IoFrames::default();
+                }
+                m.total_pages = m.total_pages.max((m.refs.len() + m.io.len()) as u32);
+            }
             RspBody::Hello(h) => h.version = h.version.max(1),
             RspBody::CmCmd(m) => m.len %= CM_MAX_OUT as u16 + 1,
             _ => {}
