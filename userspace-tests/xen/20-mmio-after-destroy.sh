@@ -4,7 +4,8 @@
 # domu2's quarantine is free: domu1 maps it, its stores land in the BAR,
 # and domu1 may map the frame itself while its region lives. This time the
 # BAR is mapped write-combining in dom0 (resource2_wc, as a BlueFlame
-# page), and the guest maps it so.
+# page): the write-combining path (what caching the guest's PTEs get is
+# not observed here).
 . ./lib.sh
 P3=0x58454e49424d4d33
 [ -s /tmp/xenib-mmio-frame ] || fail "19-mmio-region did not run"
