@@ -35,7 +35,7 @@ use crate::wire::{
     CtxHandle, Event, FrontRing, Request, Response, RspBody, Slot, FEATURE_FAULT_IN,
     PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
 };
-use crate::{ah, cq, mmap, mr, mw, pd, qp, srq, sys, Backend};
+use crate::{ah, caps, cq, mmap, mr, mw, pd, qp, srq, sys, Backend};
 
 /// Contexts (guest processes using the device) per frontend.
 const MAX_CONTEXTS: usize = 256;
@@ -714,8 +714,9 @@ impl Frontend {
                 Ok(rsp)
             }
             Request::QueryDevice(_) => {
-                // The guest's maxima are its quotas, where lower.
-                let mut a = dev.query_device()?;
+                // Only what we serve (`caps.rs`); the guest's maxima are
+                // its quotas, where lower.
+                let mut a = caps::advertised(dev.query_device()?);
                 a.max_pd = a.max_pd.min(Quota::limit(Kind::Pd));
                 a.max_cq = a.max_cq.min(Quota::limit(Kind::Cq));
                 a.max_qp = a.max_qp.min(Quota::limit(Kind::Qp));

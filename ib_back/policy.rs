@@ -51,6 +51,18 @@ const _: () = assert!(
         && qp_mask::PORT == sys::ib_qp_attr_mask_IB_QP_PORT
         && qp_mask::ALT_PATH == sys::ib_qp_attr_mask_IB_QP_ALT_PATH
 );
+// What `caps::advertised` keeps and clears are the kernel's flags.
+const _: () = {
+    use crate::caps::device_cap as cap;
+    assert!(
+        cap::XRC == sys::ib_device_cap_flags_IB_DEVICE_XRC as u64
+            && cap::MANAGED_FLOW_STEERING
+                == sys::ib_device_cap_flags_IB_DEVICE_MANAGED_FLOW_STEERING as u64
+            && cap::RAW_SCATTER_FCS == sys::ib_device_cap_flags_IB_DEVICE_RAW_SCATTER_FCS as u64
+            && cap::MEM_WINDOW_TYPE_2B == sys::ib_device_cap_flags_IB_DEVICE_MEM_WINDOW_TYPE_2B as u64
+            && cap::ATOMIC_WRITE == sys::ib_device_cap_flags_IB_DEVICE_ATOMIC_WRITE as u64
+    );
+};
 
 /// One guest's policy.
 pub(crate) struct Policy {

@@ -21,7 +21,7 @@ use crate::wire::{
     DeviceAttr, Empty, HelloReq, Op, PortAttr, QueryGidReq, QueryPkeyReq, QueryPortReq, Request,
     Response, RspBody, PROTOCOL_VERSION, SUPPORTED_FEATURES,
 };
-use crate::{ah, context, cq, mmap, mr, mw, pd, qp, srq};
+use crate::{ah, context, cq, mmap, mr, mw, pd, qp, refused, srq};
 
 /// Declares a core object with the backend's handle (and the context it
 /// lives in) after it, and checks the layout the core relies on.
@@ -427,6 +427,11 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         destroy_ah: Some(ah::destroy_ah),
         attach_mcast: Some(ah::attach_mcast),
         detach_mcast: Some(ah::detach_mcast),
+        // Refused, not unknown (`refused.rs`).
+        alloc_dm: Some(refused::alloc_dm),
+        dealloc_dm: Some(refused::dealloc_dm),
+        create_counters: Some(refused::create_counters),
+        destroy_counters: Some(refused::destroy_counters),
         size_ib_ucontext: size_of::<XibUcontext>() as _,
         size_ib_pd: size_of::<XibPd>() as _,
         size_ib_cq: size_of::<XibCq>() as _,
@@ -434,6 +439,7 @@ fn ops(module: &'static ThisModule, attr: &DeviceAttr) -> sys::ib_device_ops {
         size_ib_srq: size_of::<XibSrq>() as _,
         size_ib_ah: size_of::<XibAh>() as _,
         size_ib_mw: size_of::<XibMw>() as _,
+        size_ib_counters: size_of::<sys::ib_counters>() as _,
         ..Default::default()
     }
 }

@@ -26,6 +26,7 @@ mod mr;
 mod mw;
 mod pd;
 mod qp;
+mod refused;
 mod srq;
 mod sys;
 mod transport;

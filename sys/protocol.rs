@@ -7,6 +7,7 @@
 #[allow(unreachable_pub, dead_code, missing_docs)]
 pub(crate) mod xen_ring {
     pub mod av;
+    pub mod caps;
     pub mod codec;
     pub mod doorbell;
     pub mod msg;

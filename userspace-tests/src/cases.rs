@@ -19,6 +19,7 @@ use crate::verbs::{
     PORT_ACTIVE, WC_GRH,
 };
 use crate::verbs::{raw_uverbs_write, raw_uverbs_write_resp, unmapped_page, Mw, MW_TYPE_1, MW_TYPE_2};
+use crate::verbs::{Ioctl, Mapping, ATTR_VALID_OUTPUT};
 
 pub enum Outcome {
     Pass(String),
@@ -46,6 +47,11 @@ const QKEY: u32 = 0x1111_1111;
 
 /// The device under test, opened once.
 pub struct Env {
+    /// Its name (`rxe0`, `xib0`), for sysfs.
+    pub name: String,
+    /// Whether it is xenib's paravirtual device (`node_desc`), for the
+    /// few results that differ from the real device's on purpose.
+    pub paravirtual: bool,
     pub ctx: Context,
     pub dev: DeviceAttr,
     pub port: PortAttr,
@@ -71,7 +77,11 @@ impl Env {
         };
         let gid = ctx.query_gid(PORT, gid_index).ctx("ibv_query_gid")?;
         let mtu = mtu_bytes(port.active_mtu).ok_or("bad active_mtu")?;
+        let node_desc = std::fs::read_to_string(format!("/sys/class/infiniband/{name}/node_desc"))
+            .unwrap_or_default();
         Ok(Env {
+            name: name.to_string(),
+            paravirtual: node_desc.starts_with("xenib paravirtual RDMA"),
             ctx,
             dev,
             port,
@@ -410,6 +420,17 @@ fn device_query(env: &Env) -> CaseResult {
         env.ctx.query_gid(PORT, env.gid_index).ok() == Some(env.gid),
         "gid[{}] reads back differently",
         env.gid_index
+    );
+    // Capabilities xenib refuses are not advertised (xen_ring caps.rs):
+    // XRC (EOPNOTSUPP), raw packet QPs and their offloads, flow steering,
+    // IPoIB's offloads. rxe has none of them, so on rxe0 and on an
+    // rxe-backed xib0 this holds anyway; it matters with an HCA behind.
+    let unserved = DEVICE_XRC | DEVICE_MANAGED_FLOW_STEERING | DEVICE_RAW_IP_CSUM | DEVICE_RAW_MULTI;
+    ensure!(
+        d.device_cap_flags & unserved == 0,
+        "device_cap_flags {:#x} advertise unserved {:#x}",
+        d.device_cap_flags,
+        d.device_cap_flags & unserved
     );
     // Out-of-range GID index and port must fail, not return garbage.
     ensure!(
@@ -1695,6 +1716,381 @@ fn err_create_cq_no_provider_response(env: &Env) -> CaseResult {
     Ok(Outcome::Pass(format!("short response: EINVAL; full: CQ {handle}, queue {size} bytes")))
 }
 
+// ---------------------------------------------------------------------------
+// The ioctl path: methods called with RDMA_VERBS_IOCTL, as rdma-core 44
+// calls them (create/destroy with the provider's data as UHW attributes,
+// the device queries that have no write() command), and the methods of
+// objects the device does not serve.
+
+/// `IBV_DEVICE_*` flags xenib does not serve (`ib_uverbs_device_cap_flags`).
+const DEVICE_RAW_MULTI: u32 = 1 << 3;
+const DEVICE_XRC: u32 = 1 << 20;
+const DEVICE_RAW_IP_CSUM: u32 = 1 << 26;
+const DEVICE_MANAGED_FLOW_STEERING: u32 = 1 << 29;
+
+/// `RDMA_DRIVER_RXE`: the driver id both devices present (xib0 presents
+/// its backend's); an ioctl naming another fails with `EINVAL`.
+const DRIVER_RXE: u32 = 14;
+
+/// Object, method and attribute ids (`include/uapi/rdma/ib_user_ioctl_cmds.h`).
+mod uv {
+    pub const OBJ_DEVICE: u16 = 0;
+    pub const OBJ_CQ: u16 = 3;
+    pub const OBJ_MR: u16 = 7;
+    pub const OBJ_WQ: u16 = 12;
+    pub const OBJ_DM: u16 = 14;
+    pub const OBJ_COUNTERS: u16 = 15;
+    /// The first id of a driver's own namespace (mlx5's DEVX object and
+    /// its `DEVX_OTHER` method are this).
+    pub const DRIVER_NS: u16 = 1 << 12;
+    /// `UVERBS_ATTR_UHW_IN`/`_OUT`: the provider's data.
+    pub const UHW_OUT: u16 = DRIVER_NS + 1;
+    /// The first driver attribute id after the UHW pair.
+    pub const DRIVER_ATTR: u16 = DRIVER_NS + 2;
+
+    pub const M_QUERY_PORT: u16 = 2;
+    pub const M_QUERY_CONTEXT: u16 = 4;
+    pub const M_QUERY_GID_TABLE: u16 = 5;
+    pub const M_QUERY_GID_ENTRY: u16 = 6;
+    pub const M_CQ_CREATE: u16 = 0;
+    pub const M_CQ_DESTROY: u16 = 1;
+    pub const M_ADVISE_MR: u16 = 2;
+    pub const M_QUERY_MR: u16 = 3;
+    pub const M_REG_DMABUF_MR: u16 = 4;
+    pub const M_WQ_CREATE: u16 = 0;
+    pub const M_DM_ALLOC: u16 = 0;
+    pub const M_COUNTERS_CREATE: u16 = 0;
+}
+
+/// `struct ib_uverbs_query_port_resp` (the write() answer, and the first
+/// 40 bytes of the ioctl's `_ex`).
+const PORT_RESP: usize = 40;
+/// `struct ib_uverbs_gid_entry`.
+const GID_ENTRY: usize = 32;
+/// `IB_UVERBS_CQ_FLAGS_IGNORE_OVERRUN`.
+const CQ_FLAGS_IGNORE_OVERRUN: u64 = 1 << 1;
+
+fn ne_u32(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+fn ne_u64(b: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
+/// `UVERBS_METHOD_CQ_CREATE` as librxe's `ibv_create_cq` sends it: CQE,
+/// user handle, comp vector, and the provider's response (rxe's `mminfo`,
+/// 16 bytes) as `UHW_OUT` when `uhw_out`.
+fn cq_create(cqe: u32, uhw_out: bool, flags: Option<u64>) -> Ioctl {
+    let mut c = Ioctl::new(uv::OBJ_CQ, uv::M_CQ_CREATE)
+        .new_handle(0)
+        .input(1, &cqe.to_ne_bytes())
+        .input(2, &0x1234_5678_9abc_def0u64.to_ne_bytes())
+        .input(4, &0u32.to_ne_bytes())
+        .output(6, 4);
+    if let Some(f) = flags {
+        c = c.value(5, f);
+    }
+    if uhw_out {
+        c = c.output(uv::UHW_OUT, 16);
+    }
+    c
+}
+
+/// A CQ created and destroyed through the ioctl methods, with the
+/// provider's response as driver data: rdma-core 44's path for
+/// `ibv_create_cq`, checked here attribute by attribute. The guest's uverbs
+/// turns it into `create_cq` with udata, which xib0 forwards; the queue the
+/// response names is then mapped and read.
+fn ioctl_cq_create(env: &Env) -> CaseResult {
+    let fd = env.ctx.cmd_fd();
+    let mut c = cq_create(16, true, None);
+    c.run(fd, DRIVER_RXE).ctx("CQ_CREATE")?;
+    let handle = c.data(0) as u32;
+    let cqe = c.out_u32(6);
+    let uhw = c.out(uv::UHW_OUT).to_vec();
+    let (offset, size) = (ne_u64(&uhw, 0), ne_u32(&uhw, 8) as usize);
+    ensure!(cqe >= 16, "RESP_CQE {cqe}, asked for 16");
+    ensure!(
+        c.flags(uv::UHW_OUT) & ATTR_VALID_OUTPUT != 0,
+        "UHW_OUT not flagged as written (flags {:#x})",
+        c.flags(uv::UHW_OUT)
+    );
+    ensure!(size >= 384 && size % 4096 == 0, "mminfo size {size} in {uhw:?}");
+    // rxe_queue_buf: log2_elem_size, index_mask, then the producer and
+    // consumer indices at bytes 128 and 256. The queue has cqe + 1 slots.
+    let (mask, prod, cons) = {
+        let m = Mapping::new(fd, offset, size).ctx("mmap of the CQ's queue")?;
+        (m.read_u32(4), m.read_u32(128), m.read_u32(256))
+    };
+    ensure!(mask == cqe, "queue index_mask {mask}, RESP_CQE {cqe}");
+    ensure!((prod, cons) == (0, 0), "fresh queue has indices {prod}/{cons}");
+    let mut d = Ioctl::new(uv::OBJ_CQ, uv::M_CQ_DESTROY).handle(0, handle).output(1, 8);
+    d.run(fd, DRIVER_RXE).ctx("CQ_DESTROY")?;
+    ensure!(d.out(1) == [0u8; 8], "events reported {:?}, want none", d.out(1));
+    // Destroyed: the handle names nothing now.
+    let mut again = Ioctl::new(uv::OBJ_CQ, uv::M_CQ_DESTROY).handle(0, handle).output(1, 8);
+    let r = again.run(fd, DRIVER_RXE);
+    ensure!(r == Err(Errno::ENOENT), "second CQ_DESTROY: {r:?}, want ENOENT");
+    // Without UHW_OUT rxe has nowhere to put its mminfo: EINVAL, as in
+    // err_create_cq_no_provider_response. With it, a creation flag rxe does
+    // not implement: EOPNOTSUPP.
+    let r = cq_create(16, false, None).run(fd, DRIVER_RXE);
+    ensure!(r == Err(Errno::EINVAL), "CQ_CREATE without UHW_OUT: {r:?}, want EINVAL");
+    let r = cq_create(16, true, Some(CQ_FLAGS_IGNORE_OVERRUN)).run(fd, DRIVER_RXE);
+    ensure!(r == Err(Errno::EOPNOTSUPP), "CQ_CREATE with IGNORE_OVERRUN: {r:?}, want EOPNOTSUPP");
+    let r = cq_create(16, true, None).run(fd, DRIVER_RXE + 1);
+    ensure!(r == Err(Errno::EINVAL), "CQ_CREATE naming another driver: {r:?}, want EINVAL");
+    Ok(Outcome::Pass(format!(
+        "CQ {handle}: cqe {cqe}, queue {size} bytes at {offset:#x}, mapped and read; destroyed; \
+         again: ENOENT; no UHW_OUT: EINVAL, IGNORE_OVERRUN: EOPNOTSUPP, other driver id: EINVAL"
+    )))
+}
+
+/// A GID of the sysfs table, as `QUERY_GID_TABLE` gives it.
+#[derive(Debug, PartialEq, Eq)]
+struct GidEntry {
+    gid: [u8; 16],
+    index: u32,
+    port: u32,
+    gid_type: u32,
+    ifindex: u32,
+}
+
+impl GidEntry {
+    fn parse(b: &[u8]) -> GidEntry {
+        GidEntry {
+            gid: b[..16].try_into().expect("16 bytes"),
+            index: ne_u32(b, 16),
+            port: ne_u32(b, 20),
+            gid_type: ne_u32(b, 24),
+            ifindex: ne_u32(b, 28),
+        }
+    }
+}
+
+/// Port 1's non-empty GIDs as sysfs shows them (`gids/N`,
+/// `gid_attrs/types/N`, `gid_attrs/ndevs/N`).
+fn sysfs_gids(env: &Env) -> Result<Vec<GidEntry>, String> {
+    let port = format!("/sys/class/infiniband/{}/ports/{PORT}", env.name);
+    let read = |f: String| std::fs::read_to_string(&f).map(|s| s.trim().to_string());
+    let mut out = Vec::new();
+    for i in 0..env.port.gid_tbl_len as u32 {
+        let text = read(format!("{port}/gids/{i}")).map_err(|e| format!("gids/{i}: {e}"))?;
+        let mut gid = [0u8; 16];
+        for (k, group) in text.split(':').enumerate() {
+            let v = u16::from_str_radix(group, 16).map_err(|_| format!("gids/{i}: {text}"))?;
+            gid.get_mut(2 * k..2 * k + 2)
+                .ok_or(format!("gids/{i}: {text}"))?
+                .copy_from_slice(&v.to_be_bytes());
+        }
+        if gid == [0u8; 16] {
+            continue;
+        }
+        // "IB/RoCE v1" is ROCE_V1 on an Ethernet port, "RoCE v2" ROCE_V2.
+        let gid_type = match read(format!("{port}/gid_attrs/types/{i}")).as_deref() {
+            Ok("IB/RoCE v1") => 1,
+            Ok("RoCE v2") => 2,
+            other => return Err(format!("gid_attrs/types/{i}: {other:?}")),
+        };
+        let ifindex = match read(format!("{port}/gid_attrs/ndevs/{i}")) {
+            Ok(nd) => read(format!("/sys/class/net/{nd}/ifindex"))
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or(format!("ifindex of {nd}"))?,
+            Err(_) => 0,
+        };
+        out.push(GidEntry { gid, index: i, port: PORT.into(), gid_type, ifindex });
+    }
+    Ok(out)
+}
+
+/// The device queries rdma-core 44 makes only through ioctl methods
+/// (`ibv_query_gid_ex`, `ibv_query_gid_table`) or ioctl first
+/// (`ibv_query_port`), and `QUERY_MR`, compared with what the write()
+/// commands, sysfs and libibverbs say. On xib0 the guest's core answers
+/// them from the ops xib0 forwards (`query_port`) and from its own GID
+/// cache.
+fn ioctl_device_queries(env: &Env) -> CaseResult {
+    let fd = env.ctx.cmd_fd();
+    // QUERY_PORT by ioctl and by write().
+    let mut q = Ioctl::new(uv::OBJ_DEVICE, uv::M_QUERY_PORT).value(0, PORT.into()).output(1, 48);
+    q.run(fd, DRIVER_RXE).ctx("QUERY_PORT")?;
+    let mut body = vec![0u8; 16];
+    body[8] = PORT;
+    let mut legacy = [0u8; PORT_RESP];
+    const QUERY_PORT_WRITE: u32 = 2;
+    raw_uverbs_write_resp(fd, QUERY_PORT_WRITE, &body, &mut legacy).ctx("QUERY_PORT (write)")?;
+    let ex = q.out(1);
+    same("QUERY_PORT ioctl against write()", &ex[..PORT_RESP], &legacy)?;
+    let (state, link_layer) = (ex[26], ex[37]);
+    ensure!(
+        u32::from(state) == env.port.state && link_layer == env.port.link_layer,
+        "ioctl port state {state} link layer {link_layer}, libibverbs {} {}",
+        env.port.state,
+        env.port.link_layer
+    );
+    ensure!(
+        ne_u32(ex, 44) == u32::from(ex[35]),
+        "active_speed_ex {} against active_speed {}",
+        ne_u32(ex, 44),
+        ex[35]
+    );
+    for bad in [0u64, u64::from(env.dev.phys_port_cnt) + 1] {
+        let r = Ioctl::new(uv::OBJ_DEVICE, uv::M_QUERY_PORT)
+            .value(0, bad)
+            .output(1, 48)
+            .run(fd, DRIVER_RXE);
+        ensure!(r == Err(Errno::EINVAL), "QUERY_PORT of port {bad}: {r:?}, want EINVAL");
+    }
+    // The GID table by ioctl against sysfs, entry by entry.
+    let max = env.port.gid_tbl_len as usize;
+    let mut t = Ioctl::new(uv::OBJ_DEVICE, uv::M_QUERY_GID_TABLE)
+        .value(0, GID_ENTRY as u64)
+        .value(1, 0)
+        .output(2, GID_ENTRY * max)
+        .output(3, 8);
+    t.run(fd, DRIVER_RXE).ctx("QUERY_GID_TABLE")?;
+    let n = t.out_u64(3) as usize;
+    ensure!(n <= max, "QUERY_GID_TABLE: {n} entries of at most {max}");
+    let table: Vec<GidEntry> = t.out(2).chunks(GID_ENTRY).take(n).map(GidEntry::parse).collect();
+    let sysfs = sysfs_gids(env)?;
+    ensure!(table == sysfs, "QUERY_GID_TABLE {table:?}\nsysfs {sysfs:?}");
+    let ours = table
+        .iter()
+        .find(|e| e.index == env.gid_index as u32)
+        .ok_or(format!("gid[{}] not in the table", env.gid_index))?;
+    ensure!(ours.gid == env.gid.0, "table's gid[{}] is not ibv_query_gid's", env.gid_index);
+    let mut e = Ioctl::new(uv::OBJ_DEVICE, uv::M_QUERY_GID_ENTRY)
+        .value(0, PORT.into())
+        .value(1, env.gid_index as u64)
+        .value(2, 0)
+        .output(3, GID_ENTRY);
+    e.run(fd, DRIVER_RXE).ctx("QUERY_GID_ENTRY")?;
+    ensure!(&GidEntry::parse(e.out(3)) == ours, "QUERY_GID_ENTRY {:?}", GidEntry::parse(e.out(3)));
+    let r = Ioctl::new(uv::OBJ_DEVICE, uv::M_QUERY_GID_ENTRY)
+        .value(0, PORT.into())
+        .value(1, max as u64)
+        .value(2, 0)
+        .output(3, GID_ENTRY)
+        .run(fd, DRIVER_RXE);
+    ensure!(r == Err(Errno::EINVAL), "QUERY_GID_ENTRY past the table: {r:?}, want EINVAL");
+    // QUERY_MR: the guest's ib_mr against libibverbs' ibv_mr (librxe has
+    // no rereg_mr that could change the keys).
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let mr = Mr::register(&pd, Buf::new(3 * 4096), 123, 8000, access::LOCAL_WRITE | access::REMOTE_READ)
+        .ctx("ibv_reg_mr")?;
+    let mut m = Ioctl::new(uv::OBJ_MR, uv::M_QUERY_MR)
+        .handle(0, mr.handle())
+        .output(1, 4)
+        .output(2, 4)
+        .output(3, 8)
+        .output(4, 8);
+    m.run(fd, DRIVER_RXE).ctx("QUERY_MR")?;
+    let got = (m.out_u32(1), m.out_u32(2), m.out_u64(3), m.out_u64(4));
+    let want = (mr.lkey(), mr.rkey(), mr.len() as u64, mr.addr(0));
+    ensure!(got == want, "QUERY_MR: (lkey, rkey, length, iova) {got:x?}, ibv_mr {want:x?}");
+    Ok(Outcome::Pass(format!(
+        "QUERY_PORT = write(); {n} GIDs as in sysfs, gid[{}] by QUERY_GID_ENTRY; QUERY_MR = ibv_mr; \
+         bad port/index: EINVAL",
+        env.gid_index
+    )))
+}
+
+/// Methods of objects the device does not serve, and methods a driver
+/// adds, called by ioctl: each is refused before anything is created.
+///
+/// The ioctl framework's own errno for a method it does not know is
+/// `EPROTONOSUPPORT`; a method it knows whose op the device lacks, or
+/// whose op refuses, gives `EOPNOTSUPP`. rxe has no device memory and no
+/// flow counters, so rxe0's uverbs does not know `DM_ALLOC` or
+/// `COUNTERS_CREATE` (`EPROTONOSUPPORT`); xib0 declares both objects only
+/// to refuse them with `EOPNOTSUPP` (ib_front/refused.rs), since the HCA
+/// behind it may have them and libibverbs has no write() command to fall
+/// back to. That is the one difference this case expects.
+fn err_ioctl_unserved_methods(env: &Env) -> CaseResult {
+    let fd = env.ctx.cmd_fd();
+    let pd = Pd::alloc(&env.ctx).ctx("ibv_alloc_pd")?;
+    let mr = Mr::alloc(&pd, 4096, access::LOCAL_WRITE).ctx("ibv_reg_mr")?;
+    let mut sge = mr.addr(0).to_ne_bytes().to_vec();
+    sge.extend_from_slice(&4096u32.to_ne_bytes());
+    sge.extend_from_slice(&mr.lkey().to_ne_bytes());
+    let refused_object = if env.paravirtual { Errno::EOPNOTSUPP } else { Errno::EPROTONOSUPPORT };
+    let calls: Vec<(&str, Ioctl, Errno)> = vec![
+        (
+            "DM_ALLOC",
+            Ioctl::new(uv::OBJ_DM, uv::M_DM_ALLOC)
+                .new_handle(0)
+                .input(1, &4096u64.to_ne_bytes())
+                .input(2, &0u32.to_ne_bytes()),
+            refused_object,
+        ),
+        (
+            "COUNTERS_CREATE",
+            Ioctl::new(uv::OBJ_COUNTERS, uv::M_COUNTERS_CREATE).new_handle(0),
+            refused_object,
+        ),
+        (
+            // A dma-buf is a file of the guest's; nothing to register.
+            "REG_DMABUF_MR",
+            Ioctl::new(uv::OBJ_MR, uv::M_REG_DMABUF_MR)
+                .new_handle(0)
+                .handle(1, pd.handle())
+                .input(2, &0u64.to_ne_bytes())
+                .input(3, &4096u64.to_ne_bytes())
+                .input(4, &0u64.to_ne_bytes())
+                .input(5, &0u32.to_ne_bytes())
+                .value(6, access::LOCAL_WRITE.into())
+                .output(7, 4)
+                .output(8, 4),
+            Errno::EOPNOTSUPP,
+        ),
+        (
+            // On-demand paging's prefetch.
+            "ADVISE_MR",
+            Ioctl::new(uv::OBJ_MR, uv::M_ADVISE_MR)
+                .handle(0, pd.handle())
+                .value(1, 0)
+                .value(2, 0)
+                .input(3, &sge),
+            Errno::EOPNOTSUPP,
+        ),
+        (
+            // A driver's own context attributes (mlx5's).
+            "QUERY_CONTEXT",
+            Ioctl::new(uv::OBJ_DEVICE, uv::M_QUERY_CONTEXT).output(0, 4).output(1, 8),
+            Errno::EOPNOTSUPP,
+        ),
+        (
+            // Neither device has WQs: libibverbs falls back to write().
+            "WQ_CREATE",
+            Ioctl::new(uv::OBJ_WQ, uv::M_WQ_CREATE).new_handle(0),
+            Errno::EPROTONOSUPPORT,
+        ),
+        (
+            // A driver-namespace method (mlx5 DEVX's ids): the guest's
+            // uverbs has no driver methods.
+            "driver method 0x1000/0x1000",
+            Ioctl::new(uv::DRIVER_NS, uv::DRIVER_NS),
+            Errno::EPROTONOSUPPORT,
+        ),
+        (
+            // A standard method with a mandatory driver attribute (as
+            // mlx5's CQ UAR index): unknown, so the call is refused whole.
+            "CQ_CREATE with a driver attribute",
+            cq_create(16, true, None).input(uv::DRIVER_ATTR, &0u32.to_ne_bytes()),
+            Errno::EPROTONOSUPPORT,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (what, mut call, want) in calls {
+        let r = call.run(fd, DRIVER_RXE);
+        ensure!(r == Err(want), "{what}: {r:?}, want {want}");
+        seen.push(format!("{what} {want:?}"));
+    }
+    Ok(Outcome::Pass(seen.join(", ")))
+}
+
 /// A requester-side (local) error on rxe: rxe_requester() sets the WQE's
 /// status (LOC_QP_OP_ERR for a bad lkey or an SGE outside its MR, since
 /// copy_data() returns -EINVAL) and moves the QP to ERR at once, so
@@ -2529,4 +2925,7 @@ pub const CASES: &[Case] = &[
     case!(err_mw_write_past_window, "RDMA WRITE past a window's end -> REM_ACCESS_ERR"),
     case!(err_mw_bind_without_right, "bind to an MR without MW_BIND -> WR_FLUSH_ERR (rxe), QP in ERR; MW type 3 -> EINVAL"),
     case!(err_create_cq_no_provider_response, "CREATE_CQ without room for the provider's response -> EINVAL"),
+    case!(ioctl_cq_create, "CQ_CREATE/CQ_DESTROY by ioctl with the provider's UHW_OUT; queue mapped"),
+    case!(ioctl_device_queries, "QUERY_PORT, QUERY_GID_TABLE/ENTRY, QUERY_MR by ioctl = write()/sysfs/ibv_mr"),
+    case!(err_ioctl_unserved_methods, "DM, counters, dmabuf, advise, driver methods by ioctl -> EOPNOTSUPP/EPROTONOSUPPORT"),
 ];

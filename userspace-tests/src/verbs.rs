@@ -512,6 +512,12 @@ impl Mr {
         unsafe { (*self.mr).lkey }
     }
 
+    /// The MR's uverbs handle, for raw commands.
+    pub fn handle(&self) -> u32 {
+        // SAFETY: mr is valid while self lives.
+        unsafe { (*self.mr).handle }
+    }
+
     pub fn rkey(&self) -> u32 {
         // SAFETY: mr is valid while self lives.
         unsafe { (*self.mr).rkey }
@@ -949,6 +955,214 @@ fn write_cmd(cmd_fd: i32, command: u32, body: &[u8], out_words: usize) -> Result
         return Err(last_errno());
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Raw ioctl methods
+
+/// `UVERBS_ATTR_F_MANDATORY`: the kernel must know the attribute.
+pub const ATTR_MANDATORY: u16 = 1 << 0;
+/// `UVERBS_ATTR_F_VALID_OUTPUT`: the kernel wrote this output.
+pub const ATTR_VALID_OUTPUT: u16 = 1 << 1;
+
+/// `struct ib_uverbs_attr`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct RawAttr {
+    attr_id: u16,
+    len: u16,
+    flags: u16,
+    reserved: u16,
+    data: u64,
+}
+
+/// Attributes one call may carry here (rdma-core's largest method has 15).
+const MAX_ATTRS: usize = 16;
+
+/// `struct ib_uverbs_ioctl_hdr` followed by its attributes.
+#[repr(C)]
+struct RawIoctl {
+    length: u16,
+    object_id: u16,
+    method_id: u16,
+    num_attrs: u16,
+    reserved1: u64,
+    driver_id: u32,
+    reserved2: u32,
+    attrs: [RawAttr; MAX_ATTRS],
+}
+
+const _: () = assert!(mem::size_of::<RawAttr>() == 16);
+const _: () = assert!(mem::offset_of!(RawIoctl, attrs) == 24);
+
+/// `RDMA_VERBS_IOCTL`: `_IOWR(0x1b, 1, struct ib_uverbs_ioctl_hdr)`.
+const RDMA_VERBS_IOCTL: u64 = (3 << 30) | (24 << 16) | (0x1b << 8) | 1;
+
+/// One `RDMA_VERBS_IOCTL` method call, as libibverbs builds them, for the
+/// methods and malformed calls libibverbs does not expose. Inputs of up to
+/// 8 bytes travel inline, longer ones and every output in buffers this
+/// value owns; every attribute is marked mandatory, as rdma-core does.
+pub struct Ioctl {
+    object: u16,
+    method: u16,
+    attrs: Vec<RawAttr>,
+    /// Buffers the attributes point at, by attribute id. Boxed: they must
+    /// not move while the kernel may write them.
+    bufs: Vec<(u16, Box<[u8]>)>,
+    /// The attributes as the kernel left them after `run`.
+    done: Vec<RawAttr>,
+}
+
+impl Ioctl {
+    pub fn new(object: u16, method: u16) -> Ioctl {
+        Ioctl { object, method, attrs: Vec::new(), bufs: Vec::new(), done: Vec::new() }
+    }
+
+    fn attr(mut self, attr_id: u16, len: usize, data: u64) -> Ioctl {
+        assert!(self.attrs.len() < MAX_ATTRS, "too many attributes");
+        let len = u16::try_from(len).expect("attribute length");
+        self.attrs.push(RawAttr { attr_id, len, flags: ATTR_MANDATORY, reserved: 0, data });
+        self
+    }
+
+    /// A `PTR_IN` attribute (`CONST_IN` and `FLAGS_IN` are 8-byte ones).
+    pub fn input(mut self, id: u16, bytes: &[u8]) -> Ioctl {
+        if bytes.len() <= 8 {
+            let mut inline = [0u8; 8];
+            inline[..bytes.len()].copy_from_slice(bytes);
+            return self.attr(id, bytes.len(), u64::from_ne_bytes(inline));
+        }
+        let buf: Box<[u8]> = bytes.into();
+        let data = buf.as_ptr() as u64;
+        self.bufs.push((id, buf));
+        self.attr(id, bytes.len(), data)
+    }
+
+    /// A `CONST_IN` (or `FLAGS_IN`) attribute: a 64-bit value.
+    pub fn value(self, id: u16, v: u64) -> Ioctl {
+        self.input(id, &v.to_ne_bytes())
+    }
+
+    /// A `PTR_OUT` attribute with room for `len` bytes.
+    pub fn output(mut self, id: u16, len: usize) -> Ioctl {
+        let mut buf: Box<[u8]> = vec![0u8; len].into();
+        let data = buf.as_mut_ptr() as u64;
+        self.bufs.push((id, buf));
+        self.attr(id, len, data)
+    }
+
+    /// An `IDR` attribute naming an existing object.
+    pub fn handle(self, id: u16, handle: u32) -> Ioctl {
+        self.attr(id, 0, handle.into())
+    }
+
+    /// The `IDR` attribute of the object the method creates; the kernel
+    /// writes its handle back (`data`).
+    pub fn new_handle(self, id: u16) -> Ioctl {
+        self.attr(id, 0, 0)
+    }
+
+    /// Calls the method on a context's uverbs file for a device whose
+    /// driver is `driver_id` (`enum rdma_driver_id`; the kernel refuses
+    /// another with `EINVAL`).
+    pub fn run(&mut self, cmd_fd: i32, driver_id: u32) -> Result<(), Errno> {
+        let n = self.attrs.len();
+        let mut cmd = RawIoctl {
+            length: (24 + 16 * n) as u16,
+            object_id: self.object,
+            method_id: self.method,
+            num_attrs: n as u16,
+            reserved1: 0,
+            driver_id,
+            reserved2: 0,
+            attrs: [RawAttr::default(); MAX_ATTRS],
+        };
+        cmd.attrs[..n].copy_from_slice(&self.attrs);
+        // SAFETY: cmd is a valid header with n attributes; every pointer in
+        // them is into a buffer of self.bufs of the attribute's length,
+        // which outlives the call. The kernel writes only those buffers
+        // and the attributes' data and flags within cmd.
+        let r = unsafe { libc::ioctl(cmd_fd, RDMA_VERBS_IOCTL as _, &mut cmd as *mut RawIoctl) };
+        self.done = cmd.attrs[..n].to_vec();
+        if r < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    /// What the kernel wrote to output `id`.
+    pub fn out(&self, id: u16) -> &[u8] {
+        let (_, b) = self.bufs.iter().find(|(i, _)| *i == id).expect("no such output");
+        b
+    }
+
+    /// Output `id` read as a native-endian integer of its first 4/8 bytes.
+    pub fn out_u32(&self, id: u16) -> u32 {
+        let b = self.out(id);
+        u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    pub fn out_u64(&self, id: u16) -> u64 {
+        let b = self.out(id);
+        u64::from_ne_bytes(b[..8].try_into().expect("8 bytes"))
+    }
+
+    fn done_attr(&self, id: u16) -> RawAttr {
+        *self.done.iter().find(|a| a.attr_id == id).expect("attribute not sent or not run")
+    }
+
+    /// Attribute `id`'s data after the call (a new object's handle).
+    pub fn data(&self, id: u16) -> u64 {
+        self.done_attr(id).data
+    }
+
+    /// Attribute `id`'s flags after the call.
+    pub fn flags(&self, id: u16) -> u16 {
+        self.done_attr(id).flags
+    }
+}
+
+/// A driver region of a context's uverbs file, mapped as the provider
+/// maps its queues; unmapped on drop.
+pub struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    pub fn new(cmd_fd: i32, offset: u64, len: usize) -> Result<Mapping, Errno> {
+        // SAFETY: a fresh shared mapping of the driver's region; nothing
+        // else refers to its address range.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                cmd_fd,
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_errno());
+        }
+        Ok(Mapping { ptr: p.cast(), len })
+    }
+
+    /// The 32-bit word at byte `off` (the driver may change it: read once).
+    pub fn read_u32(&self, off: usize) -> u32 {
+        assert!(off % 4 == 0 && off + 4 <= self.len, "read at {off} of {}", self.len);
+        // SAFETY: in bounds and aligned (checked); the mapping lives.
+        unsafe { ptr::read_volatile(self.ptr.add(off).cast::<u32>()) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: mapped in new() with this length; no reference into it
+        // was handed out.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
 }
 
 impl Drop for Srq {
