@@ -931,6 +931,9 @@ impl Frontend {
                 ah::mcast(c, svc, r, false).map(|_| Default::default())?,
             )),
             Request::Mmap(r) => ok(RspBody::Mmap(mmap::mmap(c, svc, tr, &backend.io, stats, r)?)),
+            Request::MapIo(r) => ok(RspBody::MapIo(
+                mmap::map_io(c, tr, r).map(|_| Default::default())?,
+            )),
             Request::Munmap(r) => ok(RspBody::Munmap(
                 mmap::munmap(c, svc, tr, stats, r).map(|_| Default::default())?,
             )),

@@ -819,6 +819,7 @@ out:
  */
 #define XENIB_DOMCTL_getdomaininfo 5
 #define XENIB_DOMCTL_iomem_permission 20
+#define XENIB_DOMCTL_memory_mapping 39
 #define XENIB_DOMINF_dying (1U << 0)
 
 static unsigned int xen_domctl_version = 0x15;
@@ -836,6 +837,13 @@ struct xenib_domctl {
 			u64 nr_mfns;
 			u8 allow_access;
 		} iomem_permission;
+		struct {
+			u64 first_gfn;
+			u64 first_mfn;
+			u64 nr_mfns;
+			u32 add_mapping;
+			u32 padding;
+		} memory_mapping;
 		struct {
 			u16 domain;
 			u16 pad1;
@@ -863,6 +871,22 @@ int xenib_back_iomem_permit(u16 domid, u64 frame, bool allow)
 		.cmd = XENIB_DOMCTL_iomem_permission,
 		.domain = domid,
 		.u.iomem_permission = { .first_mfn = frame, .nr_mfns = 1, .allow_access = allow },
+	};
+
+	return xenib_domctl(&op);
+}
+
+/*
+ * Puts one frame of device memory at guest frame `gfn` of an
+ * auto-translated domain's physical map, or takes it out.
+ */
+int xenib_back_memory_mapping(u16 domid, u64 gfn, u64 frame, bool add)
+{
+	struct xenib_domctl op = {
+		.cmd = XENIB_DOMCTL_memory_mapping,
+		.domain = domid,
+		.u.memory_mapping = { .first_gfn = gfn, .first_mfn = frame, .nr_mfns = 1,
+				      .add_mapping = add },
 	};
 
 	return xenib_domctl(&op);

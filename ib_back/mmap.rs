@@ -21,11 +21,11 @@ use crate::context::Context;
 use crate::errno::eopnotsupp;
 use crate::iomem::{IoClaim, IoFrames as GivenFrames};
 use crate::stats::{Obj, Stats};
-use crate::sys;
+use crate::sys::{self, warn_ratelimited};
 use crate::transport::Transport;
 use crate::uverbs::Service;
 use crate::wire::{
-    GrantRef, IoCache, IoFrames, MmapReq, MmapRsp, MunmapReq, RefList,
+    FrameList, GrantRef, IoCache, MapIoReq, MmapReq, MmapRsp, MunmapReq, RefList,
     MAX_MMAP_IO_FRAMES_PER_RSP, MAX_MMAP_REFS_PER_RSP,
 };
 use kernel::sync::Arc;
@@ -63,8 +63,14 @@ enum Backing {
         pages: KVec<*mut sys::page>,
         grants: KVec<GrantRef>,
     },
-    /// A device's doorbell pages: I/O frames its domain may map.
-    Io { claim: IoClaim, cache: IoCache },
+    /// A device's doorbell pages: I/O frames its domain may map, and
+    /// those put in an auto-translated domain's physical map (`MapIo`),
+    /// as (guest frame, page of the region).
+    Io {
+        claim: IoClaim,
+        cache: IoCache,
+        p2m: KVec<(u64, usize)>,
+    },
 }
 
 // SAFETY: The raw page pointers are pinned pages, usable from any thread.
@@ -86,9 +92,12 @@ impl MmapRegion {
                 // SAFETY: The pages were pinned by `xenib_back_pin_pages`.
                 unsafe { sys::xenib_back_unpin_pages(pages.as_mut_ptr(), pages.len() as _) };
             }
-            // The domain may no longer map the frames (they stay its own
-            // until it is gone).
-            Backing::Io { claim, .. } => drop(claim),
+            // Out of the domain's physical map, then the domain may no
+            // longer map the frames (they stay its own until it is gone).
+            Backing::Io { claim, p2m, .. } => {
+                unmap_p2m(transport, &claim, &p2m);
+                drop(claim);
+            }
         }
         // SAFETY: We are in the service process (caller holds `Service`).
         unsafe { sys::xenib_back_vm_munmap(addr as _, len as _) };
@@ -168,7 +177,11 @@ fn map_region(
             offset,
             addr,
             len: length as usize,
-            backing: Backing::Io { claim, cache },
+            backing: Backing::Io {
+                claim,
+                cache,
+                p2m: KVec::new(),
+            },
         });
     }
     let mut pages =
@@ -250,19 +263,84 @@ pub(crate) fn mmap(
             MmapRsp {
                 total_pages,
                 refs: RefList::new(&grants[first..end]).ok_or(EINVAL)?,
-                io: IoFrames::default(),
+                io: FrameList::default(),
+                io_cache: IoCache::Uncached,
             }
         }
-        Backing::Io { claim, cache } => {
+        Backing::Io { claim, cache, .. } => {
             let frames = claim.frames();
             let end = core::cmp::min(frames.len(), first + MAX_MMAP_IO_FRAMES_PER_RSP);
             MmapRsp {
                 total_pages,
                 refs: RefList::default(),
-                io: IoFrames::new(&frames[first..end], *cache).ok_or(EINVAL)?,
+                io: FrameList::new(&frames[first..end]).ok_or(EINVAL)?,
+                io_cache: *cache,
             }
         }
     })
+}
+
+/// `MapIo`: puts frames of an MMIO region in the (auto-translated)
+/// frontend domain's physical map, at the guest frames it chose. Each
+/// page of the region goes in once; Xen checks the domain's permission
+/// for the frames and what the guest frames held.
+pub(crate) fn map_io(ctx: &mut Context, transport: &Transport, req: &MapIoReq) -> Result {
+    let domid = transport.domid().ok_or_else(eopnotsupp)?;
+    let i = ctx
+        .mmaps
+        .position(|r| r.offset == req.offset)
+        .ok_or(ENOENT)?;
+    let region = ctx.mmaps.get_mut(i).ok_or(ENOENT)?;
+    let Backing::Io { claim, p2m, .. } = &mut region.backing else {
+        return Err(EINVAL);
+    };
+    let first = req.first_page as usize;
+    let gfns = req.gfns.as_slice();
+    let frames = claim.frames().get(first..first + gfns.len()).ok_or(EINVAL)?;
+    if p2m.iter().any(|&(_, page)| (first..first + gfns.len()).contains(&page)) {
+        return Err(EEXIST);
+    }
+    p2m.reserve(gfns.len(), GFP_KERNEL)?;
+    for (k, (&gfn, &frame)) in gfns.iter().zip(frames).enumerate() {
+        // SAFETY: A plain hypercall on behalf of the frontend's domain.
+        let ret = unsafe { sys::xenib_back_memory_mapping(domid, gfn, frame, true) };
+        if ret != 0 {
+            warn_ratelimited!(
+                "domain {}: Xen did not map I/O frame {:#x} at its frame {:#x}: {}\n",
+                domid,
+                frame,
+                gfn,
+                ret
+            );
+            return Err(Error::from_errno(ret));
+        }
+        // Cannot fail: reserved above.
+        p2m.push((gfn, first + k), GFP_KERNEL)?;
+    }
+    Ok(())
+}
+
+/// Takes the frames `MapIo` put in the domain's physical map out again.
+fn unmap_p2m(transport: &Transport, claim: &IoClaim, p2m: &[(u64, usize)]) {
+    let Some(domid) = transport.domid() else {
+        return;
+    };
+    for &(gfn, page) in p2m {
+        let Some(&frame) = claim.frames().get(page) else {
+            continue;
+        };
+        // SAFETY: A plain hypercall on behalf of the frontend's domain.
+        let ret = unsafe { sys::xenib_back_memory_mapping(domid, gfn, frame, false) };
+        if ret != 0 {
+            pr_err!(
+                "domain {}: Xen did not unmap I/O frame {:#x} from its frame {:#x}: {}\n",
+                domid,
+                frame,
+                gfn,
+                ret
+            );
+        }
+    }
 }
 
 /// `Munmap`: the guest unmapped a region.

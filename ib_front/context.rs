@@ -99,9 +99,18 @@ pub(crate) unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
     let (ch, xuc) = unsafe { (channel((*uc).device), &*uc.cast::<XibUcontext>()) };
     // Closing the backend context releases everything in it; if the
     // backend is gone there is nothing left to release.
-    let _ = ch.call(&Request::CloseContext(CtxReq {
-        ctx: CtxHandle(xuc.handle),
-    }));
+    let ctx = CtxHandle(xuc.handle);
+    let io_pages = ch.mappings().take_io_pages(ctx);
+    let closed = ch.call(&Request::CloseContext(CtxReq { ctx })).is_ok();
+    for p in io_pages {
+        // Device memory is out of our physical map once the backend has
+        // closed the context; if it could not say so, it may not be.
+        if closed {
+            drop(p);
+        } else {
+            p.leak();
+        }
+    }
 }
 
 /// The device is going away while a process still uses it: the core will

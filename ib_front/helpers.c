@@ -443,9 +443,8 @@ int xenib_front_map_grants(struct vm_area_struct *vma, u16 domid, const u32 *ref
  * Map a device's doorbell pages (I/O frames the backend had Xen give this
  * domain access to) into the guest process, with the caching the real
  * driver chose. A PV domain writes the PTEs through the hypervisor, as
- * owned by DOMID_IO; an auto-translated domain would need the frames in
- * its p2m first (XEN_DOMCTL_memory_mapping by the backend), which is not
- * written: it gets -EOPNOTSUPP.
+ * owned by DOMID_IO (an auto-translated one maps its own frames, once the
+ * backend has put the device's there: xenib_front_map_io_pages).
  */
 int xenib_front_map_io(struct vm_area_struct *vma, const u64 *frames, u32 nr, bool wc)
 {
@@ -482,6 +481,63 @@ out:
 	kfree(mfns);
 	kfree(errs);
 	return ret;
+}
+
+bool xenib_front_auto_translated(void)
+{
+	return xen_feature(XENFEAT_auto_translated_physmap);
+}
+
+/*
+ * An auto-translated domain maps device memory through its physical map:
+ * ballooned pages lend their frames, at which the backend has Xen put the
+ * device's frames (MapIo). They may be reused only once the backend has
+ * taken those out again.
+ */
+int xenib_front_io_pages_get(struct page **pages, unsigned int n, u64 *gfns)
+{
+	unsigned int i;
+	int ret = xenib_pages_get(pages, n);
+
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++)
+		gfns[i] = xen_page_to_gfn(pages[i]);
+	return 0;
+}
+
+void xenib_front_io_pages_put(struct page **pages, unsigned int n)
+{
+	xenib_pages_put(pages, n);
+}
+
+/* The backend may still map device memory at them: never reuse. */
+void xenib_front_io_pages_leak(unsigned int n)
+{
+	atomic_long_sub(n, &xenib_pages_in_use);
+	atomic_long_add(n, &xenib_pages_leaked);
+}
+
+/* In an auto-translated domain: the pages' frames, which now hold the
+ * device's, into the process. */
+int xenib_front_map_io_pages(struct vm_area_struct *vma, struct page **pages, u32 nr, bool wc)
+{
+	u32 i;
+	int ret;
+
+	if (vma_pages(vma) != nr)
+		return -EINVAL;
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
+	vma->vm_page_prot = wc ? pgprot_writecombine(vma->vm_page_prot) :
+				 pgprot_noncached(vma->vm_page_prot);
+	vma->vm_ops = &xenib_front_pages_vm_ops;
+	for (i = 0; i < nr; i++) {
+		ret = remap_pfn_range(vma, vma->vm_start + i * PAGE_SIZE, page_to_pfn(pages[i]),
+				      PAGE_SIZE, vma->vm_page_prot);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /* ---- the Xen frontend driver (xen.rs) ---- */

@@ -7,7 +7,8 @@
 //! them on its side and grants them) and insert them into the process's
 //! VMA. From then on the guest posts and polls in place. A hardware
 //! device's doorbell pages come as I/O frames instead, which Xen lets our
-//! domain map (`xenib_front_map_io`).
+//! domain map (`xenib_front_map_io`; an auto-translated domain has the
+//! backend put them in its physical map first, `map_io_translated`).
 //!
 //! When the last VMA of a region is gone (`munmap`, process exit), the
 //! backend is told to release it (`Munmap`), so that a destroyed QP's
@@ -31,7 +32,10 @@ use crate::device::{channel, XibUcontext};
 use crate::fifo::Fifo;
 use crate::sys;
 use crate::table::Table;
-use crate::wire::{CtxHandle, GrantRef, IoCache, MmapReq, Request, RspBody};
+use crate::wire::{
+    CtxHandle, FrameList, GrantRef, IoCache, MapIoReq, MmapReq, Request, RspBody,
+    MAX_MMAP_IO_FRAMES_PER_RSP,
+};
 
 const PAGE: u64 = 4096;
 
@@ -73,11 +77,96 @@ pub(crate) unsafe extern "C" fn mmap(
         unsafe {
             match &pages {
                 Pages::Granted(refs) => ch.transport().map_into(vma, refs)?,
+                Pages::Io(_, cache) if ch.transport().auto_translated() => {
+                    map_io_translated(ch, vma, ctx, offset, nr, *cache)?
+                }
                 Pages::Io(frames, cache) => ch.transport().map_io_into(vma, frames, *cache)?,
             }
         };
         Ok(0)
     })
+}
+
+/// An auto-translated domain maps device memory through its physical map:
+/// ballooned pages lend their frames, at which the backend puts the
+/// region's I/O frames (`MapIo`), and those frames go into the VMA.
+///
+/// # Safety
+///
+/// `vma` is the VMA of the running mmap call, its mmap lock held.
+unsafe fn map_io_translated(
+    ch: &Channel,
+    vma: *mut sys::vm_area_struct,
+    ctx: CtxHandle,
+    offset: u64,
+    nr: usize,
+    cache: IoCache,
+) -> Result {
+    let (pages, gfns) = IoPages::get(ctx, nr)?;
+    // SAFETY: Per the function contract; `pages` holds `nr` pages.
+    kernel::error::to_result(unsafe {
+        sys::xenib_front_map_io_pages(
+            vma,
+            pages.pages.as_ptr().cast_mut(),
+            nr as _,
+            cache == IoCache::WriteCombining,
+        )
+    })?;
+    // Kept until the context is closed: only then are the device's frames
+    // surely out of our physical map.
+    ch.mappings().keep_io_pages(pages)?;
+    for (i, chunk) in gfns.chunks(MAX_MMAP_IO_FRAMES_PER_RSP).enumerate() {
+        let req = MapIoReq {
+            offset,
+            ctx,
+            first_page: (i * MAX_MMAP_IO_FRAMES_PER_RSP) as u32,
+            gfns: FrameList::new(chunk).ok_or(EINVAL)?,
+        };
+        ch.call(&Request::MapIo(req))?;
+    }
+    Ok(())
+}
+
+/// Ballooned pages whose frames hold device memory in an auto-translated
+/// domain's physical map; dropping them gives them back, which must wait
+/// until the backend has taken the device's frames out (the context is
+/// closed).
+pub(crate) struct IoPages {
+    ctx: CtxHandle,
+    pages: KVec<*mut sys::page>,
+}
+
+// SAFETY: The pages are ours (allocated by `get`), usable from any thread.
+unsafe impl Send for IoPages {}
+
+impl IoPages {
+    /// `nr` pages for context `ctx`, with their frame numbers.
+    fn get(ctx: CtxHandle, nr: usize) -> Result<(Self, KVec<u64>)> {
+        let mut pages = KVec::from_elem(core::ptr::null_mut(), nr, GFP_KERNEL)?;
+        let mut gfns = KVec::from_elem(0u64, nr, GFP_KERNEL)?;
+        // SAFETY: Both arrays have room for `nr` entries.
+        kernel::error::to_result(unsafe {
+            sys::xenib_front_io_pages_get(pages.as_mut_ptr(), nr as _, gfns.as_mut_ptr())
+        })?;
+        Ok((Self { ctx, pages }, gfns))
+    }
+
+    /// The backend may still map device memory at them: they are never
+    /// reused (counted as leaked).
+    pub(crate) fn leak(mut self) {
+        // SAFETY: Only counts them.
+        unsafe { sys::xenib_front_io_pages_leak(self.pages.len() as _) };
+        self.pages = KVec::new();
+    }
+}
+
+impl Drop for IoPages {
+    fn drop(&mut self) {
+        if !self.pages.is_empty() {
+            // SAFETY: Allocated by `get`; the backend has unmapped them.
+            unsafe { sys::xenib_front_io_pages_put(self.pages.as_mut_ptr(), self.pages.len() as _) };
+        }
+    }
 }
 
 /// What backs a region: RAM the backend granted, or a device's I/O frames.
@@ -107,10 +196,10 @@ fn fetch(ch: &Channel, ctx: CtxHandle, offset: u64, length: u64, nr: usize) -> R
             return Err(eproto());
         }
         if !rsp.io.is_empty() {
-            if !refs.is_empty() || cache.is_some_and(|c| c != rsp.io.cache) {
+            if !refs.is_empty() || cache.is_some_and(|c| c != rsp.io_cache) {
                 return Err(eproto());
             }
-            cache = Some(rsp.io.cache);
+            cache = Some(rsp.io_cache);
             frames.extend_from_slice(rsp.io.as_slice(), GFP_KERNEL)?;
         } else {
             if !frames.is_empty() {
@@ -141,6 +230,9 @@ struct MapState {
     open: Table<(CtxHandle, u64, u32)>,
     /// Regions to release on the backend (`Munmap`).
     closed: Fifo<(CtxHandle, u64)>,
+    /// Pages lending their frames to device memory, until their context
+    /// is closed.
+    io_pages: Table<IoPages>,
 }
 
 /// Mapped regions one channel tracks (those of all its processes; the
@@ -155,6 +247,7 @@ impl Mappings {
                 state <- kernel::new_mutex!(MapState {
                     open: Table::new(MAX_MAPPINGS),
                     closed: Fifo::new(MAX_MAPPINGS),
+                    io_pages: Table::new(MAX_MAPPINGS),
                 }),
             }),
             GFP_KERNEL,
@@ -201,6 +294,30 @@ impl Mappings {
             // the context closes.
             let _ = st.closed.push((ctx, offset));
         }
+    }
+
+    /// Keeps `pages` until their context is closed.
+    fn keep_io_pages(&self, pages: IoPages) -> Result {
+        self.state.lock().io_pages.insert(pages).map(|_| ())
+    }
+
+    /// Takes the pages kept for context `ctx`.
+    pub(crate) fn take_io_pages(&self, ctx: CtxHandle) -> KVec<IoPages> {
+        let mut taken = KVec::new();
+        let mut st = self.state.lock();
+        let n = st.io_pages.iter().filter(|p| p.ctx == ctx).count();
+        // Out of memory: never reused rather than reused too soon.
+        let room = taken.reserve(n, GFP_KERNEL).is_ok();
+        while let Some(i) = st.io_pages.position(|p| p.ctx == ctx) {
+            let Some(p) = st.io_pages.remove(i) else { break };
+            if !room {
+                p.leak();
+            } else {
+                // Cannot fail: reserved above.
+                let _ = taken.push(p, GFP_KERNEL);
+            }
+        }
+        taken
     }
 
     /// Takes the oldest region to release, if any.

@@ -154,6 +154,13 @@ impl Transport {
         }
     }
 
+    /// Whether our domain is auto-translated (PVH, HVM): device memory
+    /// then goes through its physical map.
+    pub(crate) fn auto_translated(&self) -> bool {
+        // SAFETY: Reads a feature flag.
+        matches!(self, Self::Xen(_)) && unsafe { sys::xenib_front_auto_translated() }
+    }
+
     /// Maps a device's I/O frames, which the backend had Xen give our
     /// domain, into `vma` (being set up by our mmap handler), in order.
     ///

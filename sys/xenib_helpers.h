@@ -56,6 +56,7 @@ int xenib_back_io_frames(unsigned long addr, unsigned long nr, u64 *frames, unsi
 			 u16 *cache);
 /* Xen: device memory for guests (domctl). */
 int xenib_back_iomem_permit(u16 domid, u64 frame, bool allow);
+int xenib_back_memory_mapping(u16 domid, u64 gfn, u64 frame, bool add);
 int xenib_back_domain_alive(u16 domid, u8 *handle);
 void xenib_back_unpin_pages(struct page **pages, unsigned long nr);
 /* A context server's windows onto the guest's address range. */
@@ -169,6 +170,11 @@ int xenib_front_insert_pages(struct vm_area_struct *vma, struct page **pages,
 			     unsigned long nr);
 int xenib_front_map_grants(struct vm_area_struct *vma, u16 domid, const u32 *refs, u32 nr);
 int xenib_front_map_io(struct vm_area_struct *vma, const u64 *frames, u32 nr, bool wc);
+bool xenib_front_auto_translated(void);
+int xenib_front_io_pages_get(struct page **pages, unsigned int n, u64 *gfns);
+void xenib_front_io_pages_put(struct page **pages, unsigned int n);
+void xenib_front_io_pages_leak(unsigned int n);
+int xenib_front_map_io_pages(struct vm_area_struct *vma, struct page **pages, u32 nr, bool wc);
 int xenib_front_xen_register(void);
 void xenib_front_xen_unregister(void);
 int xenib_udata_copy_in(void *dst, struct ib_udata *udata, size_t len);

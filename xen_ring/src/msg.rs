@@ -330,41 +330,46 @@ impl Wire for Udata {
     }
 }
 
-/// A bounded list of grant refs: `u16 count`, `u16 reserved`,
-/// `u32 refs[N]`; entries past `count` are zero.
+/// A bounded list: `u16 count`, `u16 reserved`, then `N` entries, those
+/// past `count` zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefList<const N: usize> {
+pub struct List<T, const N: usize> {
     count: u16,
-    refs: [GrantRef; N],
+    items: [T; N],
 }
 
-impl<const N: usize> Default for RefList<N> {
+/// Grant refs.
+pub type RefList<const N: usize> = List<GrantRef, N>;
+/// Machine or guest frame numbers.
+pub type FrameList<const N: usize> = List<u64, N>;
+
+impl<T: Copy + Default, const N: usize> Default for List<T, N> {
     fn default() -> Self {
         Self {
             count: 0,
-            refs: [GrantRef(0); N],
+            items: [T::default(); N],
         }
     }
 }
 
-impl<const N: usize> RefList<N> {
+impl<T: Copy + Default, const N: usize> List<T, N> {
     /// Capacity.
     pub const CAPACITY: usize = N;
 
-    /// Copies `refs`; `None` if more than `N`.
-    pub fn new(refs: &[GrantRef]) -> Option<Self> {
+    /// Copies `items`; `None` if more than `N`.
+    pub fn new(items: &[T]) -> Option<Self> {
         let mut l = Self::default();
-        l.refs.get_mut(..refs.len())?.copy_from_slice(refs);
-        l.count = u16::try_from(refs.len()).ok()?;
+        l.items.get_mut(..items.len())?.copy_from_slice(items);
+        l.count = u16::try_from(items.len()).ok()?;
         Some(l)
     }
 
-    /// The valid refs.
-    pub fn as_slice(&self) -> &[GrantRef] {
-        self.refs.get(..usize::from(self.count)).unwrap_or(&[])
+    /// The valid entries.
+    pub fn as_slice(&self) -> &[T] {
+        self.items.get(..usize::from(self.count)).unwrap_or(&[])
     }
 
-    /// Number of valid refs.
+    /// Number of valid entries.
     pub fn len(&self) -> usize {
         usize::from(self.count)
     }
@@ -375,13 +380,13 @@ impl<const N: usize> RefList<N> {
     }
 }
 
-impl<const N: usize> Wire for RefList<N> {
-    const SIZE: usize = 4 + 4 * N;
+impl<T: Wire + Copy + Default + PartialEq, const N: usize> Wire for List<T, N> {
+    const SIZE: usize = 4 + T::SIZE * N;
     fn put(&self, w: &mut Writer<'_>) {
         w.u16(self.count);
         w.u16(0);
-        for r in &self.refs {
-            w.u32(r.0);
+        for x in &self.items {
+            x.put(w);
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -391,16 +396,16 @@ impl<const N: usize> Wire for RefList<N> {
         if usize::from(count) > N {
             return Err(DecodeError::TooBig(at));
         }
-        let mut refs = [GrantRef(0); N];
-        for (i, g) in refs.iter_mut().enumerate() {
-            let gat = r.at();
-            let v = r.u32()?;
-            if i >= usize::from(count) && v != 0 {
-                return Err(DecodeError::ReservedNonZero(gat));
+        let mut items = [T::default(); N];
+        for (i, x) in items.iter_mut().enumerate() {
+            let xat = r.at();
+            let v = T::get(r)?;
+            if i >= usize::from(count) && v != T::default() {
+                return Err(DecodeError::ReservedNonZero(xat));
             }
-            *g = GrantRef(v);
+            *x = v;
         }
-        Ok(Self { count, refs })
+        Ok(Self { count, items })
     }
 }
 
@@ -1557,91 +1562,6 @@ wire_enum!(
     }
 );
 
-/// I/O frames of an MMIO region (a device's doorbell pages), which the
-/// guest maps through `DOMID_IO` after the backend gave its domain access
-/// to exactly these frames: `u16 count`, `u16 cache`, `u32 reserved`,
-/// `u64 frames[N]`; entries past `count` are zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IoFrames<const N: usize> {
-    count: u16,
-    /// How the frames are cached (meaningless while `count` is 0).
-    pub cache: IoCache,
-    frames: [u64; N],
-}
-
-impl<const N: usize> Default for IoFrames<N> {
-    fn default() -> Self {
-        Self {
-            count: 0,
-            cache: IoCache::Uncached,
-            frames: [0; N],
-        }
-    }
-}
-
-impl<const N: usize> IoFrames<N> {
-    /// Copies `frames`; `None` if more than `N`.
-    pub fn new(frames: &[u64], cache: IoCache) -> Option<Self> {
-        let mut l = Self {
-            cache,
-            ..Self::default()
-        };
-        l.frames.get_mut(..frames.len())?.copy_from_slice(frames);
-        l.count = u16::try_from(frames.len()).ok()?;
-        Some(l)
-    }
-
-    /// The valid frames.
-    pub fn as_slice(&self) -> &[u64] {
-        self.frames.get(..usize::from(self.count)).unwrap_or(&[])
-    }
-
-    /// Number of valid frames.
-    pub fn len(&self) -> usize {
-        usize::from(self.count)
-    }
-
-    /// Whether the list is empty.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-}
-
-impl<const N: usize> Wire for IoFrames<N> {
-    const SIZE: usize = 8 + 8 * N;
-    fn put(&self, w: &mut Writer<'_>) {
-        w.u16(self.count);
-        self.cache.put(w);
-        w.u32(0);
-        for f in &self.frames {
-            w.u64(*f);
-        }
-    }
-    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let at = r.at();
-        let count = r.u16()?;
-        let cache = IoCache::get(r)?;
-        r.reserved(4)?;
-        if usize::from(count) > N {
-            return Err(DecodeError::TooBig(at));
-        }
-        let mut frames = [0u64; N];
-        for (i, f) in frames.iter_mut().enumerate() {
-            let fat = r.at();
-            let v = r.u64()?;
-            if i >= usize::from(count) && v != 0 {
-                return Err(DecodeError::ReservedNonZero(fat));
-            }
-            *f = v;
-        }
-        Ok(Self {
-            count,
-            cache,
-            frames,
-        })
-    }
-}
-
 wire_struct!(
     /// `Mmap` response for pages `first_page ..`: grant refs for a region
     /// of RAM (queues), or I/O frames for an MMIO region (doorbells);
@@ -1651,8 +1571,12 @@ wire_struct!(
         pub total_pages: u32,
         /// Grant refs (read-write mappable by the guest).
         pub refs: RefList<MAX_MMAP_REFS_PER_RSP>,
-        /// I/O frames (mappable by the guest's domain through `DOMID_IO`).
-        pub io: IoFrames<MAX_MMAP_IO_FRAMES_PER_RSP>,
+        /// Machine frames of device memory, which the guest's domain may
+        /// map (a PV domain through `DOMID_IO`; an auto-translated one
+        /// once `MapIo` has put them in its physical map).
+        pub io: FrameList<MAX_MMAP_IO_FRAMES_PER_RSP>,
+        /// How `io` is to be cached, as the driver mapped it.
+        pub io_cache: IoCache,
     }
 );
 
@@ -1661,6 +1585,32 @@ impl MmapRsp {
     pub fn check(&self) -> Result<(), DecodeError> {
         let n = self.refs.len() + self.io.len();
         if n as u64 > u64::from(self.total_pages) || (!self.refs.is_empty() && !self.io.is_empty()) {
+            return Err(DecodeError::Inconsistent);
+        }
+        Ok(())
+    }
+}
+
+wire_struct!(
+    /// `MapIo` request (auto-translated frontends): put the I/O frames of
+    /// pages `first_page ..` of an MMIO region at these frames of the
+    /// frontend domain's physical map, in order.
+    pub struct MapIoReq {
+        /// mmap offset of the region.
+        pub offset: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// First page of the region.
+        pub first_page: u32,
+        /// The domain's frames (GFNs) to map them at.
+        pub gfns: FrameList<MAX_MMAP_IO_FRAMES_PER_RSP>,
+    }
+);
+
+impl MapIoReq {
+    /// Semantic checks.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        if self.gfns.is_empty() || self.offset % PAGE_SIZE != 0 {
             return Err(DecodeError::Inconsistent);
         }
         Ok(())
@@ -1846,28 +1796,17 @@ impl Gen for Udata {
 }
 
 #[cfg(test)]
-impl<const N: usize> Gen for RefList<N> {
+impl<T: Gen + Copy + Default, const N: usize> Gen for List<T, N> {
     fn gen(src: &mut GenSrc<'_>) -> Self {
         let n = src.below(N as u64 + 1) as usize;
-        let mut b = [GrantRef(0); N];
+        let mut b = [T::default(); N];
         for x in b.iter_mut().take(n) {
-            *x = GrantRef::gen(src);
+            *x = T::gen(src);
         }
-        RefList::new(&b[..n]).unwrap()
+        List::new(&b[..n]).unwrap()
     }
 }
 
-#[cfg(test)]
-impl<const N: usize> Gen for IoFrames<N> {
-    fn gen(src: &mut GenSrc<'_>) -> Self {
-        let n = src.below(N as u64 + 1) as usize;
-        let mut b = [0u64; N];
-        for x in b.iter_mut().take(n) {
-            *x = u64::gen(src);
-        }
-        IoFrames::new(&b[..n], IoCache::gen(src)).unwrap()
-    }
-}
 
 #[cfg(test)]
 impl<T: PageEntry + GenPage> Gen for PageList<T> {
@@ -2097,59 +2036,65 @@ mod tests {
         let r = MmapRsp {
             total_pages: 1,
             refs: RefList::new(&[GrantRef(1), GrantRef(2)]).unwrap(),
-            io: IoFrames::default(),
+            io: FrameList::default(),
+            io_cache: IoCache::Uncached,
         };
         assert_eq!(r.check(), Err(DecodeError::Inconsistent));
-        let io = IoFrames::new(&[0xfe000], IoCache::WriteCombining).unwrap();
+        let io = FrameList::new(&[0xfe000]).unwrap();
         let r = MmapRsp {
             total_pages: 1,
             refs: RefList::default(),
             io,
+            io_cache: IoCache::WriteCombining,
         };
         assert_eq!(r.check(), Ok(()));
         // A region is RAM or MMIO, never both.
         let both = MmapRsp {
             total_pages: 2,
             refs: RefList::new(&[GrantRef(1)]).unwrap(),
-            io,
+            ..r
         };
         assert_eq!(both.check(), Err(DecodeError::Inconsistent));
+        let m = MapIoReq {
+            offset: 1 << 44,
+            ctx: CtxHandle(1),
+            first_page: 0,
+            gfns: FrameList::new(&[0x80000]).unwrap(),
+        };
+        assert_eq!(m.check(), Ok(()));
+        assert!(MapIoReq { gfns: FrameList::default(), ..m }.check().is_err());
+        assert!(MapIoReq { offset: 1, ..m }.check().is_err());
     }
 
     #[test]
-    fn io_frames() {
-        assert!(IoFrames::<2>::new(&[1, 2, 3], IoCache::Uncached).is_none());
-        let f = IoFrames::<4>::new(&[1 << 40], IoCache::WriteCombining).unwrap();
+    fn frame_list() {
+        assert!(FrameList::<2>::new(&[1, 2, 3]).is_none());
+        let f = FrameList::<4>::new(&[1 << 40]).unwrap();
         assert_eq!(f.as_slice(), &[1 << 40]);
-        assert_eq!((f.len(), f.cache), (1, IoCache::WriteCombining));
-        let mut buf = [0u8; IoFrames::<4>::SIZE];
+        let mut buf = [0u8; FrameList::<4>::SIZE];
         f.put(&mut Writer::new(&mut buf));
-        assert_eq!(IoFrames::<4>::get(&mut Reader::new(&buf, 0)), Ok(f));
-        // count 1, cache 1, then the frame; entries past count must be zero.
-        let mut good = [0u8; IoFrames::<2>::SIZE];
+        assert_eq!(FrameList::<4>::get(&mut Reader::new(&buf, 0)), Ok(f));
+        // count 1, reserved, then the frame; entries past count must be zero.
+        let mut good = [0u8; FrameList::<2>::SIZE];
         good[0] = 1;
-        good[2] = 1;
-        good[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
-        let g = IoFrames::<2>::get(&mut Reader::new(&good, 0)).unwrap();
-        assert_eq!((g.as_slice(), g.cache), (&[1u64 << 40][..], IoCache::WriteCombining));
+        good[4..12].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let g = FrameList::<2>::get(&mut Reader::new(&good, 0)).unwrap();
+        assert_eq!(g.as_slice(), &[1u64 << 40][..]);
         let mut bad = good;
-        bad[16] = 1;
+        bad[12] = 1;
         assert_eq!(
-            IoFrames::<2>::get(&mut Reader::new(&bad, 0)),
-            Err(DecodeError::ReservedNonZero(16))
+            FrameList::<2>::get(&mut Reader::new(&bad, 0)),
+            Err(DecodeError::ReservedNonZero(12))
         );
-        let mut bad = good;
-        bad[2] = 2;
-        assert!(IoFrames::<2>::get(&mut Reader::new(&bad, 0)).is_err());
         let mut bad = good;
         bad[0] = 3;
         assert_eq!(
-            IoFrames::<2>::get(&mut Reader::new(&bad, 0)),
+            FrameList::<2>::get(&mut Reader::new(&bad, 0)),
             Err(DecodeError::TooBig(0))
         );
         let mut bad = good;
-        bad[5] = 1;
-        assert!(IoFrames::<2>::get(&mut Reader::new(&bad, 0)).is_err());
+        bad[2] = 1;
+        assert!(FrameList::<2>::get(&mut Reader::new(&bad, 0)).is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::ring::{Slot, SLOT_SIZE};
 /// files, `CmOpen`, `CmCmd`, [`Event::Cm`]; 5: memory windows, `AllocMw`,
 /// `DeallocMw`, and [`Udata`](super::msg::Udata)'s `out_len`, the
 /// response bytes the provider asked for; 6: MMIO regions,
-/// [`MmapRsp`](super::msg::MmapRsp)'s `io` frames).
+/// [`MmapRsp`](super::msg::MmapRsp)'s `io` frames, `MapIo`).
 pub const PROTOCOL_VERSION: u16 = 6;
 /// Lowest protocol version this implementation speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 6;
@@ -347,6 +347,9 @@ ops! {
     Mmap = 0x0090, MmapReq => MmapRsp;
     /// Release a driver mmap region.
     Munmap = 0x0091, MunmapReq => Empty;
+    /// Put an MMIO region's frames in an auto-translated frontend's
+    /// physical map.
+    MapIo = 0x0092, MapIoReq => Empty;
     /// Doorbell for a QP (zero-WR post_send); always `NO_REPLY`.
     Kick = 0x00a0, QpReq => Empty;
     /// Map guest pages a verb faulted on into the context's address space.
@@ -405,6 +408,7 @@ impl Request {
             Request::DetachMcast(r) => r.ctx,
             Request::Mmap(r) => r.ctx,
             Request::Munmap(r) => r.ctx,
+            Request::MapIo(r) => r.ctx,
             Request::MapPages(r) => r.ctx,
             Request::CmCmd(r) => r.ctx,
         })
@@ -419,6 +423,7 @@ impl Request {
             Request::RegMr(m) => m.check(),
             Request::ReregMr(m) => m.check(),
             Request::Mmap(m) => m.check(),
+            Request::MapIo(m) => m.check(),
             Request::CmCmd(m) => m.check(),
             _ => Ok(()),
         }
@@ -726,6 +731,12 @@ mod tests {
                     m.indirect = RefList::default();
                 }
             }
+            Request::MapIo(m) => {
+                m.offset = src.below(1 << 40) * PAGE_SIZE;
+                if m.gfns.is_empty() {
+                    m.gfns = FrameList::new(&[1]).unwrap();
+                }
+            }
             Request::Mmap(m) => {
                 m.offset = src.below(1 << 40) * PAGE_SIZE;
                 let pages = 1 + src.below(1 << 20);
@@ -750,7 +761,7 @@ mod tests {
             RspBody::Mmap(m) => {
                 // RAM or MMIO, never both.
                 if !m.refs.is_empty() {
-                    m.io = IoFrames::default();
+                    m.io = FrameList::default();
                 }
                 m.total_pages = m.total_pages.max((m.refs.len() + m.io.len()) as u32);
             }
