@@ -27,6 +27,13 @@ probe() { # DOMAIN ARGS...
 	d=$1; shift
 	xrun "$d" "/xenib/xenib-mmio-probe $*"
 }
+# A raw DOMID_IO mapping (privcmd's IOCTL_PRIVCMD_MMAP) exists in PV
+# domains only: in an auto-translated one the raw checks are skipped.
+raw_refused() { # DOMAIN: Xen refuses DOMAIN the frame
+	[ "$(guest_type_of "$1")" != pv ] && return 0
+	out=$(probe "$1" raw "$frame") && { echo "$out"; return 1; }
+	echo "$1: $out"
+}
 
 xrun domu2 "/xenib/xenib-mmio-probe region xib0 $P1 60 >/tmp/mmio.out 2>&1 & echo \$! >/tmp/mmio.pid" ||
 	fail "cannot start the region holder in domu2"
@@ -34,23 +41,23 @@ wait_for "xrun domu2 'grep -q mapped /tmp/mmio.out' >/dev/null" 30 ||
 	fail "domu2 did not map the region: $(xrun domu2 'cat /tmp/mmio.out')"
 [ "$(back_counter io.frames)" = 1 ] || fail "io.frames $(back_counter io.frames), not 1"
 /xenib/xenib-mmio-probe check "$bar/resource2" "$P1" || fail "domu2's stores are not in the BAR"
-out=$(probe domu2 raw "$frame") || fail "Xen refused domu2 the frame it was given: $out"
-echo "domu2: $out"
-[ "${out##* }" = "$P1" ] || fail "domu2's raw mapping reads ${out##* }, not $P1"
+if [ "$(guest_type_of domu2)" = pv ]; then
+	out=$(probe domu2 raw "$frame") || fail "Xen refused domu2 the frame it was given: $out"
+	echo "domu2: $out"
+	[ "${out##* }" = "$P1" ] || fail "domu2's raw mapping reads ${out##* }, not $P1"
+fi
 out=$(probe domu1 region xib0 "$P2")
 [ $? = 2 ] && echo "$out" | grep -q EBUSY || fail "domu1 got domu2's frame: $out"
 echo "domu1: $out"
 d1=$(xl domid domu1) d2=$(xl domid domu2)
 dmesg | grep -q "domain $d1: I/O frame $frame is domain $d2's until it is gone" ||
 	fail "no log line naming domain $d1 and domain $d2"
-out=$(probe domu1 raw "$frame") && fail "Xen let domu1 map domu2's frame: $out"
-echo "domu1: $out"
+raw_refused domu1 || fail "Xen let domu1 map domu2's frame"
 
 xrun domu2 'kill $(cat /tmp/mmio.pid)' || fail "cannot stop the holder"
 wait_for '[ "$(back_counter io.frames)" = 0 ]' 20 || fail "permission not withdrawn: io.frames $(back_counter io.frames)"
 [ "$(back_counter io.quarantined)" = 1 ] || fail "io.quarantined $(back_counter io.quarantined), not 1"
-out=$(probe domu2 raw "$frame") && fail "domu2 still maps the frame after its context closed: $out"
-echo "domu2 after close: $out"
+raw_refused domu2 || fail "domu2 still maps the frame after its context closed"
 out=$(probe domu1 region xib0 "$P2")
 [ $? = 2 ] && echo "$out" | grep -q EBUSY || fail "domu1 got the frame while domu2 lives: $out"
 echo "domu1 while domu2 lives: $out"
