@@ -2,7 +2,8 @@
 # The guest half of bench/run: measures the native device (rxe0) and the
 # paravirtual one (xib0) in this one boot, interleaved, ROUNDS times with
 # the order alternating, and prints one `@...` line per measurement for
-# bench/report.py. Usage (in the guest): guest.sh [--quick] ROUNDS
+# bench/report.py. Usage (in the guest): guest.sh [--quick] [--pin-domus CPUS]
+# ROUNDS; --pin-domus (Xen) pins both domUs' vCPUs to CPUS (xl vcpu-pin).
 #
 #   @perf  round= first= dev= test= size= iters= tries= status= <metrics>
 #   @bench round= dev= test= ...                  (from xenib-bench)
@@ -32,6 +33,10 @@ fi
 
 quick=
 [ "$1" = --quick ] && { quick=1; shift; }
+if [ "$1" = --pin-domus ]; then
+	for d in domu1 domu2; do xl vcpu-pin $d all "$2" || exit 1; done
+	shift 2
+fi
 rounds=${1:-3}
 
 gid_rxe0=$(ipv4_gid_index rxe0) || { echo "no IPv4 GID on rxe0"; exit 1; }

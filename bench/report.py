@@ -767,9 +767,11 @@ def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts):
                  f"dom0, on xib0 in domu1. {vcpus} vCPUs share the host's two cores, so a "
                  "busy-polling domU competes with dom0's rxe work: the paravirtual "
                  "latencies include that scheduling, which native dom0 runs do not pay.")
-        if meta.get("xen_args"):
-            L.append(f"- vCPU layout: extra Xen options `{meta['xen_args']}`; `xl vcpu-list` is "
-                     "at the top of raw.log.")
+        if meta.get("xen_args") or meta.get("pin_domus"):
+            lay = [f"extra Xen options `{meta['xen_args']}`"] if meta.get("xen_args") else []
+            if meta.get("pin_domus"):
+                lay.append(f"both domUs pinned to CPU {meta['pin_domus']}")
+            L.append(f"- vCPU layout: {', '.join(lay)}; `xl vcpu-list` is at the top of raw.log.")
     else:
         L.append("# xenib benchmark: paravirtual xib0 against native rxe0\n")
     rounds = sorted({r["round"] for r in rows})
