@@ -278,8 +278,10 @@ def limit(rt, rts):
     L = ["## The physical limit: one notification round trip\n",
          "The cheapest cross-domain round trip in this boot: `xenib-evtchn-pingpong` "
          "(`/dev/xen/evtchn`, no ring, no shared memory) bounces one event between "
-         "domu1 and an echo, each round before the round's measurements; "
-         "median, fastest and 99th percentile of the round trips, in µs.\n",
+         "domu1 and an echo, each round before the round's measurements; every "
+         "party sleeps until its event comes, as xib0's ends do after their polling "
+         "window, so a round trip includes waking the vCPUs and processes involved. "
+         "Median, fastest and 99th percentile of the round trips, in µs.\n",
          "| path | median | min | p99 | per round (median) | round trips per run |",
          "|---|---:|---:|---:|---|---:|"]
     for path in sorted(rts, key=lambda p: list(PATHS).index(p) if p in PATHS else 9):
@@ -296,10 +298,12 @@ def limit(rt, rts):
         d = excess_us(m, x) if x else None
         if d is None:
             continue
-        k = d / unit
-        parts.append(f"- {label(t, size)}: {fr(x['ratio'])}×, +{fmt(d)} µs per operation = "
-                     f"**{k:.1f} RT**; the notifications its path needs account for "
-                     f"{floor:g} RT ({why}), so {max(k - floor, 0):.1f} RT are beyond them.")
+        k = round(d / unit, 1) + 0.0  # no "-0.0"
+        rest = (f"so {k - floor:.1f} RT are beyond them" if k > floor
+                else "so all of it is within them")
+        parts.append(f"- {label(t, size)}: {fr(x['ratio'])}×, {'+' if d >= 0 else '−'}{fmt(abs(d))} µs "
+                     f"per operation = **{k:.1f} RT**; the notifications its path needs account "
+                     f"for {floor:g} RT ({why}), {rest}.")
     if parts:
         L.append(f"xib0's excess over native in units of one domU ↔ dom0 round trip "
                  f"(RT = {fmt(unit)} µs); what the notifications themselves must cost is "
