@@ -2,11 +2,14 @@
 # The guest half of bench/run: measures the native device (rxe0) and the
 # paravirtual one (xib0) in this one boot, interleaved, ROUNDS times with
 # the order alternating, and prints one `@...` line per measurement for
-# bench/report.py. Usage (in the guest): guest.sh [--quick] ROUNDS
+# bench/report.py. Usage (in the guest): guest.sh [--quick] [--pin-domus CPUS]
+# ROUNDS; --pin-domus (Xen) pins both domUs' vCPUs to CPUS (xl vcpu-pin).
 #
 #   @perf  round= first= dev= test= size= iters= tries= status= <metrics>
 #   @bench round= dev= test= ...                  (from xenib-bench)
 #   @count round= dev=xib0 what= <backend request and busy_us deltas>
+#   @evtchn round= path= n= median_us= ...       (Xen mode: one event-channel
+#                                                  round trip, see evtchn())
 #
 # For xib0 every measurement also gets the backend's request counters
 # (/dev/xenib_back) before and after, so kicks per operation are known.
@@ -30,6 +33,10 @@ fi
 
 quick=
 [ "$1" = --quick ] && { quick=1; shift; }
+if [ "$1" = --pin-domus ]; then
+	for d in domu1 domu2; do xl vcpu-pin $d all "$2" || exit 1; done
+	shift 2
+fi
 rounds=${1:-3}
 
 gid_rxe0=$(ipv4_gid_index rxe0) || { echo "no IPv4 GID on rxe0"; exit 1; }
@@ -157,13 +164,47 @@ run_bench() {
 	fi
 }
 
+# The cheapest cross-domain round trip, the unit the report measures xib0's
+# excess in (xenib-evtchn-pingpong, bare event channels, no ring): domu1 to
+# an echo in dom0 (path=domu-dom0: a verb's front -> back -> front), and
+# domu1 to an echo in domu2 through a relay in dom0 (path=domu-domu: a
+# message between the two xib0s and its answer).
+evtchn() {
+	r=$1 pp=/xenib/xenib-evtchn-pingpong n=1000
+	[ -n "$quick" ] && n=300
+	d1=$(xl domid domu1) d2=$(xl domid domu2)
+	$pp echo "$d1" >/tmp/evtchn.out 2>&1 &
+	epid=$!
+	if wait_for "grep -q ready /tmp/evtchn.out" 5; then
+		port=$(awk '$1 == "port" { print $2 }' /tmp/evtchn.out)
+		xrun domu1 "$pp ping 0 $port $n" | sed "s/^@evtchn /@evtchn round=$r path=domu-dom0 /"
+	fi
+	kill $epid 2>/dev/null
+	wait $epid 2>/dev/null
+	$pp relay "$d1" "$d2" >/tmp/evtchn.out 2>&1 &
+	epid=$!
+	if wait_for "grep -q ready /tmp/evtchn.out" 5; then
+		set -- $(awk '$1 == "ports" { print $2, $3 }' /tmp/evtchn.out)
+		# domu2's echo must be bound before domu1 pings.
+		xrun domu2 "$pp echo 0 $2 >/tmp/evtchn.out 2>&1 & echo \$! >/tmp/evtchn.pid
+			for i in \$(seq 50); do grep -q ready /tmp/evtchn.out && exit 0; sleep 0.1; done; exit 1" &&
+			xrun domu1 "$pp ping 0 $1 $n" | sed "s/^@evtchn /@evtchn round=$r path=domu-domu /"
+		xrun domu2 'kill $(cat /tmp/evtchn.pid)' >/dev/null
+	fi
+	kill $epid 2>/dev/null
+	wait $epid 2>/dev/null
+}
+
 echo "@env nproc=$(nproc) kernel=$(uname -r) rounds=$rounds quick=${quick:-0} mode=$([ -n "$xen" ] && echo xen || echo bare)"
+# Where the vCPUs may run: the layout the Xen numbers belong to.
+[ -n "$xen" ] && xl vcpu-list | sed 's/^/# /'
 r=1
 while [ $r -le "$rounds" ]; do
 	# Alternate which device goes first, per round.
 	if [ $((r % 2)) = 1 ]; then order="rxe0 xib0"; else order="xib0 rxe0"; fi
 	first=${order%% *}
 	echo "# round $r of $rounds: $order"
+	[ -n "$xen" ] && evtchn $r
 	for t in ib_send_lat ib_write_lat ib_read_lat; do
 		for s in $LAT_SIZES; do
 			for d in $order; do run_perf $r $first $d $t $s $LAT_ITERS; done

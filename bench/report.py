@@ -90,12 +90,14 @@ def num(v):
 
 
 def parse(path):
-    """Returns (rows, counts, env, failures, backend).
+    """Returns (rows, counts, env, failures, backend, evtchn).
 
     rows: dicts round, dev, test, size, metric, value.
     counts: (round, test, size) -> {Op: n} for xib0.
+    evtchn: path -> [{round, median_us, min_us, p99_us, ...}] (Xen mode).
     """
     rows, counts, env, failures, backend = [], {}, {}, [], []
+    evtchn = defaultdict(list)
     in_backend = False
     with open(path, errors="replace") as f:
         for line in f:
@@ -145,7 +147,9 @@ def parse(path):
                 ops["busy"] = {k[len("busy_us."):]: int(v) for k, v in d.items()
                                if k.startswith("busy_us.")}
                 counts[(int(d["round"]), "bench-" + d["what"], 0)] = ops
-    return rows, counts, env, failures, backend
+            elif tag == "@evtchn":
+                evtchn[d["path"]].append(dict({k: num(v) for k, v in d.items()}, round=int(d["round"])))
+    return rows, counts, env, failures, backend, evtchn
 
 
 def med(xs):
@@ -200,6 +204,114 @@ def fmt(x, digits=3):
 
 def fr(x):
     return "–" if x is None else f"{x:.2f}"
+
+
+# ---------------------------------------------------------------------------
+# The physical limit (Xen mode): one event-channel round trip
+
+# The round trip the excess is counted in: a verb's front -> back -> front.
+UNIT_PATH = "domu-dom0"
+PATHS = {"domu-dom0": "domu1 ↔ dom0",
+         "domu-domu": "domu1 → dom0 → domu2 → dom0 → domu1"}
+
+
+def round_trips(evtchn):
+    """path -> median over rounds of median_us and p99_us, min of min_us, and
+    the per-round medians."""
+    out = {}
+    for path, runs in evtchn.items():
+        runs = [r for r in runs if r.get("median_us") is not None]
+        if runs:
+            out[path] = dict(median=med([r["median_us"] for r in runs]),
+                             min=min(r["min_us"] for r in runs),
+                             p99=med([r["p99_us"] for r in runs]),
+                             per_round=[r["median_us"] for r in sorted(runs, key=lambda r: r["round"])],
+                             n=int(runs[0]["n"]))
+    return out
+
+
+def excess_us(metric, x):
+    """What xib0 adds to one operation over native, in µs: the difference of
+    the medians for times, of the time per operation for rates. None for
+    bandwidths, which are throughput rather than a wait per operation."""
+    n, p = x.get("native"), x.get("pv")
+    if n is None or p is None or n <= 0 or p <= 0:
+        return None
+    if METRICS[metric][0] == "us":
+        return p - n
+    if metric == "rate_per_s":
+        return 1e6 / p - 1e6 / n
+    if metric == "msg_rate":  # Mpps: µs per message
+        return 1 / p - 1 / n
+    return None
+
+
+def in_rt(metric, x, unit_us):
+    d = excess_us(metric, x)
+    return None if d is None or not unit_us else d / unit_us
+
+
+EXCESS_NOTE = (" \"Excess [RT]\": xib0's median minus rxe0's (for rates, the difference "
+               "in time per operation) in units of the domU ↔ dom0 event-channel round trip "
+               "measured in the same boot (next section); – for bandwidths, which are "
+               "throughput, not a wait per operation.")
+
+# test, size, metric, round trips of notification the path itself needs, why
+FLOORS = [
+    ("ib_send_lat", 2, "lat_typical", 0.5,
+     "perftest reports half a ping-pong; one way is one doorbell notification "
+     "domu1 → dom0, and the receiver polls its CQ in shared memory"),
+    ("ib_write_lat", 2, "lat_typical", 0.5, "as ib_send_lat"),
+    ("ib_read_lat", 2, "lat_typical", 0.5,
+     "one doorbell notification; the read's response lands in polled memory"),
+    ("post1", 2, "complete_us", 0.5, "one doorbell notification, the CQ polled"),
+    ("qp", 0, "rate_per_s", 4,
+     "4 forwarded requests, CreateQp, 2 Mmap and DestroyQp, each at most one round trip"),
+    ("qp-rts", 0, "rate_per_s", 7, "7 requests, with 3 ModifyQp"),
+    ("reg_first", MIB, "reg_us", 1, "1 request"),
+    ("reg_repeated", MIB, "reg_us", 1, "1 request"),
+]
+
+
+def limit(rt, rts):
+    """The measured round trips, and the key gaps counted in them."""
+    L = ["## The physical limit: one notification round trip\n",
+         "The cheapest cross-domain round trip in this boot: `xenib-evtchn-pingpong` "
+         "(`/dev/xen/evtchn`, no ring, no shared memory) bounces one event between "
+         "domu1 and an echo, each round before the round's measurements; every "
+         "party sleeps until its event comes, as xib0's ends do after their polling "
+         "window, so a round trip includes waking the vCPUs and processes involved. "
+         "Median, fastest and 99th percentile of the round trips, in µs.\n",
+         "| path | median | min | p99 | per round (median) | round trips per run |",
+         "|---|---:|---:|---:|---|---:|"]
+    for path in sorted(rts, key=lambda p: list(PATHS).index(p) if p in PATHS else 9):
+        x = rts[path]
+        L.append(f"| {PATHS.get(path, path)} | {fmt(x['median'])} | {fmt(x['min'])} | "
+                 f"{fmt(x['p99'])} | {' '.join(fmt(v) for v in x['per_round'])} | {x['n']} |")
+    L.append("")
+    unit = (rts.get(UNIT_PATH) or {}).get("median")
+    if not unit:
+        return L
+    parts = []
+    for t, size, m, floor, why in FLOORS:
+        x = rt.get((t, size, m))
+        d = excess_us(m, x) if x else None
+        if d is None:
+            continue
+        k = round(d / unit, 1) + 0.0  # no "-0.0"
+        rest = (f"so {k - floor:.1f} RT are beyond them" if k > floor
+                else "so all of it is within them")
+        parts.append(f"- {label(t, size)}: {fr(x['ratio'])}×, {'+' if d >= 0 else '−'}{fmt(abs(d))} µs "
+                     f"per operation = **{k:.1f} RT**; the notifications its path needs account "
+                     f"for {floor:g} RT ({why}), {rest}.")
+    if parts:
+        L.append(f"xib0's excess over native in units of one domU ↔ dom0 round trip "
+                 f"(RT = {fmt(unit)} µs); what the notifications themselves must cost is "
+                 "what the emulated machine imposes, the rest is ours (the ring, the "
+                 "backend's work, and the scheduling of the vCPUs that must run):\n")
+        L.extend(parts)
+        L.append("")
+    return L
 
 
 # ---------------------------------------------------------------------------
@@ -499,7 +611,7 @@ def evidence(rt, counts, env):
 # ---------------------------------------------------------------------------
 # Output
 
-def write_csvs(outdir, rows, rt):
+def write_csvs(outdir, rows, rt, unit_us=None):
     with open(os.path.join(outdir, "measurements.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["round", "device", "test", "size_bytes", "metric", "unit", "value", "tries"])
@@ -511,12 +623,15 @@ def write_csvs(outdir, rows, rt):
         w = csv.writer(f)
         w.writerow(["test", "size_bytes", "metric", "unit", "higher_is_better", "native_median",
                     "xib0_median", "ratio_median", "ratio_min", "ratio_max"]
-                   + [f"ratio_round{rd}" for rd in rounds])
+                   + [f"ratio_round{rd}" for rd in rounds]
+                   + (["excess_round_trips"] if unit_us else []))
         for k in sorted(rt, key=sort_key):
             x = rt[k]
             unit, hib = METRICS[k[2]]
+            ex = in_rt(k[2], x, unit_us)
             w.writerow([k[0], k[1], k[2], unit, int(hib), x["native"], x["pv"], x["ratio"], x["lo"], x["hi"]]
-                       + [x["per_round"].get(rd, "") for rd in rounds])
+                       + [x["per_round"].get(rd, "") for rd in rounds]
+                       + ([ex if ex is not None else ""] if unit_us else []))
 
 
 def plots(outdir, rt):
@@ -640,18 +755,27 @@ def plots(outdir, rt):
     return made
 
 
-def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs):
+def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts):
     L = []
     xen = meta.get("mode") == "xen"
+    # The excess columns: only where the round trip was measured (Xen).
+    unit_us = (rts.get(UNIT_PATH) or {}).get("median")
     if xen:
+        # dom0's (its nproc) and one per domU
+        vcpus = {"1": "Three", "2": "Four"}.get(env.get("nproc"), "All")
         L.append("# xenib benchmark on Xen: xib0 between two domUs against native rxe0 in dom0\n")
-        L.append("- Setup: Xen 4.17 in QEMU TCG, PV dom0 (2 vCPUs, rxe0 on its bridge, "
+        L.append(f"- Setup: Xen 4.17 in QEMU TCG, PV dom0 ({env.get('nproc', '?')} vCPUs, rxe0 on its bridge, "
                  "ib_back) and two PV domUs (1 vCPU each, ib_front). Native: both perftest "
                  "processes in dom0 on rxe0. Paravirtual: server in domu2, client in domu1, "
                  "each over its xib0 (the same rxe0 underneath). xenib-bench: on rxe0 in "
-                 "dom0, on xib0 in domu1. Four vCPUs share the host's two cores, so a "
+                 f"dom0, on xib0 in domu1. {vcpus} vCPUs share the host's two cores, so a "
                  "busy-polling domU competes with dom0's rxe work: the paravirtual "
                  "latencies include that scheduling, which native dom0 runs do not pay.")
+        if meta.get("xen_args") or meta.get("pin_domus"):
+            lay = [f"extra Xen options `{meta['xen_args']}`"] if meta.get("xen_args") else []
+            if meta.get("pin_domus"):
+                lay.append(f"both domUs pinned to CPU {meta['pin_domus']}")
+            L.append(f"- vCPU layout: {', '.join(lay)}; `xl vcpu-list` is at the top of raw.log.")
     else:
         L.append("# xenib benchmark: paravirtual xib0 against native rxe0\n")
     rounds = sorted({r["round"] for r in rows})
@@ -680,8 +804,10 @@ def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs):
 
     # Targets
     L.append("## Targets\n")
-    L.append("| target | measurement | rxe0 | xib0 | ratio (median) | spread | verdict |")
-    L.append("|---|---|---:|---:|---:|---|---|")
+    rtcol = lambda m, x: (f" {fr(in_rt(m, x, unit_us))} |" if unit_us else "")
+    L.append("| target | measurement | rxe0 | xib0 | ratio (median) | spread | verdict |"
+             + (" excess [RT] |" if unit_us else ""))
+    L.append("|---|---|---:|---:|---:|---|---|" + ("---:|" if unit_us else ""))
     missed = []
     for name, tests, sizes, metric, bound, upper in TARGETS:
         for t in tests:
@@ -696,10 +822,13 @@ def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs):
                     verdict = f"**missed by {((c['off'] - 1) * 100):.0f}%**"
                     missed.append((name, t, s, c))
                 L.append(f"| {name} | {label(t, s)} | {fmt(c['native'])} {unit} | {fmt(c['pv'])} {unit} "
-                         f"| {fr(c['ratio'])}× | {fr(c['lo'])}–{fr(c['hi'])} | {verdict} |")
+                         f"| {fr(c['ratio'])}× | {fr(c['lo'])}–{fr(c['hi'])} | {verdict} |"
+                         + rtcol(metric, c))
     L.append("")
     L.append("\"Missed by N%\": how far the median ratio is beyond the bound, as a "
-             "fraction of the bound.\n")
+             "fraction of the bound." + (EXCESS_NOTE if unit_us else "") + "\n")
+    if rts:
+        L.extend(limit(rt, rts))
 
     ev = evidence(rt, counts, env)
     if ev:
@@ -722,8 +851,9 @@ def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs):
     L.append("## All measurements\n")
     L.append("Medians over rounds of each device's value (itself a median within a run "
              "for latencies and verb times); ratio = median of per-round xib0/rxe0.\n")
-    L.append("| measurement | metric | rxe0 | xib0 | ratio | spread | per round |")
-    L.append("|---|---|---:|---:|---:|---|---|")
+    L.append("| measurement | metric | rxe0 | xib0 | ratio | spread | per round |"
+             + (" excess [RT] |" if unit_us else ""))
+    L.append("|---|---|---:|---:|---:|---|---|" + ("---:|" if unit_us else ""))
     for k in sorted(rt, key=sort_key):
         t, s, m = k
         if m in ("lat_min", "bw_peak", "lat_avg") and kind(t) in ("lat", "bw"):
@@ -732,7 +862,7 @@ def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs):
         unit = METRICS[m][0]
         per = " ".join(f"{v:.2f}" for _, v in sorted(x["per_round"].items()))
         L.append(f"| {label(t, s)} | {m} [{unit}] | {fmt(x['native'])} | {fmt(x['pv'])} "
-                 f"| {fr(x['ratio'])} | {fr(x['lo'])}–{fr(x['hi'])} | {per} |")
+                 f"| {fr(x['ratio'])} | {fr(x['lo'])}–{fr(x['hi'])} | {per} |" + rtcol(m, x))
     L.append("")
     L.append("`lat_min`, `lat_avg`, `bw_peak` and every single round's value are in "
              "`measurements.csv`; every ratio in `ratios.csv`.\n")
@@ -764,14 +894,15 @@ def main():
     raw, outdir = sys.argv[1], sys.argv[2]
     meta = kv(sys.argv[3:])
     os.makedirs(outdir, exist_ok=True)
-    rows, counts, env, failures, backend = parse(raw)
+    rows, counts, env, failures, backend, evtchn = parse(raw)
     if not rows:
         print(f"report.py: no measurements in {raw}", file=sys.stderr)
         return 1
     rt = ratios(rows)
-    write_csvs(outdir, rows, rt)
+    rts = round_trips(evtchn)
+    write_csvs(outdir, rows, rt, (rts.get(UNIT_PATH) or {}).get("median"))
     pngs = plots(outdir, rt)
-    missed = report(outdir, rows, rt, counts, env, failures, backend, meta, pngs)
+    missed = report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts)
     # A short summary for the terminal.
     print(f"{len(rows)} measurements, {len(failures)} missing; report in {outdir}/report.md")
     for name, tests, sizes, metric, bound, upper in TARGETS:
@@ -781,6 +912,8 @@ def main():
                 if c:
                     print(f"  {label(t, s):32s} {c['ratio']:.2f}x  [{c['lo']:.2f}-{c['hi']:.2f}]  "
                           f"{'met' if c['ok'] else 'MISSED'} ({name})")
+    for path, x in rts.items():
+        print(f"  event-channel round trip {PATHS.get(path, path)}: {x['median']:.1f} us median")
     return 0
 
 
