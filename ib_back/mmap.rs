@@ -302,18 +302,7 @@ pub(crate) fn map_io(ctx: &mut Context, transport: &Transport, req: &MapIoReq) -
     }
     p2m.reserve(gfns.len(), GFP_KERNEL)?;
     for (k, (&gfn, &frame)) in gfns.iter().zip(frames).enumerate() {
-        // SAFETY: A plain hypercall on behalf of the frontend's domain.
-        let ret = unsafe { sys::xenib_back_memory_mapping(domid, gfn, frame, true) };
-        if ret != 0 {
-            warn_ratelimited!(
-                "domain {}: Xen did not map I/O frame {:#x} at its frame {:#x}: {}\n",
-                domid,
-                frame,
-                gfn,
-                ret
-            );
-            return Err(Error::from_errno(ret));
-        }
+        set_p2m(domid, gfn, frame, true)?;
         // Cannot fail: reserved above.
         p2m.push((gfn, first + k), GFP_KERNEL)?;
     }
@@ -326,21 +315,30 @@ fn unmap_p2m(transport: &Transport, claim: &IoClaim, p2m: &[(u64, usize)]) {
         return;
     };
     for &(gfn, page) in p2m {
-        let Some(&frame) = claim.frames().get(page) else {
-            continue;
-        };
-        // SAFETY: A plain hypercall on behalf of the frontend's domain.
-        let ret = unsafe { sys::xenib_back_memory_mapping(domid, gfn, frame, false) };
-        if ret != 0 {
-            pr_err!(
-                "domain {}: Xen did not unmap I/O frame {:#x} from its frame {:#x}: {}\n",
-                domid,
-                frame,
-                gfn,
-                ret
-            );
+        if let Some(&frame) = claim.frames().get(page) {
+            // Logged; nothing more to do if Xen refuses.
+            let _ = set_p2m(domid, gfn, frame, false);
         }
     }
+}
+
+/// Puts I/O `frame` at guest frame `gfn` of `domid`'s physical map, or
+/// takes it out; a refusal is logged, naming the domain.
+fn set_p2m(domid: u16, gfn: u64, frame: u64, add: bool) -> Result {
+    // SAFETY: A plain hypercall on behalf of the frontend's domain.
+    let ret = unsafe { sys::xenib_back_memory_mapping(domid, gfn, frame, add) };
+    if ret != 0 {
+        warn_ratelimited!(
+            "domain {}: Xen did not {} I/O frame {:#x} at its frame {:#x}: {}\n",
+            domid,
+            if add { "map" } else { "unmap" },
+            frame,
+            gfn,
+            ret
+        );
+        return Err(Error::from_errno(ret));
+    }
+    Ok(())
 }
 
 /// `Munmap`: the guest unmapped a region.
