@@ -17,6 +17,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/inet.h>
 #include <net/ipv6.h>
@@ -279,6 +280,8 @@ bool xenib_back_in_guest_range(unsigned long addr, unsigned long len)
 static DEFINE_MUTEX(xenib_map_lock);
 static struct page **xenib_map_pages_pending;
 static struct xenib_gmap *xenib_map_gmap_pending;
+/* Time xenib_gmap_mmap took for the pending mapping (the grant maps). */
+static u64 xenib_map_gmap_ns;
 static struct xenib_window *xenib_map_window_pending;
 static unsigned long xenib_map_nr_pending;
 
@@ -326,8 +329,13 @@ static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
 	if (xenib_map_gmap_pending && !vma->vm_pgoff) {
 		struct xenib_gmap *m = xenib_map_gmap_pending;
 
+		u64 t0 = ktime_get_ns();
+		int ret;
+
 		xenib_map_gmap_pending = NULL;
-		return xenib_gmap_mmap(m, vma);
+		ret = xenib_gmap_mmap(m, vma);
+		xenib_map_gmap_ns = ktime_get_ns() - t0;
+		return ret;
 	}
 	if (!xenib_map_pages_pending || nr != xenib_map_nr_pending || vma->vm_pgoff)
 		return -EINVAL;
@@ -477,7 +485,7 @@ unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
  * way (sys/xen_glue.c maps the grants as gntdev would).
  */
 unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr,
-				    unsigned long addr, bool readonly)
+				    unsigned long addr, bool readonly, u64 *grant_ns)
 {
 	unsigned long len = (unsigned long)nr << PAGE_SHIFT, ret;
 	struct xenib_gmap *m;
@@ -489,8 +497,10 @@ unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *
 		return PTR_ERR(m);
 	mutex_lock(&xenib_map_lock);
 	xenib_map_gmap_pending = m;
+	xenib_map_gmap_ns = 0;
 	ret = vm_mmap(service, addr, len, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
 		      MAP_SHARED | (addr ? MAP_FIXED : 0), 0);
+	*grant_ns = xenib_map_gmap_ns;
 	if (xenib_map_gmap_pending) {
 		/* vm_mmap failed before reaching our mmap handler. */
 		xenib_gmap_free(xenib_map_gmap_pending);
