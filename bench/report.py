@@ -637,7 +637,13 @@ def phase_breakdown(counts):
         dback = part("back", "dereg", ["driver", "unmap"])
         s = f"{kind}: front {front or '–'}"
         if back:
-            s += f" (the request's backend side: {back})"
+            s += f" (the request's backend side: {back}"
+            inside = sum(m.get(f"back.reg.{n}") or 0
+                         for n in ("list", "map_grants", "map_service", "driver"))
+            if m.get("front.reg.request") is not None:
+                s += (f"; the other {fmt(m['front.reg.request'] - inside)} µs of the request "
+                      "are the trip and the backend's work around the phases")
+            s += ")"
         if dfront:
             s += f"; dereg: front {dfront}"
             if dback:
