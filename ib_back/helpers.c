@@ -311,10 +311,36 @@ static const struct vm_operations_struct xenib_region_vm_ops = {
 	.may_split = xenib_region_may_split,
 };
 
+/* What xenib_region_set_pte() maps: the pages of a region being set up. */
+struct xenib_region_ptes {
+	struct mm_struct *mm;
+	struct page **pages;
+	unsigned long start;
+	pgprot_t prot;
+};
+
+/*
+ * One PTE of a region: the page as a special PTE, as vmf_insert_mixed()
+ * makes it (x86 has pte_special), but for the whole range in one walk of
+ * the page tables (apply_to_page_range) instead of one walk and one PTE
+ * lock per page.
+ */
+static int xenib_region_set_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct xenib_region_ptes *r = data;
+	struct page *page = r->pages[(addr - r->start) >> PAGE_SHIFT];
+
+	if (!pte_none(ptep_get(pte)))
+		return -EBUSY;
+	set_pte_at(r->mm, addr, pte, pte_mkspecial(pfn_pte(page_to_pfn(page), r->prot)));
+	return 0;
+}
+
 static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	unsigned long i, nr = vma_pages(vma);
-	vm_fault_t vmf;
+	unsigned long nr = vma_pages(vma);
+	struct xenib_region_ptes ptes;
+	int ret;
 
 	/* Only the helpers below map this file, from the kernel. */
 	if (!mutex_is_locked(&xenib_map_lock))
@@ -342,13 +368,18 @@ static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
 	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
 	vma->vm_ops = &xenib_region_vm_ops;
 	vma->vm_private_data = xenib_map_pages_pending;
-	for (i = 0; i < nr; i++) {
-		vmf = vmf_insert_mixed(vma, vma->vm_start + (i << PAGE_SHIFT),
-				       __pfn_to_pfn_t(page_to_pfn(xenib_map_pages_pending[i]), 0));
-		if (vmf & VM_FAULT_ERROR)
-			return vm_fault_to_errno(vmf, 0) ?: -EFAULT;
-	}
-	return 0;
+	ptes = (struct xenib_region_ptes){
+		.mm = vma->vm_mm,
+		.pages = xenib_map_pages_pending,
+		.start = vma->vm_start,
+		.prot = vma->vm_page_prot,
+	};
+	ret = apply_to_page_range(vma->vm_mm, vma->vm_start, nr << PAGE_SHIFT,
+				  xenib_region_set_pte, &ptes);
+	if (ret)
+		/* The core unmaps what was set: as any unmapping, unseen. */
+		vma->vm_private_data = NULL;
+	return ret;
 }
 
 static const struct file_operations xenib_back_fops = {
