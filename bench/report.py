@@ -133,6 +133,10 @@ def parse(path):
                 r, dev, t = int(d["round"]), d["dev"], d["test"]
                 if t == "reg":
                     test, size = f"reg_{d['kind']}", int(d["size"])
+                    # Mean µs per call of each phase of xib0's two sides.
+                    ph = {k[3:]: num(v) for k, v in d.items() if k.startswith("ph.")}
+                    if ph:
+                        counts[(r, "phases-" + d["kind"], size)] = ph
                 elif t == "post":
                     test, size = f"post{d['wrs_per_post']}", 2
                 else:
@@ -596,6 +600,7 @@ def evidence(rt, counts, env):
         if busy is not None:
             s += (f"; the backend spent {busy:.0f} µs per RegMr, mean over every size "
                   "measured (`busy_us`)")
+        s += phase_breakdown(counts)
         s += (". Per registration, the front pins the pages and grants each one, "
               "listing the references in indirect pages; the back maps every grant "
               "(with Xen, into pages it keeps between registrations: taking them from "
@@ -606,6 +611,48 @@ def evidence(rt, counts, env):
               "DeregMr undoes all of it")
         ev.append(s + ".")
     return ev
+
+
+def phase_breakdown(counts):
+    """Where a 1 MiB registration's time goes on xib0, first and repeated:
+    the phases of both sides (medians over rounds of their means, µs), as
+    the counters `phase_us.*` measured them around each size."""
+    out = []
+    for kind in ("first", "repeated"):
+        per = defaultdict(list)
+        for (r, what, size), ph in counts.items():
+            if what == "phases-" + kind and size == MIB:
+                for k, v in ph.items():
+                    per[k].append(v)
+        if not per:
+            continue
+        m = {k: med(v) for k, v in per.items()}
+        def part(side, verb, names):
+            xs = [f"{n.replace('_', ' ')} {fmt(m[f'{side}.{verb}.{n}'])}" for n in names
+                  if m.get(f"{side}.{verb}.{n}") is not None]
+            return ", ".join(xs)
+        front = part("front", "reg", ["pin", "grant", "request"])
+        back = part("back", "reg", ["list", "map_grants", "map_service", "driver"])
+        dfront = part("front", "dereg", ["request", "release"])
+        dback = part("back", "dereg", ["driver", "unmap"])
+        s = f"{kind}: front {front or '–'}"
+        if back:
+            s += f" (the request's backend side: {back}"
+            inside = sum(m.get(f"back.reg.{n}") or 0
+                         for n in ("list", "map_grants", "map_service", "driver"))
+            if m.get("front.reg.request") is not None:
+                s += (f"; the other {fmt(m['front.reg.request'] - inside)} µs of the request "
+                      "are the trip and the backend's work around the phases")
+            s += ")"
+        if dfront:
+            s += f"; dereg: front {dfront}"
+            if dback:
+                s += f" (backend: {dback})"
+        out.append(s)
+    if not out:
+        return ""
+    return ("; phases of a 1 MiB registration on xib0 (µs, mean per call, median over "
+            "rounds; `phase_us.*` counters): " + "; ".join(out))
 
 
 # ---------------------------------------------------------------------------

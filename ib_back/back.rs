@@ -47,7 +47,7 @@ mod xen;
 mod shared;
 use shared::protocol::xen_ring::caps;
 use shared::protocol::{av, shmem, ucma, wire};
-use shared::{doorbell_page, errno, fifo, loop_grants, poll, table, xenbus};
+use shared::{doorbell_page, errno, fifo, loop_grants, phase, poll, table, xenbus};
 
 use device::Device;
 use frontend::Frontend;

@@ -847,7 +847,7 @@ impl Frontend {
                 })
             }),
             Request::ReregMr(r) => self.budgeted(backend, c, r.nr_pages, |c| {
-                ok(RspBody::ReregMr(mr::rereg(c, svc, tr, r)?))
+                ok(RspBody::ReregMr(mr::rereg(c, svc, tr, stats, r)?))
             }),
             Request::DeregMr(r) => self.destroying(c, Kind::Mr, |c| {
                 self.budgeted(backend, c, 0, |c| {

@@ -17,6 +17,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/inet.h>
 #include <net/ipv6.h>
@@ -279,6 +280,8 @@ bool xenib_back_in_guest_range(unsigned long addr, unsigned long len)
 static DEFINE_MUTEX(xenib_map_lock);
 static struct page **xenib_map_pages_pending;
 static struct xenib_gmap *xenib_map_gmap_pending;
+/* Time xenib_gmap_mmap took for the pending mapping (the grant maps). */
+static u64 xenib_map_gmap_ns;
 static struct xenib_window *xenib_map_window_pending;
 static unsigned long xenib_map_nr_pending;
 
@@ -308,10 +311,36 @@ static const struct vm_operations_struct xenib_region_vm_ops = {
 	.may_split = xenib_region_may_split,
 };
 
+/* What xenib_region_set_pte() maps: the pages of a region being set up. */
+struct xenib_region_ptes {
+	struct mm_struct *mm;
+	struct page **pages;
+	unsigned long start;
+	pgprot_t prot;
+};
+
+/*
+ * One PTE of a region: the page as a special PTE, as vmf_insert_mixed()
+ * makes it (x86 has pte_special), but for the whole range in one walk of
+ * the page tables (apply_to_page_range) instead of one walk and one PTE
+ * lock per page.
+ */
+static int xenib_region_set_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct xenib_region_ptes *r = data;
+	struct page *page = r->pages[(addr - r->start) >> PAGE_SHIFT];
+
+	if (!pte_none(ptep_get(pte)))
+		return -EBUSY;
+	set_pte_at(r->mm, addr, pte, pte_mkspecial(pfn_pte(page_to_pfn(page), r->prot)));
+	return 0;
+}
+
 static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	unsigned long i, nr = vma_pages(vma);
-	vm_fault_t vmf;
+	unsigned long nr = vma_pages(vma);
+	struct xenib_region_ptes ptes;
+	int ret;
 
 	/* Only the helpers below map this file, from the kernel. */
 	if (!mutex_is_locked(&xenib_map_lock))
@@ -326,21 +355,31 @@ static int xenib_back_mmap(struct file *file, struct vm_area_struct *vma)
 	if (xenib_map_gmap_pending && !vma->vm_pgoff) {
 		struct xenib_gmap *m = xenib_map_gmap_pending;
 
+		u64 t0 = ktime_get_ns();
+		int ret;
+
 		xenib_map_gmap_pending = NULL;
-		return xenib_gmap_mmap(m, vma);
+		ret = xenib_gmap_mmap(m, vma);
+		xenib_map_gmap_ns = ktime_get_ns() - t0;
+		return ret;
 	}
 	if (!xenib_map_pages_pending || nr != xenib_map_nr_pending || vma->vm_pgoff)
 		return -EINVAL;
 	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
 	vma->vm_ops = &xenib_region_vm_ops;
 	vma->vm_private_data = xenib_map_pages_pending;
-	for (i = 0; i < nr; i++) {
-		vmf = vmf_insert_mixed(vma, vma->vm_start + (i << PAGE_SHIFT),
-				       __pfn_to_pfn_t(page_to_pfn(xenib_map_pages_pending[i]), 0));
-		if (vmf & VM_FAULT_ERROR)
-			return vm_fault_to_errno(vmf, 0) ?: -EFAULT;
-	}
-	return 0;
+	ptes = (struct xenib_region_ptes){
+		.mm = vma->vm_mm,
+		.pages = xenib_map_pages_pending,
+		.start = vma->vm_start,
+		.prot = vma->vm_page_prot,
+	};
+	ret = apply_to_page_range(vma->vm_mm, vma->vm_start, nr << PAGE_SHIFT,
+				  xenib_region_set_pte, &ptes);
+	if (ret)
+		/* The core unmaps what was set: as any unmapping, unseen. */
+		vma->vm_private_data = NULL;
+	return ret;
 }
 
 static const struct file_operations xenib_back_fops = {
@@ -477,7 +516,7 @@ unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
  * way (sys/xen_glue.c maps the grants as gntdev would).
  */
 unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr,
-				    unsigned long addr, bool readonly)
+				    unsigned long addr, bool readonly, u64 *grant_ns)
 {
 	unsigned long len = (unsigned long)nr << PAGE_SHIFT, ret;
 	struct xenib_gmap *m;
@@ -489,8 +528,10 @@ unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *
 		return PTR_ERR(m);
 	mutex_lock(&xenib_map_lock);
 	xenib_map_gmap_pending = m;
+	xenib_map_gmap_ns = 0;
 	ret = vm_mmap(service, addr, len, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
 		      MAP_SHARED | (addr ? MAP_FIXED : 0), 0);
+	*grant_ns = xenib_map_gmap_ns;
 	if (xenib_map_gmap_pending) {
 		/* vm_mmap failed before reaching our mmap handler. */
 		xenib_gmap_free(xenib_map_gmap_pending);

@@ -19,6 +19,7 @@ use kernel::prelude::*;
 
 use crate::context::Context;
 use crate::frontend::FrontendName;
+use crate::poll::now_ns;
 use crate::stats::{Obj, Stats};
 use crate::sys::{self, warn_ratelimited};
 use crate::transport::{GuestPages, Transport};
@@ -32,18 +33,53 @@ use crate::wire::{
 pub(crate) const MAX_MRS_PER_CONTEXT: usize = 1 << 14;
 const PAGE: u64 = 4096;
 
+/// The phases of a registration and a deregistration whose time the
+/// counters show (`phase_us.*`, `stats.rs`): reading the grant
+/// references from the indirect pages; mapping the grants (Xen: the grant
+/// map operations, which on PV also write the service's PTEs; loopback:
+/// looking the pages up); the rest of placing them in the service
+/// process; the driver's own registration (rxe pins the pages again and
+/// builds its page table); and for a deregistration the driver's part and
+/// unmapping.
+pub(crate) const PHASES: [&str; 6] = [
+    "reg.list",
+    "reg.map_grants",
+    "reg.map_service",
+    "reg.driver",
+    "dereg.driver",
+    "dereg.unmap",
+];
+#[derive(Clone, Copy)]
+enum Phase {
+    List = 0,
+    MapGrants,
+    MapService,
+    Driver,
+    DeregDriver,
+    DeregUnmap,
+}
+
+impl Phase {
+    /// Counts this phase from `since` until now, in `stats`; returns now.
+    fn lap(self, stats: &Stats, since: i64) -> i64 {
+        stats.mr_phases.lap(self as usize, since)
+    }
+}
+
 /// Maps the guest pages a registration names: the grant references are
 /// read from the indirect pages (each copied out once), then the pages are
 /// mapped into the service process as one range, writable if `writable`.
 fn map_guest(
     svc: &Service,
     transport: &Transport,
+    stats: &Stats,
     start: u64,
     nr_pages: u32,
     indirect: &RefList<MAX_INDIRECT>,
     writable: bool,
 ) -> Result<GuestPages> {
     let nr = nr_pages as usize;
+    let t = now_ns();
     let mut list = KBox::new([0u8; 4096], GFP_KERNEL)?;
     // A two-level list: the request names directory pages, which list the
     // indirect pages.
@@ -55,12 +91,20 @@ fn map_guest(
         indirect.as_slice()
     };
     let refs = read_refs(transport, indirect, nr, &mut list)?;
+    let t = Phase::List.lap(stats, t);
     let at = (start - start % PAGE) as usize;
-    match transport.map_guest_pages(svc, &refs, Some(at), !writable) {
+    let mut grant_ns = 0;
+    let pages = match transport.map_guest_pages(svc, &refs, Some(at), !writable, &mut grant_ns) {
         // Overlaps another registration (or is no user address).
-        Err(e) if e == EEXIST => transport.map_guest_pages(svc, &refs, None, !writable),
+        Err(e) if e == EEXIST => {
+            transport.map_guest_pages(svc, &refs, None, !writable, &mut grant_ns)
+        }
         r => r,
-    }
+    }?;
+    let total = (now_ns() - t).max(0) as u64;
+    stats.mr_phases.add(Phase::MapGrants as usize, grant_ns);
+    stats.mr_phases.add(Phase::MapService as usize, total.saturating_sub(grant_ns));
+    Ok(pages)
 }
 
 /// Reads `count` grant references from the granted list pages `pages`
@@ -130,8 +174,10 @@ pub(crate) fn reg(
     req.check().map_err(|_| EINVAL)?;
     ctx.mrs.reserve()?;
     let writable = access_writable(req.access);
-    let pages = map_guest(svc, transport, req.start, req.nr_pages, &req.indirect, writable)?;
+    let pages = map_guest(svc, transport, stats, req.start, req.nr_pages, &req.indirect, writable)?;
+    let t = now_ns();
     let resp = reg_cmd(ctx, svc, &pages, req)?;
+    Phase::Driver.lap(stats, t);
     // Cannot fail after `reserve`.
     ctx.mrs.insert(GuestMr {
         handle: resp.mr_handle,
@@ -162,11 +208,14 @@ fn dereg_cmd(ctx: &Context, svc: &Service, handle: u32) -> Result {
 
 pub(crate) fn dereg(ctx: &mut Context, svc: &Service, stats: &Stats, req: &DeregMrReq) -> Result {
     let i = ctx.mrs.position(|m| m.handle == req.mr.0).ok_or(EINVAL)?;
+    let t = now_ns();
     dereg_cmd(ctx, svc, req.mr.0)?;
+    let t = Phase::DeregDriver.lap(stats, t);
     // The driver has unpinned the pages: now unmap them.
     if let Some(mr) = ctx.mrs.remove(i) {
         ctx.mr_pages -= mr.pages.nr;
     }
+    Phase::DeregUnmap.lap(stats, t);
     stats.add(Obj::Mr, -1);
     Ok(())
 }
@@ -175,6 +224,7 @@ pub(crate) fn rereg(
     ctx: &mut Context,
     svc: &Service,
     transport: &Transport,
+    stats: &Stats,
     req: &ReregMrReq,
 ) -> Result<ReregMrRsp> {
     req.check().map_err(|_| EINVAL)?;
@@ -187,7 +237,7 @@ pub(crate) fn rereg(
     };
     let writable = access_writable(access);
     let new_pages = if req.flags & REREG_TRANS != 0 {
-        Some(map_guest(svc, transport, req.start, req.nr_pages, &req.indirect, writable)?)
+        Some(map_guest(svc, transport, stats, req.start, req.nr_pages, &req.indirect, writable)?)
     } else if writable && !mr.writable {
         // The device would write pages the guest shared read-only.
         warn_ratelimited!(

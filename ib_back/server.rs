@@ -506,7 +506,7 @@ pub(crate) fn map_faulted(
             return Err(ENOMEM);
         }
         let readonly = p.addr & PAGE_WRITE == 0;
-        let pages = transport.map_guest_pages(svc, &[p.gref], Some(addr), readonly)?;
+        let pages = transport.map_guest_pages(svc, &[p.gref], Some(addr), readonly, &mut 0)?;
         ctx.fetched.push(pages, GFP_KERNEL)?;
         stats.add(Obj::Fetched, 1);
     }

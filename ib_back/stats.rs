@@ -7,6 +7,7 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::phase::{Phases, SliceWriter};
 use crate::wire::Op;
 
 /// Kinds of backend objects counted while alive.
@@ -54,6 +55,8 @@ pub(crate) struct Stats {
     /// servers polling after a request of theirs.
     taken: [AtomicU64; 2],
     objects: [AtomicI64; OBJ_NAMES.len()],
+    /// Time spent in each phase of registrations (`mr.rs`).
+    pub(crate) mr_phases: Phases<{ crate::mr::PHASES.len() }>,
 }
 
 impl Stats {
@@ -66,6 +69,7 @@ impl Stats {
             doorbells: AtomicU64::new(0),
             taken: [const { AtomicU64::new(0) }; 2],
             objects: [const { AtomicI64::new(0) }; OBJ_NAMES.len()],
+            mr_phases: Phases::new(crate::mr::PHASES),
         }
     }
 
@@ -118,6 +122,7 @@ impl Stats {
                 }
             }
         }
+        self.mr_phases.format(&mut w);
         let _ = writeln!(w, "errors {}", self.errors.load(Ordering::Relaxed));
         let _ = writeln!(
             w,
@@ -139,23 +144,6 @@ impl Stats {
         let _ = writeln!(w, "xen.pages_in_use {}", in_use);
         let _ = writeln!(w, "xen.pages_leaked {}", leaked);
         w.len
-    }
-}
-
-struct SliceWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let dst = self
-            .buf
-            .get_mut(self.len..self.len + s.len())
-            .ok_or(core::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len += s.len();
-        Ok(())
     }
 }
 

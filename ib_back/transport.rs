@@ -7,6 +7,7 @@
 //! knows which transport provides them.
 
 use crate::loop_grants::MappedPage;
+use crate::poll::now_ns;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -149,12 +150,15 @@ impl Transport {
     /// virtual range, so that the real driver can register them: at `at`
     /// (their guest address, which must be window; `EEXIST` if another
     /// mapping is there) or, if `None`, in the server's private zone.
+    /// Adds the time spent mapping the grants themselves (loopback:
+    /// looking the pages up) to `grant_ns`.
     pub(crate) fn map_guest_pages(
         &self,
         svc: &Service,
         refs: &[GrantRef],
         at: Option<usize>,
         readonly: bool,
+        grant_ns: &mut u64,
     ) -> Result<GuestPages> {
         let fixed = at.unwrap_or(0);
         let nr = refs.len();
@@ -166,11 +170,13 @@ impl Transport {
             Self::Loopback(l) => {
                 ptrs.reserve(nr, GFP_KERNEL)?;
                 held.reserve(nr, GFP_KERNEL)?;
+                let t = now_ns();
                 for r in refs {
                     let page = l.map_grant(*r)?;
                     ptrs.push(page.as_ptr(), GFP_KERNEL)?;
                     held.push(page, GFP_KERNEL)?;
                 }
+                *grant_ns += (now_ns() - t).max(0) as u64;
                 // SAFETY: See above; the mapping looks pages up in `ptrs`
                 // and `held` keeps them alive: both live in `GuestPages`
                 // until after the mapping is gone.
@@ -192,9 +198,10 @@ impl Transport {
                     }
                     v
                 };
+                let mut ns = 0;
                 // SAFETY: In the service process; the helper copies the
                 // refs, and the mapping holds its grants itself.
-                unsafe {
+                let addr = unsafe {
                     sys::xenib_back_map_grants(
                         svc.file().as_ptr(),
                         x.domid(),
@@ -202,8 +209,11 @@ impl Transport {
                         nr as _,
                         fixed as _,
                         readonly,
+                        &mut ns,
                     )
-                }
+                };
+                *grant_ns += ns;
+                addr
             }
         };
         if addr as isize >= -4095 && addr as isize <= -1 {

@@ -35,7 +35,7 @@ mod xen;
 #[path = "../sys/shared.rs"]
 mod shared;
 use shared::protocol::{av, shmem, ucma, wire};
-use shared::{doorbell_page, errno, fifo, loop_grants, poll, table, xenbus};
+use shared::{doorbell_page, errno, fifo, loop_grants, phase, poll, table, xenbus};
 
 use channel::Channel;
 use device::IbDevice;

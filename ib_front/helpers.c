@@ -63,6 +63,18 @@ static const struct kernel_param_ops hostile_ops = {
 module_param_cb(hostile_test, &hostile_ops, NULL, 0600);
 MODULE_PARM_DESC(hostile_test, "write: run the hostile-frontend self-test (\"device\": over xib0's own connection; \"ports\": its port cases); read: its result");
 
+/* The frontend's counters (phase_us.* lines, ib_front/mr.rs), read-only. */
+static int counters_get(char *buf, const struct kernel_param *kp)
+{
+	return xenib_front_counters(buf, PAGE_SIZE);
+}
+
+static const struct kernel_param_ops counters_ops = {
+	.get = counters_get,
+};
+module_param_cb(counters, &counters_ops, NULL, 0444);
+MODULE_PARM_DESC(counters, "read: the frontend's counters (time per phase of memory registration)");
+
 static unsigned int release_timeout_ms = 30000;
 module_param(release_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(release_timeout_ms,

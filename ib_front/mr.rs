@@ -19,6 +19,8 @@ use kernel::prelude::*;
 use crate::channel::Channel;
 use crate::context::ctx_of;
 use crate::device::{channel, XibPd};
+use crate::phase::{Phases, SliceWriter};
+use crate::poll::now_ns;
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
@@ -26,6 +28,48 @@ use crate::wire::{
     GrantRef, MrHandle, PdHandle, RefList, RegMrReq, Request, ReregMrReq, RspBody, MAX_MR_PAGES,
     REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD, REREG_TRANS,
 };
+
+/// The phases of a registration and a deregistration whose time the
+/// counters show (`phase_us.*`, read from
+/// `/sys/module/ib_front/parameters/counters`): pinning the pages
+/// (`ib_umem_get`), granting them and their list pages, the request to
+/// the backend (its round trip, which includes the backend's own phases);
+/// for a deregistration the request and ending the grants and unpinning.
+static PHASES: Phases<5> = Phases::new([
+    "reg.pin",
+    "reg.grant",
+    "reg.request",
+    "dereg.request",
+    "dereg.release",
+]);
+#[derive(Clone, Copy)]
+enum Phase {
+    Pin = 0,
+    Grant,
+    Request,
+    DeregRequest,
+    DeregRelease,
+}
+
+impl Phase {
+    /// Counts this phase from `since` until now; returns now.
+    fn lap(self, since: i64) -> i64 {
+        PHASES.lap(self as usize, since)
+    }
+}
+
+/// Reading `/sys/module/ib_front/parameters/counters`.
+#[no_mangle]
+pub(crate) extern "C" fn xenib_front_counters(
+    buf: *mut kernel::ffi::c_char,
+    len: usize,
+) -> core::ffi::c_int {
+    // SAFETY: The parameter's getter passes a buffer of `len` bytes.
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+    let mut w = SliceWriter { buf, len: 0 };
+    PHASES.format(&mut w);
+    w.len as _
+}
 
 /// An MR: the core's `ib_mr` first, then what we hold for it.
 #[repr(C)]
@@ -74,8 +118,10 @@ impl SharedPages {
         if pages_spanned(start, length).is_some_and(|n| n > u64::from(ch.max_mr_pages())) {
             return Err(E2BIG);
         }
+        let t = now_ns();
         // SAFETY: We are in the verb's process context, as ib_umem_get needs.
         let umem = unsafe { sys::xenib_front_umem_get(ibdev, start, length, access) };
+        let t = Phase::Pin.lap(t);
         // SAFETY: Any pointer may be tested.
         let err = unsafe { sys::xenib_ptr_err(umem.cast()) };
         if err != 0 {
@@ -95,6 +141,7 @@ impl SharedPages {
             this.release(ch.transport());
             return Err(e);
         }
+        Phase::Grant.lap(t);
         Ok(this)
     }
 
@@ -221,6 +268,7 @@ fn reg(
             }
         },
     };
+    let t = now_ns();
     let rsp = match ch.call(&Request::RegMr(req)) {
         Ok(RspBody::RegMr(r)) => r,
         other => {
@@ -228,6 +276,7 @@ fn reg(
             return Err(other.err().unwrap_or(eproto()));
         }
     };
+    Phase::Request.lap(t);
     let mr = KBox::new(
         XibMr {
             ibmr: sys::ib_mr {
@@ -279,13 +328,16 @@ pub(crate) unsafe extern "C" fn dereg_mr(
         ctx: CtxHandle(xmr.ctx),
         mr: MrHandle(xmr.handle),
     };
+    let t = now_ns();
     if let Err(e) = ch.release(&Request::DeregMr(req)) {
         return e.to_errno();
     }
+    let t = Phase::DeregRequest.lap(t);
     // SAFETY: Boxed in `reg`; the core forgets the MR after this.
     let mr = unsafe { KBox::from_raw(ibmr.cast::<XibMr>()) };
     let XibMr { shared, .. } = KBox::into_inner(mr);
     shared.release(ch.transport());
+    Phase::DeregRelease.lap(t);
     0
 }
 

@@ -15,6 +15,8 @@ pub(crate) mod errno;
 pub(crate) mod fifo;
 #[path = "loop_grants.rs"]
 pub(crate) mod loop_grants;
+#[path = "phase.rs"]
+pub(crate) mod phase;
 #[path = "poll.rs"]
 pub(crate) mod poll;
 #[path = "protocol.rs"]

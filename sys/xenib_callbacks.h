@@ -41,6 +41,7 @@ int xenib_front_hostile_run_device(void);
 int xenib_front_hostile_run_ports(void);
 int xenib_front_hostile_run_overrun(void);
 int xenib_front_hostile_result(char *buf, size_t len);
+int xenib_front_counters(char *buf, size_t len);
 
 /* Xen bus drivers (ib_front: xen.rs; ib_back: xen.rs). */
 struct xenbus_device;

@@ -70,7 +70,7 @@ unsigned long xenib_back_map_pages(struct file *service, struct page **pages,
 				   unsigned long nr, unsigned long addr, bool readonly);
 int xenib_back_unmap_pages(unsigned long addr, unsigned long nr, struct xenib_window *w);
 unsigned long xenib_back_map_grants(struct file *service, u16 domid, const u32 *refs, u32 nr,
-				    unsigned long addr, bool readonly);
+				    unsigned long addr, bool readonly, u64 *grant_ns);
 int xenib_back_xen_register(void);
 void xenib_back_xen_unregister(void);
 int xenib_copy_to_user(unsigned long uaddr, const void *src, unsigned long len);

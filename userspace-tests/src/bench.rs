@@ -134,8 +134,15 @@ impl Env {
     }
 
     fn emit(&self, test: &str, kv: &[(&str, String)]) {
+        self.emit_with(test, kv, &[]);
+    }
+
+    fn emit_with(&self, test: &str, kv: &[(&str, String)], more: &[(String, String)]) {
         let mut s = format!("@bench dev={} test={test}", self.dev);
         for (k, v) in kv {
+            s.push_str(&format!(" {k}={v}"));
+        }
+        for (k, v) in more {
             s.push_str(&format!(" {k}={v}"));
         }
         println!("{s}");
@@ -146,7 +153,45 @@ fn f(v: f64) -> String {
     format!("{v:.2}")
 }
 
-/// ibv_reg_mr / ibv_dereg_mr, first time and repeated, per size.
+/// The phase counters of xib0's two sides that this system shows
+/// (`phase_us.VERB.PHASE` lines: the frontend's module parameter, the
+/// backend's device; under Xen only the side of this domain), as
+/// "front.VERB.PHASE"/"back.VERB.PHASE" -> microseconds.
+fn phase_counters() -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (side, path) in [
+        ("front", "/sys/module/ib_front/parameters/counters"),
+        ("back", "/dev/xenib_back"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut f = line.split_whitespace();
+            if let (Some(k), Some(v)) = (f.next(), f.next()) {
+                if let (Some(name), Ok(v)) = (k.strip_prefix("phase_us."), v.parse()) {
+                    out.push((format!("{side}.{name}"), v));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The mean time per call of each phase between two `phase_counters`
+/// snapshots, `n` calls apart, as `ph.NAME=us` fields.
+fn phase_fields(before: &[(String, u64)], n: usize) -> Vec<(String, String)> {
+    phase_counters()
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let old = before.iter().find(|(b, _)| *b == k).map_or(0, |(_, v)| *v);
+            (v > old).then(|| (format!("ph.{k}"), f((v - old) as f64 / n as f64)))
+        })
+        .collect()
+}
+
+/// ibv_reg_mr / ibv_dereg_mr, first time and repeated, per size; on xib0
+/// also the mean time of each phase of the two sides (`ph.*`).
 fn bench_reg(env: &Env) -> Result<(), String> {
     let pd = e(Pd::alloc(&env.ctx), "ibv_alloc_pd")?;
     let acc = access::LOCAL_WRITE | access::REMOTE_WRITE | access::REMOTE_READ;
@@ -163,6 +208,7 @@ fn bench_reg(env: &Env) -> Result<(), String> {
         // First time: a new buffer each time, its pages already touched so
         // that page faults are not what is measured.
         let (mut reg, mut dereg) = (Vec::new(), Vec::new());
+        let phases = phase_counters();
         for _ in 0..n {
             let buf = Buf::new(size);
             buf.fill(0, size, 1);
@@ -175,7 +221,7 @@ fn bench_reg(env: &Env) -> Result<(), String> {
             dereg.push(us(t2 - t1));
             drop(buf);
         }
-        env.emit(
+        env.emit_with(
             "reg",
             &[
                 ("size", size.to_string()),
@@ -184,11 +230,13 @@ fn bench_reg(env: &Env) -> Result<(), String> {
                 ("reg_us", f(median(&mut reg))),
                 ("dereg_us", f(median(&mut dereg))),
             ],
+            &phase_fields(&phases, n),
         );
         // Repeated: the same buffer registered again and again.
         let (mut reg, mut dereg) = (Vec::new(), Vec::new());
         let mut buf = Buf::new(size);
         buf.fill(0, size, 1);
+        let phases = phase_counters();
         for _ in 0..n {
             let t0 = Instant::now();
             let mr = e(Mr::register(&pd, buf, 0, size, acc), "ibv_reg_mr")?;
@@ -198,7 +246,7 @@ fn bench_reg(env: &Env) -> Result<(), String> {
             reg.push(us(t1 - t0));
             dereg.push(us(t2 - t1));
         }
-        env.emit(
+        env.emit_with(
             "reg",
             &[
                 ("size", size.to_string()),
@@ -207,6 +255,7 @@ fn bench_reg(env: &Env) -> Result<(), String> {
                 ("reg_us", f(median(&mut reg))),
                 ("dereg_us", f(median(&mut dereg))),
             ],
+            &phase_fields(&phases, n),
         );
     }
     Ok(())
