@@ -242,7 +242,7 @@ static int bench_main(int rank, int quick)
 		/* Only rank 1 received data; rank 0 has nothing to check. */
 		const char *st = verdict(rank == 1 && check_last(rbuf, len, iters - 1, 0) != 0, &corrupt);
 		if (rank == 0) {
-			printf("@mpi test=mpi-bandwidth size=%zu iters=%d window=%d status=%s mpi_bw=%.3f\n",
+			printf("@mpi test=mpi-bandwidth size=%zu iters=%d window=%d status=%s mpi_bw=%.6g\n",
 			       len, iters, BW_WINDOW, st, median(t, iters));
 			fflush(stdout);
 		}
