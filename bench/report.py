@@ -803,12 +803,15 @@ def mpi_section(rt, mpiruns, unit_us):
             runs = by.get(dev, [])
             if not runs:
                 continue
-            failed = sum(1 for m in runs if m.get("status") != 0)
-            pk = med([m.get("rxe0_sent_pkts") for m in runs])
-            db = med([m.get("doorbells") for m in runs])
-            parts.append(f"{dev}: {len(runs)} mpirun(s){f', {failed} failed' if failed else ''}, "
-                         f"per run rxe0 sent {fmt(pk)} packets and the backend saw "
+            good = [m for m in runs if m.get("status") == 0]
+            failed = len(runs) - len(good)
+            text = f"{dev}: {len(runs)} mpirun(s){f', {failed} failed (see raw.log)' if failed else ''}"
+            if good:
+                pk = med([m.get("rxe0_sent_pkts") for m in good])
+                db = med([m.get("doorbells") for m in good])
+                text += (f", per successful run rxe0 sent {fmt(pk)} packets and the backend saw "
                          f"{fmt(db)} doorbells (medians)")
+            parts.append(text)
         L.append("Which device carried it: " + "; ".join(parts) + ". A native run that rings "
                  "no doorbell of ours while rxe0's packet counter moves went through rxe0 "
                  "directly; the paravirtual runs go through xib0's doorbells to the same "
@@ -832,8 +835,9 @@ def mpi_section(rt, mpiruns, unit_us):
         for k in keys:
             x = rt[k]
             per = " ".join(f"{v:.2f}" for _, v in sorted(x["per_round"].items()))
+            spread = f"{fr(x['lo'])}–{fr(x['hi'])}" if x["per_round"] else "–"
             line = (f"| {human(k[1])} | {fmt(x['native'])} | {fmt(x['pv'])} | {fr(x['ratio'])} "
-                    f"| {fr(x['lo'])}–{fr(x['hi'])} | {per} |")
+                    f"| {spread} | {per} |")
             if fastest:
                 f_ = rt.get((t, k[1], fastest)) or {}
                 line += f" {fmt(f_.get('native'))} | {fmt(f_.get('pv'))} | {fr(f_.get('ratio'))} |"
