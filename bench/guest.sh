@@ -10,6 +10,9 @@
 #   @count round= dev=xib0 what= <backend request and busy_us deltas>
 #   @evtchn round= path= n= median_us= ...       (Xen mode: one event-channel
 #                                                  round trip, see evtchn())
+#   @mpi   round= first= dev= test= size= iters= status= <metric>
+#                                                 (Xen mode: MPI, see run_mpi())
+#   @mpirun round= dev= status= rxe0_sent_pkts= doorbells=   (one per mpirun)
 #
 # For xib0 every measurement also gets the backend's request counters
 # (/dev/xenib_back) before and after, so kicks per operation are known.
@@ -195,6 +198,44 @@ evtchn() {
 	wait $epid 2>/dev/null
 }
 
+# The MPI benchmark (Xen mode): xenib-mpi-pingpong --bench
+# (userspace-tests/mpi/pingpong.c: latency, bandwidth, MPI_Allreduce over
+# sizes), 2 ranks over Open MPI's UCX PML with RDMA transports only, no
+# shared memory: natively both ranks in dom0 on rxe0; paravirtually rank 0
+# in domu1 and rank 1 in domu2, each on its xib0, launched as
+# userspace-tests/xen/15-mpi.sh does. rxe0's sent packets and the backend's
+# doorbells around each run show which device carried it (a native run
+# rings no doorbell of ours).
+# A local mpirun never calls the rsh agent, but Open MPI wants one that exists.
+MPI_ENV="OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 UCX_TLS=rc_verbs,ud_verbs,self UCX_WARN_UNUSED_ENV_VARS=n"
+MPI_ARGS="--mca plm_rsh_agent /xenib/xen/xrsh --mca pml ucx --mca btl self --mca osc ^ucx -x UCX_NET_DEVICES -x UCX_IB_GID_INDEX -x UCX_TLS -x UCX_WARN_UNUSED_ENV_VARS"
+rxe_sent() {
+	cat /sys/class/infiniband/rxe0/ports/1/hw_counters/sent_pkts 2>/dev/null || echo 0
+}
+run_mpi() {
+	r=$1 first=$2 dev=$3
+	# Open MPI refuses a node named "(none)", dom0's name in this image.
+	[ "$(hostname)" != "(none)" ] || hostname dom0
+	prog="/xenib/xenib-mpi-pingpong --bench${quick:+ --quick}"
+	for attempt in 1 2; do
+		p0=$(rxe_sent) d0=$(back_counter doorbells)
+		if [ $dev = xib0 ]; then
+			xrun domu1 "export $MPI_ENV UCX_NET_DEVICES=xib0:1 UCX_IB_GID_INDEX=$GID; \
+				timeout 400 mpirun -np 2 --host $(ip_of domu1),$(ip_of domu2) \
+				--mca oob_tcp_if_include eth0 $MPI_ARGS $prog"
+		else
+			(export $MPI_ENV UCX_NET_DEVICES=rxe0:1 UCX_IB_GID_INDEX=$gid_rxe0
+			 timeout 400 mpirun -np 2 --host localhost:2 $MPI_ARGS $prog)
+		fi >/tmp/mpi.out 2>&1
+		rc=$?
+		echo "@mpirun round=$r dev=$dev attempt=$attempt status=$rc rxe0_sent_pkts=$(($(rxe_sent) - p0)) doorbells=$(($(back_counter doorbells) - d0))"
+		grep -q '^@mpi ' /tmp/mpi.out && break
+		echo "--- mpirun on $dev, attempt $attempt, exit $rc"; tail -20 /tmp/mpi.out
+	done
+	sed -n "s/^@mpi /@mpi round=$r first=$first dev=$dev /p" /tmp/mpi.out
+	[ $rc -eq 0 ] || { echo "--- mpirun on $dev exited $rc"; tail -20 /tmp/mpi.out; }
+}
+
 echo "@env nproc=$(nproc) kernel=$(uname -r) rounds=$rounds quick=${quick:-0} mode=$([ -n "$xen" ] && echo xen || echo bare)"
 # Where the vCPUs may run: the layout the Xen numbers belong to.
 [ -n "$xen" ] && xl vcpu-list | sed 's/^/# /'
@@ -218,6 +259,9 @@ while [ $r -le "$rounds" ]; do
 	for t in reg cq qp qp-rts post; do
 		for d in $order; do run_bench $r $d $t; done
 	done
+	if [ -n "$xen" ]; then
+		for d in $order; do run_mpi $r $first $d; done
+	fi
 	r=$((r + 1))
 done
 echo "@backend"

@@ -40,6 +40,12 @@ METRICS = {
     "rts_us": ("us", False),
     "post_us": ("us", False),
     "complete_us": ("us", False),
+    # MPI (xenib-mpi-pingpong --bench, Xen mode)
+    "mpi_lat_us": ("us", False),
+    "mpi_lat_min_us": ("us", False),
+    "mpi_bw": ("MB/s", True),
+    "mpi_allreduce_us": ("us", False),
+    "mpi_allreduce_min_us": ("us", False),
 }
 # The metric each test is judged by.
 PRIMARY = {
@@ -52,6 +58,17 @@ PRIMARY = {
     "qp-rts": "rate_per_s",
     "post1": "complete_us",
     "post16": "complete_us",
+}
+# The MPI tests: test -> (metric, its fastest-iteration companion or None,
+# title, y label, what one value is).
+MPI_TESTS = {
+    "mpi-latency": ("mpi_lat_us", "mpi_lat_min_us", "MPI latency", "latency [µs]",
+                    "ping-pong, half the round trip: median of the iterations"),
+    "mpi-bandwidth": ("mpi_bw", None, "MPI bandwidth", "bandwidth [MB/s]",
+                      "uni-directional, a window of MPI_Isend then a 1-byte reply: "
+                      "median of the iterations' MB/s"),
+    "mpi-allreduce": ("mpi_allreduce_us", "mpi_allreduce_min_us", "MPI_Allreduce", "time [µs]",
+                      "MPI_SUM of longs over both ranks, after a barrier: median of the iterations"),
 }
 
 
@@ -90,13 +107,14 @@ def num(v):
 
 
 def parse(path):
-    """Returns (rows, counts, env, failures, backend, evtchn).
+    """Returns (rows, counts, env, failures, backend, evtchn, mpiruns).
 
     rows: dicts round, dev, test, size, metric, value.
     counts: (round, test, size) -> {Op: n} for xib0.
     evtchn: path -> [{round, median_us, min_us, p99_us, ...}] (Xen mode).
+    mpiruns: [{round, dev, status, rxe0_sent_pkts, doorbells, ...}], one per mpirun.
     """
-    rows, counts, env, failures, backend = [], {}, {}, [], []
+    rows, counts, env, failures, backend, mpiruns = [], {}, {}, [], [], []
     evtchn = defaultdict(list)
     in_backend = False
     with open(path, errors="replace") as f:
@@ -116,17 +134,17 @@ def parse(path):
                 env.update(d)
             elif tag == "@backend":
                 in_backend = True
-            elif tag == "@perf":
+            elif tag == "@perf" or tag == "@mpi":
                 r, dev, test, size = int(d["round"]), d["dev"], d["test"], int(d["size"])
                 if d.get("status") != "ok":
                     failures.append(dict(round=r, dev=dev, test=test, size=size,
-                                         status=d.get("status"), tries=d.get("tries")))
+                                         status=d.get("status"), tries=d.get("tries", "1")))
                 else:
                     for m in METRICS:
                         if num(d.get(m)) is not None:
                             rows.append(dict(round=r, dev=dev, test=test, size=size,
                                              metric=m, value=num(d[m]), tries=int(d.get("tries", 1))))
-                if dev == PV and d.get("status") == "ok":
+                if tag == "@perf" and dev == PV and d.get("status") == "ok":
                     ops = {k: int(v) for k, v in d.items() if k[:1].isupper()}
                     counts[(r, test, size)] = dict(ops, iters=int(d["iters"]))
             elif tag == "@bench":
@@ -151,9 +169,11 @@ def parse(path):
                 ops["busy"] = {k[len("busy_us."):]: int(v) for k, v in d.items()
                                if k.startswith("busy_us.")}
                 counts[(int(d["round"]), "bench-" + d["what"], 0)] = ops
+            elif tag == "@mpirun":
+                mpiruns.append(dict({k: num(v) for k, v in d.items()}, round=int(d["round"]), dev=d["dev"]))
             elif tag == "@evtchn":
                 evtchn[d["path"]].append(dict({k: num(v) for k, v in d.items()}, round=int(d["round"])))
-    return rows, counts, env, failures, backend, evtchn
+    return rows, counts, env, failures, backend, evtchn, mpiruns
 
 
 def med(xs):
@@ -194,7 +214,7 @@ def sort_key(k):
     test, size, metric = k
     order = ["ib_send_lat", "ib_write_lat", "ib_read_lat", "ib_send_lat-e",
              "ib_write_bw", "ib_send_bw", "ib_read_bw", "reg_first", "reg_repeated",
-             "cq", "qp", "qp-rts", "post1", "post16"]
+             "cq", "qp", "qp-rts", "post1", "post16"] + list(MPI_TESTS)
     return (order.index(test) if test in order else 99, test, size, list(METRICS).index(metric))
 
 
@@ -382,6 +402,7 @@ def label(test, size):
              "cq": "CQ create+destroy", "post1": "post+complete 1 WR",
              "post16": "post+complete per WR (16/post)",
              "ib_send_lat-e": "ib_send_lat -e (events)"}
+    names.update({t: v[2] for t, v in MPI_TESTS.items()})
     n = names.get(test, test)
     return n if size == 0 else f"{n} {human(size)}"
 
@@ -717,7 +738,7 @@ def plots(outdir, rt):
         tests = [t for t in tests if any(k[0] == t and k[2] == metric for k in rt)]
         if not tests:
             return
-        fig, axes = plt.subplots(1, len(tests), figsize=(4.6 * len(tests), 4), squeeze=False)
+        fig, axes = plt.subplots(1, len(tests), figsize=(max(7.5, 4.6 * len(tests)), 4.3), squeeze=False)
         for ax, t in zip(axes[0], tests):
             for dev in (NATIVE, PV):
                 xs, ys, err = series(t, metric, dev)
@@ -753,6 +774,10 @@ def plots(outdir, rt):
               extra="lat_min")
     panel_set("bandwidth.png", "Bandwidth (median over rounds of BW average)",
               ["ib_write_bw", "ib_send_bw", "ib_read_bw"], "bw_avg", "bandwidth [MB/s]", True)
+    for t, (metric, fastest, title, ylabel, _) in MPI_TESTS.items():
+        panel_set(f"{t}.png", f"{title}, median over rounds"
+                  + ("; dashed: fastest iteration" if fastest else ""),
+                  [t], metric, ylabel, True, extra=fastest)
     # Registration: first and repeated, reg and dereg
     if any(k[0].startswith("reg_") for k in rt):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -802,7 +827,79 @@ def plots(outdir, rt):
     return made
 
 
-def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts):
+def mpi_section(rt, mpiruns, unit_us):
+    """The MPI results (Xen mode): one table per test, native against xib0
+    per size, and which device the runs went through."""
+    if not any(k[0] in MPI_TESTS for k in rt):
+        return []
+    L = ["## MPI\n",
+         "As the Xen-IB paper's MPI figures: `xenib-mpi-pingpong --bench` "
+         "(`userspace-tests/mpi/pingpong.c`), 2 ranks over Debian's Open MPI with its UCX PML, "
+         "RDMA transports only (`UCX_TLS=rc_verbs,ud_verbs,self`: no shared memory). Native: "
+         "both ranks in dom0 on rxe0. Paravirtual: rank 0 in domu1, rank 1 in domu2, each on "
+         "its xib0 (launched as `userspace-tests/xen/15-mpi.sh` does). One mpirun per device "
+         "and round, in the round's order; warm-up iterations before each point; the data of "
+         "each point's last iteration is checked after its timed loop (a corrupt point is "
+         "listed under missing measurements).\n"]
+    by = defaultdict(list)
+    for m in mpiruns:
+        by[m["dev"]].append(m)
+    if by:
+        parts = []
+        for dev in (NATIVE, PV):
+            runs = by.get(dev, [])
+            if not runs:
+                continue
+            good = [m for m in runs if m.get("status") == 0]
+            failed = len(runs) - len(good)
+            text = f"{dev}: {len(runs)} mpirun(s){f', {failed} failed (see raw.log)' if failed else ''}"
+            if good:
+                pk = med([m.get("rxe0_sent_pkts") for m in good])
+                db = med([m.get("doorbells") for m in good])
+                text += (f", per successful run rxe0 sent {fmt(pk)} packets and the backend saw "
+                         f"{fmt(db)} doorbells (medians)")
+            parts.append(text)
+        L.append("Which device carried it: " + "; ".join(parts) + ". A native run that rings "
+                 "no doorbell of ours while rxe0's packet counter moves went through rxe0 "
+                 "directly; the paravirtual runs go through xib0's doorbells to the same "
+                 "rxe0.\n")
+    for t, (metric, fastest, title, _, what) in MPI_TESTS.items():
+        keys = sorted(k for k in rt if k[0] == t and k[2] == metric)
+        if not keys:
+            continue
+        unit = METRICS[metric][0]
+        L.append(f"**{title}** ({what}; {unit}):\n")
+        head = "| size | rxe0 | xib0 | ratio | spread | per round |"
+        rule = "|---:|---:|---:|---:|---|---|"
+        if fastest:
+            head += " fastest: rxe0 | xib0 | ratio |"
+            rule += "---:|---:|---:|"
+        if unit_us and unit == "us":
+            head += " excess [RT] |"
+            rule += "---:|"
+        L.append(head)
+        L.append(rule)
+        for k in keys:
+            x = rt[k]
+            per = " ".join(f"{v:.2f}" for _, v in sorted(x["per_round"].items()))
+            spread = f"{fr(x['lo'])}–{fr(x['hi'])}" if x["per_round"] else "–"
+            line = (f"| {human(k[1])} | {fmt(x['native'])} | {fmt(x['pv'])} | {fr(x['ratio'])} "
+                    f"| {spread} | {per} |")
+            if fastest:
+                f_ = rt.get((t, k[1], fastest)) or {}
+                line += f" {fmt(f_.get('native'))} | {fmt(f_.get('pv'))} | {fr(f_.get('ratio'))} |"
+            if unit_us and unit == "us":
+                line += f" {fr(in_rt(metric, x, unit_us))} |"
+            L.append(line)
+        L.append("")
+    L.append("Ratio = xib0/rxe0 of the same round, median over rounds [min–max]; for times "
+             "above 1 is worse, for bandwidth below 1 is worse. The fastest iteration is "
+             "where no party waited for a vCPU. Plots: `mpi-latency.png`, "
+             "`mpi-bandwidth.png`, `mpi-allreduce.png`.\n")
+    return L
+
+
+def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts, mpiruns=()):
     L = []
     xen = meta.get("mode") == "xen"
     # The excess columns: only where the round trip was measured (Xen).
@@ -894,6 +991,8 @@ def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts):
         L.append("")
 
 
+    L.extend(mpi_section(rt, mpiruns, unit_us))
+
     # Full table
     L.append("## All measurements\n")
     L.append("Medians over rounds of each device's value (itself a median within a run "
@@ -905,6 +1004,8 @@ def report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts):
         t, s, m = k
         if m in ("lat_min", "bw_peak", "lat_avg") and kind(t) in ("lat", "bw"):
             continue  # in the CSV
+        if t in MPI_TESTS:
+            continue  # in the MPI section
         x = rt[k]
         unit = METRICS[m][0]
         per = " ".join(f"{v:.2f}" for _, v in sorted(x["per_round"].items()))
@@ -941,7 +1042,7 @@ def main():
     raw, outdir = sys.argv[1], sys.argv[2]
     meta = kv(sys.argv[3:])
     os.makedirs(outdir, exist_ok=True)
-    rows, counts, env, failures, backend, evtchn = parse(raw)
+    rows, counts, env, failures, backend, evtchn, mpiruns = parse(raw)
     if not rows:
         print(f"report.py: no measurements in {raw}", file=sys.stderr)
         return 1
@@ -949,7 +1050,7 @@ def main():
     rts = round_trips(evtchn)
     write_csvs(outdir, rows, rt, (rts.get(UNIT_PATH) or {}).get("median"))
     pngs = plots(outdir, rt)
-    missed = report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts)
+    missed = report(outdir, rows, rt, counts, env, failures, backend, meta, pngs, rts, mpiruns)
     # A short summary for the terminal.
     print(f"{len(rows)} measurements, {len(failures)} missing; report in {outdir}/report.md")
     for name, tests, sizes, metric, bound, upper in TARGETS:
@@ -959,6 +1060,11 @@ def main():
                 if c:
                     print(f"  {label(t, s):32s} {c['ratio']:.2f}x  [{c['lo']:.2f}-{c['hi']:.2f}]  "
                           f"{'met' if c['ok'] else 'MISSED'} ({name})")
+    for t, (metric, *_) in MPI_TESTS.items():
+        for k in sorted(k for k in rt if k[0] == t and k[2] == metric and k[1] in (1, 4, MIB, 8192 * 8)):
+            x = rt[k]
+            if x["ratio"] is not None:
+                print(f"  {label(*k[:2]):32s} {x['ratio']:.2f}x  [{x['lo']:.2f}-{x['hi']:.2f}]")
     for path, x in rts.items():
         print(f"  event-channel round trip {PATHS.get(path, path)}: {x['median']:.1f} us median")
     return 0
