@@ -45,7 +45,7 @@ mod xen;
 
 #[path = "../sys/shared.rs"]
 mod shared;
-use shared::protocol::xen_ring::caps;
+use shared::protocol::xen_ring::{caps, provider};
 use shared::protocol::{av, shmem, ucma, wire};
 use shared::{doorbell_page, errno, fifo, loop_grants, phase, poll, table, xenbus};
 

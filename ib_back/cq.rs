@@ -8,7 +8,7 @@ use crate::context::{offered, response, Context};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    CqHandle, CqReq, CreateCqReq, CreateCqRsp, ReqNotifyCqReq, ResizeCqReq, ResizeCqRsp, MAX_UDATA,
+    CqHandle, CqReq, CreateCqReq, CreateCqRsp, QueueMaps, ReqNotifyCqReq, ResizeCqReq, ResizeCqRsp, MAX_UDATA,
 };
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Result<CreateCqRsp> {
@@ -34,6 +34,7 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Res
         cq: CqHandle(resp.cq_handle),
         cqe: resp.cqe,
         udata: response(out, &req.udata)?,
+        queues: QueueMaps::default(),
     })
 }
 

@@ -118,6 +118,14 @@ impl Device {
         Ok(QpRef(NonNull::new(qp).ok_or(ENOENT)?))
     }
 
+    /// The driver's `enum rdma_driver_id`.
+    pub(crate) fn driver_id(&self) -> Result<u32> {
+        let dev = self.lock()?;
+        // SAFETY: The device is present and we hold a reference; `ops` is
+        // constant once registered.
+        Ok(unsafe { sys::xenib_get_driver_id(dev.raw()) } as u32)
+    }
+
     pub(crate) fn query_device(&self) -> Result<DeviceAttr> {
         let dev = self.lock()?;
         // SAFETY: The device is present and we hold a reference; `attrs`

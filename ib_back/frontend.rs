@@ -30,9 +30,10 @@ use crate::table::Table;
 use crate::transport::Transport;
 use crate::uverbs::Service;
 use crate::wire::doorbell;
+use crate::provider::QueueVerb;
 use crate::wire::{
     hello_response, requests_beyond, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle,
-    CtxHandle, Event, FrontRing, Request, Response, RspBody, Slot, FEATURE_FAULT_IN,
+    CtxHandle, Event, FrontRing, QueueMaps, Request, Response, RspBody, Slot, FEATURE_FAULT_IN,
     PROTOCOL_VERSION, SLOT_SIZE, SUPPORTED_FEATURES,
 };
 use crate::{ah, caps, cq, mmap, mr, mw, pd, qp, srq, sys, Backend};
@@ -806,6 +807,23 @@ impl Frontend {
         r
     }
 
+    /// The queue regions of a new object, with their refs
+    /// (`mmap::premap`); none if the device is gone.
+    fn premap(
+        &self,
+        svc: &Service,
+        backend: &Backend,
+        c: &mut Context,
+        h: CtxHandle,
+        verb: QueueVerb,
+        udata: &crate::wire::Udata,
+    ) -> QueueMaps {
+        let Ok(driver) = backend.device.driver_id() else {
+            return QueueMaps::default();
+        };
+        mmap::premap(c, svc, &self.transport, &backend.io, &backend.stats, h, driver, verb, udata)
+    }
+
     /// Runs a verb that destroys one object of `kind`.
     fn destroying(
         &self,
@@ -867,7 +885,9 @@ impl Frontend {
                 ok(RspBody::DeallocMw(Default::default()))
             }),
             Request::CreateCq(r) => self.creating(c, Kind::Cq, |c| {
-                ok(RspBody::CreateCq(cq::create(c, svc, r)?))
+                let mut rsp = cq::create(c, svc, r)?;
+                rsp.queues = self.premap(svc, backend, c, h, QueueVerb::CreateCq, &rsp.udata);
+                ok(RspBody::CreateCq(rsp))
             }),
             Request::ResizeCq(r) => ok(RspBody::ResizeCq(cq::resize(c, svc, r)?)),
             Request::DestroyCq(r) => self.destroying(c, Kind::Cq, |c| {
@@ -880,12 +900,13 @@ impl Frontend {
             )),
             Request::CreateQp(r) => self.creating(c, Kind::Qp, |c| {
                 self.policy.qp_type(&self.name(), r.qp_type)?;
-                let rsp = qp::create(c, svc, r)?;
+                let mut rsp = qp::create(c, svc, r)?;
                 if let Err(e) = self.record_qp(h, rsp.qp.0, rsp.qpn) {
                     let _ = qp::destroy(c, svc, &crate::wire::QpReq { ctx: h, qp: rsp.qp });
                     return Err(e);
                 }
                 self.bind_doorbell(backend, h, rsp.qp.0, rsp.qpn, r.user_handle);
+                rsp.queues = self.premap(svc, backend, c, h, QueueVerb::CreateQp, &rsp.udata);
                 ok(RspBody::CreateQp(rsp))
             }),
             Request::ModifyQp(r) => {
@@ -904,7 +925,9 @@ impl Frontend {
                 qp::kick(c, svc, r).map(|_| Default::default())?,
             )),
             Request::CreateSrq(r) => self.creating(c, Kind::Srq, |c| {
-                ok(RspBody::CreateSrq(srq::create(c, svc, r)?))
+                let mut rsp = srq::create(c, svc, r)?;
+                rsp.queues = self.premap(svc, backend, c, h, QueueVerb::CreateSrq, &rsp.udata);
+                ok(RspBody::CreateSrq(rsp))
             }),
             Request::ModifySrq(r) => ok(RspBody::ModifySrq(
                 srq::modify(c, svc, r).map(|_| Default::default())?,

@@ -12,7 +12,7 @@ use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
     AhAttr, CreateQpReq, CreateQpRsp, ModifyQpReq, QpAttr, QpCaps, QpHandle, QpReq, QpState,
-    QueryQpReq, QueryQpRsp, MAX_UDATA,
+    QueryQpReq, QueryQpRsp, QueueMaps, MAX_UDATA,
 };
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Result<CreateQpRsp> {
@@ -54,6 +54,7 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateQpReq) -> Res
             max_inline_data: resp.max_inline_data,
         },
         udata: response(out, &req.udata)?,
+        queues: QueueMaps::default(),
     })
 }
 

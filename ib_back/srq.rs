@@ -8,7 +8,7 @@ use crate::context::{offered, response, Context};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    CreateSrqReq, CreateSrqRsp, ModifySrqReq, QuerySrqRsp, SrqHandle, SrqReq, MAX_UDATA,
+    CreateSrqReq, CreateSrqRsp, QueueMaps, ModifySrqReq, QuerySrqRsp, SrqHandle, SrqReq, MAX_UDATA,
 };
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateSrqReq) -> Result<CreateSrqRsp> {
@@ -37,6 +37,7 @@ pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateSrqReq) -> Re
         max_sge: resp.max_sge,
         srqn: resp.srqn,
         udata: response(out, &req.udata)?,
+        queues: QueueMaps::default(),
     })
 }
 

@@ -101,6 +101,7 @@ pub(crate) unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
     // backend is gone there is nothing left to release.
     let ctx = CtxHandle(xuc.handle);
     let io_pages = ch.mappings().take_io_pages(ctx);
+    ch.mappings().forget_stashed(ctx);
     let closed = ch.call(&Request::CloseContext(CtxReq { ctx })).is_ok();
     for p in io_pages {
         // Device memory is out of our physical map once the backend has

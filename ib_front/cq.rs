@@ -76,8 +76,10 @@ fn create(
             xcq.ctx = ctx;
             xcq.cookie = cookie;
             xcq.ibcq.cqe = r.cqe as _;
+            ch.mappings().stash(CtxHandle(ctx), cookie, &r.queues);
             // SAFETY: As above.
             if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
+                ch.mappings().unstash(CtxHandle(ctx), cookie);
                 let _ = ch.call(&Request::DestroyCq(CqReq {
                     ctx: CtxHandle(ctx),
                     cq: r.cq,
@@ -97,6 +99,7 @@ pub(crate) unsafe extern "C" fn destroy_cq(
     from_result(|| {
         // SAFETY: A CQ we set up in `create_cq`.
         let (ch, xcq) = unsafe { (channel((*cq).device), &*cq.cast::<XibCq>()) };
+        ch.mappings().unstash(CtxHandle(xcq.ctx), xcq.cookie);
         ch.release(&Request::DestroyCq(CqReq {
             ctx: CtxHandle(xcq.ctx),
             cq: CqHandle(xcq.handle),

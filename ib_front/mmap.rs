@@ -20,6 +20,12 @@
 //! (`Mappings`), and the channel sends the queued `Munmap`s ahead of its
 //! next request, whose order they keep (a region unmapped and then mapped
 //! again is released before it is asked for anew).
+//!
+//! For drivers whose response layout the backend knows, the regions of a
+//! new CQ, QP or SRQ come with its create response, mapped and granted
+//! already (`QueueMaps`): they wait here (`stash`) for the provider's
+//! mmap, which then costs no request. Those the provider never maps are
+//! released when their object is destroyed.
 
 use crate::errno::eproto;
 use core::ffi::c_int;
@@ -33,7 +39,7 @@ use crate::fifo::Fifo;
 use crate::sys;
 use crate::table::Table;
 use crate::wire::{
-    CtxHandle, FrameList, GrantRef, IoCache, MapIoReq, MmapReq, Request, RspBody,
+    CtxHandle, FrameList, GrantRef, IoCache, MapIoReq, MmapReq, QueueMaps, Request, RspBody,
     MAX_MMAP_IO_FRAMES_PER_RSP,
 };
 
@@ -59,8 +65,13 @@ pub(crate) unsafe extern "C" fn mmap(
         let length = (end - start) as u64;
         let offset = (vma.vm_pgoff as u64).checked_mul(PAGE).ok_or(EINVAL)?;
         let nr = (length / PAGE) as usize;
-        let pages = fetch(ch, CtxHandle(xuc.handle), offset, length, nr)?;
         let ctx = CtxHandle(xuc.handle);
+        // Refs that came with the create, if they are this region's.
+        let refs = match ch.mappings().claim_stashed(ctx, offset) {
+            Some((total, refs)) if total as usize == nr => refs,
+            _ => KVec::new(),
+        };
+        let pages = fetch(ch, ctx, offset, length, nr, refs)?;
         let cookie = KBox::into_raw(ch.mappings().open(ctx, offset)?);
         // SAFETY: The VMA is being set up by this mmap call (mmap lock
         // held), nothing is mapped into it yet; on success the cookie comes
@@ -175,10 +186,17 @@ enum Pages {
     Io(KVec<u64>, IoCache),
 }
 
-/// Asks the backend for the `nr` pages of region (`ctx`, `offset`), as
-/// many responses as it takes; they must agree on what backs the region.
-fn fetch(ch: &Channel, ctx: CtxHandle, offset: u64, length: u64, nr: usize) -> Result<Pages> {
-    let mut refs = KVec::new();
+/// Asks the backend for the `nr` pages of region (`ctx`, `offset`) beyond
+/// the `refs` we have of it, as many responses as it takes; they must
+/// agree on what backs the region.
+fn fetch(
+    ch: &Channel,
+    ctx: CtxHandle,
+    offset: u64,
+    length: u64,
+    nr: usize,
+    mut refs: KVec<GrantRef>,
+) -> Result<Pages> {
     let mut frames = KVec::new();
     let mut cache = None;
     while refs.len() + frames.len() < nr {
@@ -233,6 +251,20 @@ struct MapState {
     /// Pages lending their frames to device memory, until their context
     /// is closed.
     io_pages: Table<IoPages>,
+    /// Regions mapped with their object's create, until the provider maps
+    /// them.
+    stashed: Table<Stashed>,
+}
+
+/// A region that came with its object's create response.
+struct Stashed {
+    ctx: CtxHandle,
+    /// The object's cookie (`Channel::add_object`).
+    owner: u64,
+    offset: u64,
+    total_pages: u32,
+    /// Grant refs of its first pages.
+    refs: KVec<GrantRef>,
 }
 
 /// Mapped regions one channel tracks (those of all its processes; the
@@ -248,6 +280,7 @@ impl Mappings {
                     open: Table::new(MAX_MAPPINGS),
                     closed: Fifo::new(MAX_MAPPINGS),
                     io_pages: Table::new(MAX_MAPPINGS),
+                    stashed: Table::new(MAX_MAPPINGS),
                 }),
             }),
             GFP_KERNEL,
@@ -318,6 +351,57 @@ impl Mappings {
             }
         }
         taken
+    }
+
+    /// Keeps the queue regions that came with the create of object `owner`
+    /// for the provider's mmap. One we cannot keep (out of memory) is
+    /// fetched by `Mmap` instead, which finds it mapped on the backend.
+    pub(crate) fn stash(&self, ctx: CtxHandle, owner: u64, queues: &QueueMaps) {
+        for (r, refs) in queues.iter() {
+            let mut kept = KVec::new();
+            if kept.extend_from_slice(refs, GFP_KERNEL).is_err() {
+                continue;
+            }
+            let s = Stashed {
+                ctx,
+                owner,
+                offset: r.offset,
+                total_pages: r.total_pages,
+                refs: kept,
+            };
+            let _ = self.state.lock().stashed.insert(s);
+        }
+    }
+
+    /// Takes the refs stashed for region (`ctx`, `offset`), with the
+    /// region's size in pages.
+    fn claim_stashed(&self, ctx: CtxHandle, offset: u64) -> Option<(u32, KVec<GrantRef>)> {
+        let mut st = self.state.lock();
+        let i = st.stashed.position(|s| s.ctx == ctx && s.offset == offset)?;
+        st.stashed.remove(i).map(|s| (s.total_pages, s.refs))
+    }
+
+    /// Object `owner` of context `ctx` is being destroyed: the backend is
+    /// to release those of its regions that no process mapped, ahead of
+    /// the destroy (queued like the regions whose last VMA closed).
+    pub(crate) fn unstash(&self, ctx: CtxHandle, owner: u64) {
+        let mut st = self.state.lock();
+        while let Some(i) = st.stashed.position(|s| s.ctx == ctx && s.owner == owner) {
+            if let Some(s) = st.stashed.remove(i) {
+                // Full: the backend keeps the region until the context
+                // closes.
+                let _ = st.closed.push((ctx, s.offset));
+            }
+        }
+    }
+
+    /// Context `ctx` is closing, which releases all its regions on the
+    /// backend: forgets those stashed for it.
+    pub(crate) fn forget_stashed(&self, ctx: CtxHandle) {
+        let mut st = self.state.lock();
+        while let Some(i) = st.stashed.position(|s| s.ctx == ctx) {
+            st.stashed.remove(i);
+        }
     }
 
     /// Takes the oldest region to release, if any.

@@ -103,8 +103,10 @@ pub(crate) unsafe extern "C" fn create_qp(
                 init.cap.max_send_sge = r.caps.max_send_sge;
                 init.cap.max_recv_sge = r.caps.max_recv_sge;
                 init.cap.max_inline_data = r.caps.max_inline_data;
+                ch.mappings().stash(CtxHandle(ctx), cookie, &r.queues);
                 // SAFETY: As above.
                 if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
+                    ch.mappings().unstash(CtxHandle(ctx), cookie);
                     let _ = ch.call(&Request::DestroyQp(QpReq {
                         ctx: CtxHandle(ctx),
                         qp: r.qp,
@@ -200,6 +202,7 @@ pub(crate) unsafe extern "C" fn destroy_qp(
     from_result(|| {
         // SAFETY: A QP we set up.
         let (ch, xqp) = unsafe { (channel((*qp).device), &*qp.cast::<XibQp>()) };
+        ch.mappings().unstash(CtxHandle(xqp.ctx), xqp.cookie);
         ch.release(&Request::DestroyQp(QpReq {
             ctx: CtxHandle(xqp.ctx),
             qp: QpHandle(xqp.handle),

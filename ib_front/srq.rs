@@ -61,8 +61,10 @@ pub(crate) unsafe extern "C" fn create_srq(
                 xsrq.cookie = cookie;
                 init.attr.max_wr = r.max_wr;
                 init.attr.max_sge = r.max_sge;
+                ch.mappings().stash(CtxHandle(ctx), cookie, &r.queues);
                 // SAFETY: As above.
                 if let Err(e) = unsafe { udata_out(udata, &r.udata) } {
+                    ch.mappings().unstash(CtxHandle(ctx), cookie);
                     let _ = ch.call(&Request::DestroySrq(SrqReq {
                         ctx: CtxHandle(ctx),
                         srq: r.srq,
@@ -129,6 +131,7 @@ pub(crate) unsafe extern "C" fn destroy_srq(
     from_result(|| {
         // SAFETY: An SRQ we set up.
         let (ch, xsrq) = unsafe { (channel((*srq).device), &*srq.cast::<XibSrq>()) };
+        ch.mappings().unstash(CtxHandle(xsrq.ctx), xsrq.cookie);
         ch.release(&Request::DestroySrq(SrqReq {
             ctx: CtxHandle(xsrq.ctx),
             srq: SrqHandle(xsrq.handle),

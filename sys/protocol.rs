@@ -11,6 +11,7 @@ pub(crate) mod xen_ring {
     pub mod codec;
     pub mod doorbell;
     pub mod msg;
+    pub mod provider;
     pub mod ring;
     pub mod shmem;
     pub mod ucma;

@@ -20,3 +20,26 @@ echo "400 iterations: $ctl400 requests, $kick400 doorbells"
 # per send, and many more for the longer run).
 [ "$kick400" -gt "$kick20" ] && [ "$kick400" -le 800 ] || fail "unexpected doorbell count $kick400"
 [ "$(back_counter requests.Kick)" = 0 ] || fail "sends still went through Kick requests"
+
+# The queue regions of each CQ and QP come mapped and granted with its
+# create response (the backend knows where rxe's response names them), so
+# the provider's mmaps of them cost no request; a region whose pages do
+# not all fit in the response (40 refs per object) gets the rest by Mmap.
+# Both ways the data must arrive intact (-c checks every message), and
+# every region must be released again.
+m0=$(back_counter requests.Mmap)
+cq0=$(back_counter requests.CreateCq) qp0=$(back_counter requests.CreateQp)
+pair timeout 60 ibv_rc_pingpong -d xib0 -g "$g" -n 50 -c >/dev/null || fail "pingpong -c with small queues"
+qps=$(($(back_counter requests.CreateQp) - qp0)) cqs=$(($(back_counter requests.CreateCq) - cq0))
+fetched=$(($(back_counter requests.Mmap) - m0))
+echo "small queues: $qps QPs and $cqs CQs created, $fetched Mmap requests"
+[ "$qps" = 2 ] && [ "$cqs" -ge 2 ] || fail "expected 2 QPs and their CQs, got $qps and $cqs"
+[ "$fetched" = 0 ] || fail "queue regions were fetched by $fetched Mmap requests"
+counter_drops_to_zero objects.mmaps
+m0=$(back_counter requests.Mmap)
+pair timeout 120 ibv_rc_pingpong -d xib0 -g "$g" -n 50 -r 4096 -c >/dev/null ||
+	fail "pingpong -c with queues larger than a create response carries"
+fetched=$(($(back_counter requests.Mmap) - m0))
+echo "large queues: $fetched Mmap requests"
+[ "$fetched" -ge 2 ] || fail "large queues: expected the rest of their regions by Mmap, got $fetched requests"
+counter_drops_to_zero objects.mmaps

@@ -1804,6 +1804,17 @@ fn cq_create(cqe: u32, uhw_out: bool, flags: Option<u64>) -> Ioctl {
 /// response names is then mapped and read.
 fn ioctl_cq_create(env: &Env) -> CaseResult {
     let fd = env.ctx.cmd_fd();
+    // A queue destroyed before anyone mapped it cannot be mapped after:
+    // rxe forgets it with its CQ. (xib0's backend maps it with the create;
+    // that mapping must go with the CQ, not be handed out later.)
+    let mut gone = cq_create(16, true, None);
+    gone.run(fd, DRIVER_RXE).ctx("CQ_CREATE")?;
+    let uhw = gone.out(uv::UHW_OUT).to_vec();
+    let (gone_offset, gone_size) = (ne_u64(&uhw, 0), ne_u32(&uhw, 8) as usize);
+    let mut d = Ioctl::new(uv::OBJ_CQ, uv::M_CQ_DESTROY).handle(0, gone.data(0) as u32).output(1, 8);
+    d.run(fd, DRIVER_RXE).ctx("CQ_DESTROY of a CQ never mapped")?;
+    let r = Mapping::new(fd, gone_offset, gone_size).map(|_| ());
+    ensure!(r == Err(Errno::EINVAL), "mmap of a destroyed CQ's queue: {r:?}, want EINVAL");
     let mut c = cq_create(16, true, None);
     c.run(fd, DRIVER_RXE).ctx("CQ_CREATE")?;
     let handle = c.data(0) as u32;
@@ -1842,7 +1853,8 @@ fn ioctl_cq_create(env: &Env) -> CaseResult {
     let r = cq_create(16, true, None).run(fd, DRIVER_RXE + 1);
     ensure!(r == Err(Errno::EINVAL), "CQ_CREATE naming another driver: {r:?}, want EINVAL");
     Ok(Outcome::Pass(format!(
-        "CQ {handle}: cqe {cqe}, queue {size} bytes at {offset:#x}, mapped and read; destroyed; \
+        "a CQ destroyed unmapped: its queue cannot be mapped (EINVAL); \
+         CQ {handle}: cqe {cqe}, queue {size} bytes at {offset:#x}, mapped and read; destroyed; \
          again: ENOENT; no UHW_OUT: EINVAL, IGNORE_OVERRUN: EOPNOTSUPP, other driver id: EINVAL"
     )))
 }

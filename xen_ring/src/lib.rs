@@ -7,7 +7,7 @@
 //! ```text
 //! #[path = "../xen_ring/src"]
 //! #[allow(unreachable_pub, dead_code)]
-//! mod xen_ring { pub mod av; pub mod caps; pub mod shmem; pub mod ring; pub mod codec; pub mod msg; pub mod wire; pub mod doorbell; pub mod ucma; }
+//! mod xen_ring { pub mod av; pub mod caps; pub mod shmem; pub mod ring; pub mod codec; pub mod msg; pub mod provider; pub mod wire; pub mod doorbell; pub mod ucma; }
 //! ```
 //!
 //! so sibling references use `super::`, never `crate::`. `host.rs` is
@@ -24,6 +24,7 @@ pub mod caps;
 pub mod codec;
 pub mod doorbell;
 pub mod msg;
+pub mod provider;
 pub mod ring;
 pub mod shmem;
 pub mod ucma;

@@ -29,6 +29,11 @@ pub const MAX_MR_PAGES: u32 = 1 << 22;
 pub const MAX_MMAP_REFS_PER_RSP: usize = 96;
 /// I/O frames per `Mmap` response (doorbell regions are a page or two).
 pub const MAX_MMAP_IO_FRAMES_PER_RSP: usize = 8;
+/// Queue regions one create response carries (a QP's two queues).
+pub const MAX_QUEUE_REGIONS: usize = 2;
+/// Grant refs of queue pages one create response carries, over all its
+/// regions (what the slot has room for next to the provider's bytes).
+pub const MAX_QUEUE_REFS: usize = 40;
 
 /// Guest pages named in one `Response::Fault` or `MapPages` request.
 pub const MAX_FAULT_PAGES: usize = 8;
@@ -1248,6 +1253,8 @@ wire_struct!(
         pub cqe: u32,
         /// Provider response bytes.
         pub udata: Udata,
+        /// Its queue regions, mapped and granted already.
+        pub queues: QueueMaps,
     }
 );
 
@@ -1334,6 +1341,8 @@ wire_struct!(
         pub caps: QpCaps,
         /// Provider response bytes.
         pub udata: Udata,
+        /// Its queue regions, mapped and granted already.
+        pub queues: QueueMaps,
     }
 );
 
@@ -1420,6 +1429,8 @@ wire_struct!(
         pub srqn: u32,
         /// Provider response bytes.
         pub udata: Udata,
+        /// Its queue regions, mapped and granted already.
+        pub queues: QueueMaps,
     }
 );
 
@@ -1585,6 +1596,114 @@ impl MmapRsp {
     pub fn check(&self) -> Result<(), DecodeError> {
         let n = self.refs.len() + self.io.len();
         if n as u64 > u64::from(self.total_pages) || (!self.refs.is_empty() && !self.io.is_empty()) {
+            return Err(DecodeError::Inconsistent);
+        }
+        Ok(())
+    }
+}
+
+wire_struct!(
+    /// A driver mmap region of a new object, which the backend mapped and
+    /// granted while it created the object.
+    pub struct QueueRegion {
+        /// mmap offset, as the provider finds it in its response bytes.
+        pub offset: u64,
+        /// Pages in the region.
+        pub total_pages: u32,
+        /// How many of [`QueueMaps::refs`], in order after the previous
+        /// regions', are this region's first pages.
+        pub nr_refs: u32,
+    }
+);
+
+impl Default for QueueRegion {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            total_pages: 0,
+            nr_refs: 0,
+        }
+    }
+}
+
+wire_struct!(
+    /// The queue regions of a new CQ, QP or SRQ with the grant refs of
+    /// their first pages, so that the provider's mmap of them needs no
+    /// `Mmap` request (pages beyond `nr_refs`, if any, come by `Mmap` from
+    /// that page on). Empty where the backend does not know the driver's
+    /// response layout (`provider.rs`).
+    pub struct QueueMaps {
+        /// The regions.
+        pub regions: List<QueueRegion, MAX_QUEUE_REGIONS>,
+        /// Their refs, region after region.
+        pub refs: RefList<MAX_QUEUE_REFS>,
+    }
+);
+
+impl Default for QueueMaps {
+    fn default() -> Self {
+        Self {
+            regions: List::default(),
+            refs: List::default(),
+        }
+    }
+}
+
+impl QueueMaps {
+    /// Regions (offset, total pages, grant refs of the whole region), in
+    /// order, with as many of each region's first refs as there is room
+    /// for; a region for which none is left is not listed.
+    pub fn build<'a>(parts: impl Iterator<Item = (u64, u32, &'a [GrantRef])>) -> Self {
+        let mut regions = [QueueRegion::default(); MAX_QUEUE_REGIONS];
+        let mut refs = [GrantRef::default(); MAX_QUEUE_REFS];
+        let (mut nr, mut used) = (0, 0);
+        for (offset, total_pages, all) in parts {
+            let take = all.len().min(MAX_QUEUE_REFS - used).min(total_pages as usize);
+            if nr == MAX_QUEUE_REGIONS || take == 0 {
+                break;
+            }
+            refs[used..used + take].copy_from_slice(&all[..take]);
+            regions[nr] = QueueRegion {
+                offset,
+                total_pages,
+                nr_refs: take as u32,
+            };
+            nr += 1;
+            used += take;
+        }
+        Self {
+            regions: List::new(&regions[..nr]).unwrap_or_default(),
+            refs: List::new(&refs[..used]).unwrap_or_default(),
+        }
+    }
+
+    /// Each region with its refs.
+    pub fn iter(&self) -> impl Iterator<Item = (&QueueRegion, &[GrantRef])> + '_ {
+        let mut at = 0usize;
+        self.regions.as_slice().iter().map(move |r| {
+            let n = r.nr_refs as usize;
+            let refs = self.refs.as_slice().get(at..at + n).unwrap_or(&[]);
+            at += n;
+            (r, refs)
+        })
+    }
+
+    /// Semantic checks: page-aligned, distinct offsets; each region lists
+    /// between one and all of its pages; the refs are exactly theirs.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        let regions = self.regions.as_slice();
+        let mut refs = 0usize;
+        for (i, r) in regions.iter().enumerate() {
+            if r.offset % PAGE_SIZE != 0
+                || r.nr_refs == 0
+                || r.nr_refs > r.total_pages
+                || regions[..i].iter().any(|o| o.offset == r.offset)
+            {
+                return Err(DecodeError::Inconsistent);
+            }
+            refs += r.nr_refs as usize;
+        }
+        if refs != self.refs.len() {
             return Err(DecodeError::Inconsistent);
         }
         Ok(())
@@ -2017,6 +2136,37 @@ mod tests {
             ..base
         };
         assert_eq!(t.check(), Ok(()));
+    }
+
+    #[test]
+    fn queue_maps_fill_regions_in_order_and_check() {
+        let refs: std::vec::Vec<GrantRef> = (1..=50).map(GrantRef).collect();
+        // The first region takes what fits; the second gets the rest.
+        let q = QueueMaps::build([(0x5000, 30, &refs[..30]), (0x1000, 20, &refs[30..])].into_iter());
+        assert_eq!(q.check(), Ok(()));
+        let got: std::vec::Vec<_> = q.iter().map(|(r, f)| (r.offset, r.total_pages, f.len(), f[0])).collect();
+        assert_eq!(got, [(0x5000, 30, 30, GrantRef(1)), (0x1000, 20, 10, GrantRef(31))]);
+        // No room left: the second region is not listed.
+        let q = QueueMaps::build([(0, 64, &refs[..]), (0x1000, 1, &refs[..1])].into_iter());
+        assert_eq!(q.regions.len(), 1);
+        assert_eq!(q.refs.len(), MAX_QUEUE_REFS);
+        assert_eq!(q.check(), Ok(()));
+        assert_eq!(QueueMaps::default().check(), Ok(()));
+        // Inconsistent maps are refused.
+        let one = |offset, total_pages, nr_refs, n: usize| QueueMaps {
+            regions: List::new(&[QueueRegion { offset, total_pages, nr_refs }]).unwrap(),
+            refs: RefList::new(&refs[..n]).unwrap(),
+        };
+        assert_eq!(one(4096, 2, 2, 2).check(), Ok(()));
+        assert!(one(4095, 2, 2, 2).check().is_err(), "unaligned offset");
+        assert!(one(4096, 1, 2, 2).check().is_err(), "more refs than pages");
+        assert!(one(4096, 2, 0, 0).check().is_err(), "a region without refs");
+        assert!(one(4096, 2, 1, 2).check().is_err(), "refs of no region");
+        let twice = QueueMaps {
+            regions: List::new(&[QueueRegion { offset: 0, total_pages: 1, nr_refs: 1 }; 2]).unwrap(),
+            refs: RefList::new(&refs[..2]).unwrap(),
+        };
+        assert!(twice.check().is_err(), "one offset twice");
     }
 
     #[test]

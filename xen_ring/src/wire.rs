@@ -27,10 +27,12 @@ use super::ring::{Slot, SLOT_SIZE};
 /// files, `CmOpen`, `CmCmd`, [`Event::Cm`]; 5: memory windows, `AllocMw`,
 /// `DeallocMw`, and [`Udata`](super::msg::Udata)'s `out_len`, the
 /// response bytes the provider asked for; 6: MMIO regions,
-/// [`MmapRsp`](super::msg::MmapRsp)'s `io` frames, `MapIo`).
-pub const PROTOCOL_VERSION: u16 = 6;
+/// [`MmapRsp`](super::msg::MmapRsp)'s `io` frames, `MapIo`; 7: the
+/// queue regions of a new CQ, QP or SRQ come with its create response,
+/// [`QueueMaps`](super::msg::QueueMaps)).
+pub const PROTOCOL_VERSION: u16 = 7;
 /// Lowest protocol version this implementation speaks.
-pub const MIN_PROTOCOL_VERSION: u16 = 6;
+pub const MIN_PROTOCOL_VERSION: u16 = 7;
 
 /// Feature: the back delivers events on a separate event ring.
 pub const FEATURE_EVENT_RING: u64 = 1 << 0;
@@ -477,6 +479,16 @@ impl RspBody {
             _ => return None,
         })
     }
+
+    /// The queue regions a create response carries.
+    pub fn queues(&self) -> Option<&QueueMaps> {
+        Some(match self {
+            RspBody::CreateCq(r) => &r.queues,
+            RspBody::CreateQp(r) => &r.queues,
+            RspBody::CreateSrq(r) => &r.queues,
+            _ => return None,
+        })
+    }
 }
 
 /// A command-ring response.
@@ -536,6 +548,9 @@ impl Response {
     pub fn check(&self) -> Result<(), DecodeError> {
         match self {
             Response::Ok(RspBody::Mmap(m)) => m.check(),
+            Response::Ok(b) if b.queues().is_some_and(|q| q.check().is_err()) => {
+                Err(DecodeError::Inconsistent)
+            }
             Response::Ok(RspBody::CmCmd(m)) if usize::from(m.len) > CM_MAX_OUT => {
                 Err(DecodeError::Inconsistent)
             }
@@ -747,16 +762,43 @@ mod tests {
         }
     }
 
+    /// Generated queue maps made consistent: the generated refs, split
+    /// over the generated regions' offsets (page aligned).
+    fn fix_queues(q: &mut QueueMaps) {
+        let refs = q.refs;
+        let refs = refs.as_slice();
+        let offsets = q.regions;
+        let mut offsets = offsets.as_slice().iter().map(|r| r.offset & !(PAGE_SIZE - 1));
+        let (a, b) = (offsets.next().unwrap_or(0), offsets.next());
+        let half = refs.len() / 2;
+        *q = match b {
+            Some(b) if b != a && half > 0 => QueueMaps::build(
+                [(a, half as u32 + 3, &refs[..half]), (b, (refs.len() - half) as u32, &refs[half..])]
+                    .into_iter(),
+            ),
+            _ => QueueMaps::build([(a, refs.len() as u32, refs)].into_iter()),
+        };
+    }
+
     fn fix_rsp(rsp: &mut RspBody) {
         let zero = |u: &mut Udata| *u = u.with_out_len(0).unwrap();
         match rsp {
             RspBody::OpenContext(r) => zero(&mut r.udata),
             RspBody::AllocPd(r) => zero(&mut r.udata),
             RspBody::AllocMw(r) => zero(&mut r.udata),
-            RspBody::CreateCq(r) => zero(&mut r.udata),
+            RspBody::CreateCq(r) => {
+                zero(&mut r.udata);
+                fix_queues(&mut r.queues);
+            }
             RspBody::ResizeCq(r) => zero(&mut r.udata),
-            RspBody::CreateQp(r) => zero(&mut r.udata),
-            RspBody::CreateSrq(r) => zero(&mut r.udata),
+            RspBody::CreateQp(r) => {
+                zero(&mut r.udata);
+                fix_queues(&mut r.queues);
+            }
+            RspBody::CreateSrq(r) => {
+                zero(&mut r.udata);
+                fix_queues(&mut r.queues);
+            }
             RspBody::CreateAh(r) => zero(&mut r.udata),
             RspBody::Mmap(m) => {
                 // RAM or MMIO, never both.
@@ -1046,6 +1088,35 @@ mod tests {
         Response::error(Op::Kick, -1).encode(1, &mut slot);
         slot[2] = 1;
         assert_eq!(Response::decode(&slot), Err(DecodeError::BadFlags));
+    }
+
+    #[test]
+    fn create_responses_carry_only_consistent_queue_maps() {
+        let refs = [GrantRef(5), GrantRef(6), GrantRef(7)];
+        let good = QueueMaps::build([(0x2000, 2, &refs[..2]), (0x9000, 1, &refs[2..])].into_iter());
+        let rsp = |queues| {
+            Response::Ok(RspBody::CreateQp(CreateQpRsp {
+                qp: QpHandle(1),
+                qpn: 17,
+                caps: QpCaps {
+                    max_send_wr: 16,
+                    max_recv_wr: 16,
+                    max_send_sge: 1,
+                    max_recv_sge: 1,
+                    max_inline_data: 0,
+                },
+                udata: Udata::new(b"mminfo").unwrap(),
+                queues,
+            }))
+        };
+        let mut slot = [0u8; SLOT_SIZE];
+        rsp(good).encode(3, &mut slot);
+        assert_eq!(Response::decode(&slot), Ok((3, rsp(good))));
+        // A region claiming a ref that is not there.
+        let mut bad = good;
+        bad.refs = RefList::new(&refs[..2]).unwrap();
+        rsp(bad).encode(3, &mut slot);
+        assert_eq!(Response::decode(&slot), Err(DecodeError::Inconsistent));
     }
 
     #[test]
