@@ -289,9 +289,10 @@ FLOORS = [
     ("ib_read_lat", 2, "lat_typical", 0.5,
      "one doorbell notification; the read's response lands in polled memory"),
     ("post1", 2, "complete_us", 0.5, "one doorbell notification, the CQ polled"),
-    ("qp", 0, "rate_per_s", 4,
-     "4 forwarded requests, CreateQp, 2 Mmap and DestroyQp, each at most one round trip"),
-    ("qp-rts", 0, "rate_per_s", 7, "7 requests, with 3 ModifyQp"),
+    ("qp", 0, "rate_per_s", 2,
+     "2 forwarded requests, CreateQp (its queues' grants come with the response) and "
+     "DestroyQp, each at most one round trip"),
+    ("qp-rts", 0, "rate_per_s", 5, "5 requests, with 3 ModifyQp"),
     ("reg_first", MIB, "reg_us", 1, "1 request"),
     ("reg_repeated", MIB, "reg_us", 1, "1 request"),
 ]
@@ -372,11 +373,12 @@ SUGGEST = [
      "pointing at a dummy page, was measured and is slower in a PV dom0: 256 "
      "PTE writes and their zap cost more than the grant operations that clear "
      "them in one batch.)"),
-    ("QP", "fewer round trips per QP: return the queue mappings with the CreateQp "
-     "response instead of two more Mmap requests (the backend can map them while "
-     "it creates the QP). The ring round trip itself now polls on both ends; what "
-     "is left of it on Xen is the scheduling of the vCPUs involved (see the "
-     "backend's busy time above)."),
+    ("QP", "the queue mappings already come with the CreateQp response (no Mmap "
+     "requests for rxe's queues): what is left is the price of each forwarded "
+     "request, the ring round trip and the context server's wake-up, against a "
+     "local ioctl, and the backend's own work (mapping and granting the queues "
+     "at create, releasing them at destroy). On Xen the round trip is the "
+     "scheduling of the vCPUs involved (see the backend's busy time above)."),
 ]
 
 
@@ -461,8 +463,8 @@ def one_request(rt, counts):
     s = (" Each modify_qp is exactly one forwarded request, so its extra time is the "
          "price of one request here: " + ", ".join(f"{n} +{d:.0f} µs (native {fmt(v)} µs)"
                                                    for n, d, v in extra)
-         + "; a QP's life (CreateQp, 2 Mmap, DestroyQp, plus 3 ModifyQp to reach RTS) "
-         "pays it 4 to 7 times.")
+         + "; a QP's life (CreateQp, DestroyQp, plus 3 ModifyQp to reach RTS) "
+         "pays it 2 to 5 times.")
     busy = backend_us(counts, "qp-rts", "ModifyQp")
     if busy is not None:
         mean = sum(seen) / len(seen)
@@ -601,8 +603,9 @@ def evidence(rt, counts, env):
             + (f" CQ create+destroy: {cq['ratio']:.2f}×." if cq.get("ratio") else "")
             + one_request(rt, counts)
             + " Each forwarded verb is a synchronous ring round trip to the service "
-            "thread, which makes the same uverbs call rxe0's users make; queue buffers "
-            "are mapped with extra `Mmap` requests. Both ends poll the ring for up to "
+            "thread, which makes the same uverbs call rxe0's users make; the queue "
+            "buffers' grants come with the create response (`Mmap` requests only for "
+            "what does not fit, counted above). Both ends poll the ring for up to "
             "200 µs (caller for its response, service for the next request) with the "
             "peer's notifications off while most waits fit in that time, so "
             "back-to-back verbs cost no wake-up; a verb after a pause, or any verb "
