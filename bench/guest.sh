@@ -205,10 +205,24 @@ evtchn() {
 # in domu1 and rank 1 in domu2, each on its xib0, launched as
 # userspace-tests/xen/15-mpi.sh does. rxe0's sent packets and the backend's
 # doorbells around each run show which device carried it (a native run
-# rings no doorbell of ours).
+# rings no doorbell of ours), and UCX's endpoint configurations (its info
+# log) which transports the ranks' endpoints used (tls=: rc_verbs/rxe0:1
+# natively, rc_verbs/xib0:1 paravirtually; a shared-memory transport
+# would show there, and rxe0 would send few packets).
+# Both halves use GID 0 ($GID: the link-local IPv6 GID of dom0's rxe0,
+# which the domUs' xib0 mirror). Not the IPv4 GID natively: with it,
+# UCX's UD endpoints between the two ranks in dom0 time out in the first
+# MPI_Barrier ("ud_ep.c:276 Fatal: UD endpoint ...: unhandled timeout
+# error", abort, exit 134, about 50 rxe0 packets), while ibv_ud_pingpong
+# over the same GID and rxe0 works; with GID 0 UCX wires up rc_verbs.
 # A local mpirun never calls the rsh agent, but Open MPI wants one that exists.
-MPI_ENV="OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 UCX_TLS=rc_verbs,ud_verbs,self UCX_WARN_UNUSED_ENV_VARS=n"
-MPI_ARGS="--mca plm_rsh_agent /xenib/xen/xrsh --mca pml ucx --mca btl self --mca osc ^ucx -x UCX_NET_DEVICES -x UCX_IB_GID_INDEX -x UCX_TLS -x UCX_WARN_UNUSED_ENV_VARS"
+MPI_ENV="OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 UCX_TLS=rc_verbs,ud_verbs,self UCX_WARN_UNUSED_ENV_VARS=n UCX_LOG_LEVEL=info"
+MPI_ARGS="--mca plm_rsh_agent /xenib/xen/xrsh --mca pml ucx --mca btl self --mca osc ^ucx -x UCX_NET_DEVICES -x UCX_IB_GID_INDEX -x UCX_TLS -x UCX_WARN_UNUSED_ENV_VARS -x UCX_LOG_LEVEL"
+# The transports of UCX's endpoints in /tmp/mpi.out, other than self.
+mpi_tls() {
+	grep -o 'ep_cfg\[[0-9]*\]: tag([^)]*)' /tmp/mpi.out | sed 's/.*tag(//; s/)$//' |
+		tr ' ' '\n' | grep -v '^self/' | sort -u | tr '\n' , | sed 's/,$//'
+}
 rxe_sent() {
 	cat /sys/class/infiniband/rxe0/ports/1/hw_counters/sent_pkts 2>/dev/null || echo 0
 }
@@ -224,16 +238,21 @@ run_mpi() {
 				timeout 400 mpirun -np 2 --host $(ip_of domu1),$(ip_of domu2) \
 				--mca oob_tcp_if_include eth0 $MPI_ARGS $prog"
 		else
-			(export $MPI_ENV UCX_NET_DEVICES=rxe0:1 UCX_IB_GID_INDEX=$gid_rxe0
+			(export $MPI_ENV UCX_NET_DEVICES=rxe0:1 UCX_IB_GID_INDEX=$GID
 			 timeout 400 mpirun -np 2 --host localhost:2 $MPI_ARGS $prog)
 		fi >/tmp/mpi.out 2>&1
 		rc=$?
-		echo "@mpirun round=$r dev=$dev attempt=$attempt status=$rc rxe0_sent_pkts=$(($(rxe_sent) - p0)) doorbells=$(($(back_counter doorbells) - d0))"
+		echo "@mpirun round=$r dev=$dev attempt=$attempt status=$rc rxe0_sent_pkts=$(($(rxe_sent) - p0)) doorbells=$(($(back_counter doorbells) - d0)) tls=$(mpi_tls)"
 		grep -q '^@mpi ' /tmp/mpi.out && break
-		echo "--- mpirun on $dev, attempt $attempt, exit $rc"; tail -20 /tmp/mpi.out
+		echo "--- mpirun on $dev, attempt $attempt, exit $rc"; mpi_errors
 	done
 	sed -n "s/^@mpi /@mpi round=$r first=$first dev=$dev /p" /tmp/mpi.out
-	[ $rc -eq 0 ] || { echo "--- mpirun on $dev exited $rc"; tail -20 /tmp/mpi.out; }
+	[ $rc -eq 0 ] || { echo "--- mpirun on $dev exited $rc"; mpi_errors; }
+}
+# The end of a failed mpirun's output without UCX's info lines and the
+# backtraces' frames (the error itself is above them).
+mpi_errors() {
+	grep -v -e ' UCX  INFO ' -e '^\[[^]]*\] \[ *[0-9]*\] ' -e '^ *[0-9][0-9]*  /' /tmp/mpi.out | tail -25
 }
 
 echo "@env nproc=$(nproc) kernel=$(uname -r) rounds=$rounds quick=${quick:-0} mode=$([ -n "$xen" ] && echo xen || echo bare)"

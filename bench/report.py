@@ -170,7 +170,8 @@ def parse(path):
                                if k.startswith("busy_us.")}
                 counts[(int(d["round"]), "bench-" + d["what"], 0)] = ops
             elif tag == "@mpirun":
-                mpiruns.append(dict({k: num(v) for k, v in d.items()}, round=int(d["round"]), dev=d["dev"]))
+                mpiruns.append(dict({k: num(v) for k, v in d.items()}, round=int(d["round"]), dev=d["dev"],
+                                    tls=d.get("tls") or None))
             elif tag == "@evtchn":
                 evtchn[d["path"]].append(dict({k: num(v) for k, v in d.items()}, round=int(d["round"])))
     return rows, counts, env, failures, backend, evtchn, mpiruns
@@ -830,6 +831,34 @@ def plots(outdir, rt):
     return made
 
 
+# A native MPI run that moved fewer rxe0 packets than this share of the
+# paravirtual runs' (or, without those, than MPI_MIN_PKTS) did not go
+# through rxe0: its ranks talked through memory (a shared-memory
+# transport), so its numbers are no native RDMA reference.
+MPI_MIN_PKT_SHARE, MPI_MIN_PKTS = 0.1, 1000
+
+
+def native_mpi_not_on_rxe0(by):
+    """A warning if a successful native mpirun sent too few rxe0 packets."""
+    good = [m for m in by.get(NATIVE, []) if m.get("status") == 0]
+    other = sorted({t for m in good if m.get("tls") for t in m["tls"].split(",")
+                    if not t.endswith("/" + NATIVE + ":1")})
+    if other:
+        return (f"**Warning: native UCX endpoints also on {', '.join(other)}: not only "
+                f"{NATIVE}'s RDMA transports, so the native MPI numbers are no RDMA reference.**")
+    pv = med([m.get("rxe0_sent_pkts") for m in by.get(PV, []) if m.get("status") == 0])
+    floor = MPI_MIN_PKT_SHARE * pv if pv else MPI_MIN_PKTS
+    low = [m for m in good if (m.get("rxe0_sent_pkts") or 0) < floor]
+    if not low:
+        return None
+    rounds = ", ".join(str(m["round"]) for m in low)
+    basis = f" (a tenth of the median of the xib0 runs, {fmt(pv)})" if pv else ""
+    return (f"**Warning: {len(low)} of {len(good)} successful native mpirun(s) (round(s) {rounds}) "
+            f"sent fewer than {fmt(floor)} rxe0 packets{basis}: their ranks did not talk "
+            "over rxe0 (shared memory?), so their MPI numbers are no native RDMA "
+            "reference.**")
+
+
 def mpi_section(rt, mpiruns, unit_us):
     """The MPI results (Xen mode): one table per test, native against xib0
     per size, and which device the runs went through."""
@@ -838,7 +867,8 @@ def mpi_section(rt, mpiruns, unit_us):
     L = ["## MPI\n",
          "As the Xen-IB paper's MPI figures: `xenib-mpi-pingpong --bench` "
          "(`userspace-tests/mpi/pingpong.c`), 2 ranks over Debian's Open MPI with its UCX PML, "
-         "RDMA transports only (`UCX_TLS=rc_verbs,ud_verbs,self`: no shared memory). Native: "
+         "RDMA transports only (`UCX_TLS=rc_verbs,ud_verbs,self`: no shared memory; GID 0 on both "
+         "sides). Native: "
          "both ranks in dom0 on rxe0. Paravirtual: rank 0 in domu1, rank 1 in domu2, each on "
          "its xib0 (launched as `userspace-tests/xen/15-mpi.sh` does). One mpirun per device "
          "and round, in the round's order; warm-up iterations before each point; the data of "
@@ -861,11 +891,17 @@ def mpi_section(rt, mpiruns, unit_us):
                 db = med([m.get("doorbells") for m in good])
                 text += (f", per successful run rxe0 sent {fmt(pk)} packets and the backend saw "
                          f"{fmt(db)} doorbells (medians)")
+                tls = sorted({t for m in good if m.get("tls") for t in m["tls"].split(",")})
+                if tls:
+                    text += ", UCX endpoints on " + ", ".join(f"`{t}`" for t in tls)
             parts.append(text)
         L.append("Which device carried it: " + "; ".join(parts) + ". A native run that rings "
                  "no doorbell of ours while rxe0's packet counter moves went through rxe0 "
                  "directly; the paravirtual runs go through xib0's doorbells to the same "
                  "rxe0.\n")
+        warn = native_mpi_not_on_rxe0(by)
+        if warn:
+            L.append(warn + "\n")
     for t, (metric, fastest, title, _, what) in MPI_TESTS.items():
         keys = sorted(k for k in rt if k[0] == t and k[2] == metric)
         if not keys:
