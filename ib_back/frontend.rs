@@ -30,7 +30,7 @@ use crate::table::Table;
 use crate::transport::Transport;
 use crate::uverbs::Service;
 use crate::wire::doorbell;
-use crate::provider::QueueVerb;
+use crate::provider::{queue_regions, QueueVerb};
 use crate::wire::{
     hello_response, requests_beyond, AsyncEvent, AsyncObj, BackRing, CompEvent, CqHandle,
     CtxHandle, Event, FrontRing, QueueMaps, Request, Response, RspBody, Slot, FEATURE_FAULT_IN,
@@ -808,7 +808,8 @@ impl Frontend {
     }
 
     /// The queue regions of a new object, with their refs
-    /// (`mmap::premap`); none if the device is gone.
+    /// (`mmap::premap`); none for a driver whose response layout we do not
+    /// know, or if the device is gone.
     fn premap(
         &self,
         svc: &Service,
@@ -821,7 +822,8 @@ impl Frontend {
         let Ok(driver) = backend.device.driver_id() else {
             return QueueMaps::default();
         };
-        mmap::premap(c, svc, &self.transport, &backend.io, &backend.stats, h, driver, verb, udata)
+        let regions = queue_regions(driver, verb, udata.as_slice());
+        mmap::premap(c, svc, &self.transport, &backend.io, &backend.stats, h, &regions)
     }
 
     /// Runs a verb that destroys one object of `kind`.

@@ -24,10 +24,10 @@ use crate::stats::{Obj, Stats};
 use crate::sys::{self, warn_ratelimited};
 use crate::transport::Transport;
 use crate::uverbs::Service;
-use crate::provider::{queue_regions, QueueVerb};
+use crate::provider::Region;
 use crate::wire::{
     CtxHandle, FrameList, GrantRef, IoCache, MapIoReq, MmapReq, MmapRsp, MunmapReq, QueueMaps,
-    RefList, Udata, MAX_MMAP_IO_FRAMES_PER_RSP, MAX_MMAP_REFS_PER_RSP, MAX_QUEUE_REFS,
+    RefList, MAX_MMAP_IO_FRAMES_PER_RSP, MAX_MMAP_REFS_PER_RSP, MAX_QUEUE_REFS,
 };
 use kernel::sync::Arc;
 
@@ -281,15 +281,13 @@ pub(crate) fn mmap(
     })
 }
 
-/// The queue regions of an object just created, mapped and granted as
-/// `Mmap` would map them when the provider asks, so that their refs go
-/// back with the create response instead (`provider.rs` says where the
-/// driver `driver` put them in its response bytes `udata`). Regions go in
-/// as long as refs fit: the provider gets the rest of a region, or a
-/// region not listed, by `Mmap`, which finds it mapped already. A region
-/// that cannot be mapped here is left to that `Mmap` too, which then
-/// fails as it would have.
-#[allow(clippy::too_many_arguments)]
+/// The queue `regions` of an object just created (`provider.rs` finds
+/// them in the driver's response), mapped and granted as `Mmap` would map
+/// them when the provider asks, so that their refs go back with the
+/// create response instead. Regions go in as long as refs fit: the
+/// provider gets the rest of a region, or a region not listed, by `Mmap`,
+/// which finds it mapped already. A region that cannot be mapped here is
+/// left to that `Mmap` too, which then fails as it would have.
 pub(crate) fn premap(
     ctx: &mut Context,
     svc: &Service,
@@ -297,13 +295,11 @@ pub(crate) fn premap(
     io: &Arc<GivenFrames>,
     stats: &Stats,
     h: CtxHandle,
-    driver: u32,
-    verb: QueueVerb,
-    udata: &Udata,
+    regions: &[Option<Region>; 2],
 ) -> QueueMaps {
     let mut mapped: [Option<(u64, MmapRsp)>; 2] = [None, None];
     let mut room = MAX_QUEUE_REFS;
-    for (slot, r) in mapped.iter_mut().zip(queue_regions(driver, verb, udata.as_slice()).iter().flatten()) {
+    for (slot, r) in mapped.iter_mut().zip(regions.iter().flatten()) {
         if room == 0 {
             break;
         }
