@@ -11,6 +11,8 @@ front=/sys/module/ib_front/parameters/counters
 [ -r $front ] || fail "no $front"
 g=$(ipv4_gid_index xib0) || fail "no IPv4 GID on xib0"
 front_counter() { awk -v k="$1" '$1 == k { print $2 }' $front; }
+# A backend counter, 0 if not shown (busy_us.* only once the op ran).
+back0() { v=$(back_counter "$1"); echo "${v:-0}"; }
 # Sums of phase_us VERB.PHASE... of a side ("front" or "back").
 phase_sum() {
 	side=$1; shift
@@ -22,9 +24,9 @@ phase_sum() {
 }
 snap() {
 	regs=$(back_counter requests.RegMr)
-	deregs=$(( $(back_counter requests.DeregMr) + $(back_counter requests.DeregMrKeep) ))
+	deregs=$(( $(back0 requests.DeregMr) + $(back0 requests.DeregMrKeep) ))
 	busy_reg=$(back_counter busy_us.RegMr)
-	busy_dereg=$(( $(back_counter busy_us.DeregMr) + $(back_counter busy_us.DeregMrKeep) ))
+	busy_dereg=$(( $(back0 busy_us.DeregMr) + $(back0 busy_us.DeregMrKeep) ))
 	n_front=$(front_counter phase_n.reg.pin) n_back=$(back_counter phase_n.reg.driver)
 	n_dfront=$(front_counter phase_n.dereg.request) n_dback=$(back_counter phase_n.dereg.driver)
 	back_reg=$(phase_sum back reg.list reg.map_grants reg.map_service reg.driver)
