@@ -162,6 +162,19 @@ struct RegArgs {
     access: u32,
 }
 
+/// The `RegArgs` of a `RegMr` or `RegMrCached` request.
+macro_rules! reg_args {
+    ($req:expr) => {
+        RegArgs {
+            start: $req.start,
+            length: $req.length,
+            iova: $req.iova,
+            pd: $req.pd,
+            access: $req.access,
+        }
+    };
+}
+
 fn reg_cmd(
     ctx: &Context,
     svc: &Service,
@@ -224,13 +237,7 @@ pub(crate) fn reg(
     let writable = access_writable(req.access);
     let pages = map_guest(svc, transport, stats, req.start, req.nr_pages, &req.indirect, writable)?;
     let t = now_ns();
-    let args = RegArgs {
-        start: req.start,
-        length: req.length,
-        iova: req.iova,
-        pd: req.pd,
-        access: req.access,
-    };
+    let args = reg_args!(req);
     let resp = reg_cmd(ctx, svc, &pages, &args)?;
     Phase::Driver.lap(stats, t);
     ctx.mr_pages += req.nr_pages as usize;
@@ -343,13 +350,7 @@ pub(crate) fn reg_cached(
         return Err(EINVAL);
     }
     let t = now_ns();
-    let args = RegArgs {
-        start: req.start,
-        length: req.length,
-        iova: req.iova,
-        pd: req.pd,
-        access: req.access,
-    };
+    let args = reg_args!(req);
     let resp = match reg_cmd(ctx, svc, &kept.pages, &args) {
         Ok(r) => r,
         Err(e) => {

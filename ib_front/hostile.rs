@@ -250,7 +250,7 @@ fn run_all() -> Result {
         "an MR whose page count does not match its length is refused",
         errno_of(a.call(&mr(5, &[GrantRef(1)]))) < 0,
     );
-    cache_cases(&a, ctx, pd)?;
+    cache_cases(&a, ctx, pd, &mr)?;
     let r = a.call(&Request::Mmap(MmapReq {
         offset: 0x7777_0000,
         length: 4096,
@@ -590,7 +590,8 @@ fn grant_cases(ch: &Channel, tr: &Transport, ctx: CtxHandle, pd: PdHandle, keep:
 
 /// The registration cache's requests (ib_back/mr.rs) naming kept pages
 /// the backend never kept, or kept and already gave up: `EINVAL`.
-fn cache_cases(a: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
+/// `mr(nr_pages, refs)` is a `RegMr` of one page at 0x10000.
+fn cache_cases(a: &Channel, ctx: CtxHandle, pd: PdHandle, mr: &dyn Fn(u32, &[GrantRef]) -> Request) -> Result {
     let einval = EINVAL.to_errno();
     let cached = |cache, length| {
         Request::RegMrCached(RegMrCachedReq {
@@ -620,17 +621,7 @@ fn cache_cases(a: &Channel, ctx: CtxHandle, pd: PdHandle) -> Result {
     let tr = a.transport();
     let (list, data) = (Page::granted(tr)?, Page::granted(tr)?);
     list.write_u32s(&[data.grant.0]);
-    let mr = a.call(&Request::RegMr(RegMrReq {
-        start: 0x10000,
-        length: 4096,
-        iova: 0x10000,
-        ctx,
-        pd,
-        access: 1,
-        nr_pages: 1,
-        indirect: RefList::new(&[list.grant]).unwrap_or_default(),
-    }));
-    let kept = match mr {
+    let kept = match a.call(&mr(1, &[list.grant])) {
         Ok(RspBody::RegMr(r)) => match a.call(&Request::DeregMrKeep(DeregMrReq { ctx, mr: r.mr })) {
             Ok(RspBody::DeregMrKeep(k)) => Some(k.cache.0),
             _ => None,
