@@ -348,7 +348,12 @@ fn reg_new(
     access: i32,
 ) -> Result<(RegMrRsp, SharedPages)> {
     // SAFETY: The core passes one of our PDs.
-    let shared = SharedPages::new(ch, unsafe { (*pd).device }, start, length, access)?;
+    let pin = || SharedPages::new(ch, unsafe { (*pd).device }, start, length, access);
+    // Kept pages count in the process's RLIMIT_MEMLOCK: make room.
+    let shared = match pin() {
+        Err(e) if e == ENOMEM && evict_context(ch, ctx) => pin()?,
+        r => r?,
+    };
     let req = RegMrReq {
         start,
         length,

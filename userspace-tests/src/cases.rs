@@ -886,6 +886,9 @@ fn mr_cache_reuse(env: &Env) -> CaseResult {
     };
     src.write(0, &pattern(7103, 256));
     dst.buf().fill(0, len, GUARD);
+    guard_intact("memory refilled", &dst, 0, len)?;
+    std::thread::sleep(Duration::from_millis(200));
+    guard_intact("memory refilled, 200 ms later", &dst, 0, len)?;
     let op = SendOp::Write {
         raddr: dst.addr(0),
         rkey: dead,
@@ -1329,6 +1332,7 @@ fn mr_256mib(env: &Env) -> CaseResult {
     if avail < len as u64 + (96 << 20) {
         return Ok(Outcome::Skip(format!("{} MiB available", avail >> 20)));
     }
+    let pinned_before = proc_kb("/proc/self/status", "VmPin:");
     let p = RcPair::new(env)?;
     let src = p.mr(1 << 20, access::LOCAL_WRITE)?;
     let mut buf = Buf::new(len);
@@ -1354,9 +1358,15 @@ fn mr_256mib(env: &Env) -> CaseResult {
     drop(src);
     drop(p);
     let pinned_after = proc_kb("/proc/self/status", "VmPin:");
-    ensure!(pinned_after == Some(0), "VmPin {pinned_after:?} kB with every MR gone");
+    // A registration cache (xib0's) may keep deregistered ranges pinned
+    // that are still mapped unchanged: at most the 1 MiB source buffer
+    // from this case, none of the 256 MiB one, which is gone.
+    ensure!(
+        pinned_after.is_some_and(|kb| kb <= pinned_before.unwrap_or(0) + 1024),
+        "VmPin {pinned_after:?} kB with every MR gone, {pinned_before:?} kB before"
+    );
     Ok(Outcome::Pass(format!(
-        "{rounds} rounds of 256 MiB registered, written at 3 places, deregistered; VmPin {} kB with only 1 MiB registered, 0 after",
+        "{rounds} rounds of 256 MiB registered, written at 3 places, deregistered; VmPin {} kB with only 1 MiB registered, none of it after",
         pinned.unwrap_or(0)
     )))
 }
@@ -2925,7 +2935,7 @@ pub const CASES: &[Case] = &[
     case!(mr_rereg, "ibv_rereg_mr: access flags, then a new buffer"),
     case!(mr_cache_reuse, "reg/dereg/reg of one buffer, then new pages at its address: writes land in its memory; dead rkey refused"),
     case!(srq_limit_event, "SRQ limit reached: an asynchronous event for the right SRQ"),
-    case!(mr_256mib, "register 256 MiB, RDMA-write start, middle and end; 8 rounds; VmPin 0 after"),
+    case!(mr_256mib, "register 256 MiB, RDMA-write start, middle and end; 8 rounds; none of it pinned after"),
     case!(qp_churn, "create and destroy 3000 QPs, then a new pair passes data"),
     case!(srq_resize, "ibv_modify_srq grows an SRQ; 120 messages through it"),
     case!(cq_resize, "ibv_resize_cq grows a CQ that then holds 220 completions"),
