@@ -363,10 +363,9 @@ SUGGEST = [
     ("bandwidth", "sends with several WRs outstanding already coalesce in the "
      "doorbell page (a bit already set costs no notification); check large "
      "messages again on an idle host, where the spread allows a 2% verdict."),
-    ("reg_mr", "a registration cache for repeated registrations (the Xen-IB paper's: "
-     "keep the pinned, granted pages of a deregistered region, invalidated by "
-     "an MMU notifier, and reuse them when the same range comes again, with "
-     "the backend's mapping kept alongside); for every registration, fewer "
+    ("reg_mr", "a repeated registration is served from the registration cache "
+     "and pays the request's trip and rxe's own registration (which pins the "
+     "pages again); for every registration, fewer "
      "operations per page: rxe pins the pages a second time, and registering "
      "the page list with the driver directly (no service-process mapping at "
      "all) would spare that and the user half of each PV grant mapping. "
@@ -631,9 +630,10 @@ def evidence(rt, counts, env):
               "(with Xen, into pages it keeps between registrations: taking them from "
               "the balloon each time cost most of a 1 MiB registration), maps the pages "
               "into the service process as one range and registers that range with "
-              "rxe0, which pins them a second time. No registration is cached: a "
-              "repeated registration of the same buffer does all of it again, and "
-              "DeregMr undoes all of it")
+              "rxe0, which pins them a second time. A deregistration whose range is "
+              "unchanged keeps the pages pinned, granted and mapped (the registration "
+              "cache): registering the same buffer again is a RegMrCached request, in "
+              "which rxe0 registers (and pins) the kept pages again")
         ev.append(s + ".")
     return ev
 
@@ -669,6 +669,12 @@ def phase_breakdown(counts):
                 s += (f"; the other {fmt(m['front.reg.request'] - inside)} µs of the request "
                       "are the trip and the backend's work around the phases")
             s += ")"
+        hit = part("front", "reg_cached", ["request"])
+        if hit:
+            s += f"; over kept pages: front {hit}"
+            hitb = part("back", "reg_cached", ["driver"])
+            if hitb:
+                s += f" (backend: {hitb})"
         if dfront:
             s += f"; dereg: front {dfront}"
             if dback:

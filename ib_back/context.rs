@@ -7,8 +7,7 @@ use kernel::prelude::*;
 
 use crate::mmap::MmapRegion;
 use crate::mmap::MAX_MMAPS_PER_CONTEXT;
-use crate::mr::GuestMr;
-use crate::mr::MAX_MRS_PER_CONTEXT;
+use crate::mr::{GuestMr, KeptPages, MAX_KEPT_PER_CONTEXT, MAX_MRS_PER_CONTEXT};
 use crate::quota::Held;
 use crate::sys;
 use crate::table::Table;
@@ -24,8 +23,10 @@ pub(crate) struct Context {
     pub(crate) comp: CompChannel,
     pub(crate) async_events: AsyncEvents,
     pub(crate) mrs: Table<GuestMr>,
+    /// Pages of deregistered MRs kept mapped (the registration cache).
+    pub(crate) kept: Table<KeptPages>,
     pub(crate) mmaps: Table<MmapRegion>,
-    /// Guest pages its MRs have mapped here.
+    /// Guest pages its MRs (and `kept`) have mapped here.
     pub(crate) mr_pages: usize,
     /// Guest pages its verbs touched, fetched from the guest process and
     /// mapped at their guest addresses (`server::map_faulted`).
@@ -86,6 +87,7 @@ pub(crate) fn open(
         comp,
         async_events,
         mrs: Table::new(MAX_MRS_PER_CONTEXT),
+        kept: Table::new(MAX_KEPT_PER_CONTEXT),
         mmaps: Table::new(MAX_MMAPS_PER_CONTEXT),
         mr_pages: 0,
         fetched: KVec::new(),

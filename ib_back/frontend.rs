@@ -876,6 +876,20 @@ impl Frontend {
                     ))
                 })
             }),
+            Request::DeregMrKeep(r) => self.destroying(c, Kind::Mr, |c| {
+                self.budgeted(backend, c, 0, |c| {
+                    ok(RspBody::DeregMrKeep(mr::dereg_keep(c, svc, stats, r)?))
+                })
+            }),
+            Request::RegMrCached(r) => self.creating(c, Kind::Mr, |c| {
+                self.budgeted(backend, c, 0, |c| {
+                    ok(RspBody::RegMrCached(mr::reg_cached(c, svc, tr, stats, r)?))
+                })
+            }),
+            Request::DropCached(r) => self.budgeted(backend, c, 0, |c| {
+                mr::drop_cached(c, tr, stats, r)?;
+                ok(RspBody::DropCached(Default::default()))
+            }),
             Request::AllocMw(r) => self.creating(c, Kind::Mw, |c| {
                 let rsp = mw::alloc(c, svc, r)?;
                 stats.add(Obj::Mw, 1);
@@ -1081,6 +1095,7 @@ fn close_context(c: Context, svc: &Service, tr: &Transport, stats: &Stats) {
         comp,
         async_events,
         mrs,
+        kept,
         mut mmaps,
         mr_pages: _,
         fetched,
@@ -1100,6 +1115,8 @@ fn close_context(c: Context, svc: &Service, tr: &Transport, stats: &Stats) {
     drop(async_events);
     stats.add(Obj::Mr, -(mrs.len() as i64));
     drop(mrs);
+    stats.add(Obj::Cached, -(kept.len() as i64));
+    drop(kept);
     stats.add(Obj::Fetched, -(fetched.len() as i64));
     drop(fetched);
     stats.add(Obj::Context, -1);

@@ -14,6 +14,16 @@
 //! writable only if the MR's access lets the device write them
 //! (`access_writable`): a guest's read-only grants stay read-only, and a
 //! read-only MR never becomes writable over the same pages.
+//!
+//! The registration cache (`DeregMrKeep`, `RegMrCached`, `DropCached`):
+//! a deregistration may keep the pages mapped in the server (the MR
+//! itself is deregistered at the driver, so its keys die), and a later
+//! registration of the same range registers over them again without
+//! reading the lists or mapping the grants. Whether the guest's range
+//! still holds those pages is the front's business (it watches the range
+//! and drops what changed); we only check that the pages cover the range
+//! and have the writability the access needs. Kept pages stay counted in
+//! the context's `mr_pages`, so in the guest's quota.
 
 use kernel::prelude::*;
 
@@ -25,12 +35,14 @@ use crate::sys::{self, warn_ratelimited};
 use crate::transport::{GuestPages, Transport};
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    access_writable, indirect_pages_for, mr_two_level, DeregMrReq, GrantRef, MrHandle, RefList,
-    RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_ACCESS,
+    access_writable, indirect_pages_for, mr_two_level, CacheHandle, CachedReq, DeregMrKeepRsp,
+    DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrCachedReq, RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_ACCESS,
     REREG_TRANS,
 };
 
 pub(crate) const MAX_MRS_PER_CONTEXT: usize = 1 << 14;
+/// Kept page ranges (`DeregMrKeep`) of one context.
+pub(crate) const MAX_KEPT_PER_CONTEXT: usize = 1 << 10;
 const PAGE: u64 = 4096;
 
 /// The phases of a registration and a deregistration whose time the
@@ -39,15 +51,17 @@ const PAGE: u64 = 4096;
 /// map operations, which on PV also write the service's PTEs; loopback:
 /// looking the pages up); the rest of placing them in the service
 /// process; the driver's own registration (rxe pins the pages again and
-/// builds its page table); and for a deregistration the driver's part and
-/// unmapping.
-pub(crate) const PHASES: [&str; 6] = [
+/// builds its page table); for a deregistration the driver's part and
+/// unmapping (not for one that keeps the pages); and the driver's part of
+/// a registration over kept pages (`RegMrCached`).
+pub(crate) const PHASES: [&str; 7] = [
     "reg.list",
     "reg.map_grants",
     "reg.map_service",
     "reg.driver",
     "dereg.driver",
     "dereg.unmap",
+    "reg_cached.driver",
 ];
 #[derive(Clone, Copy)]
 enum Phase {
@@ -57,6 +71,7 @@ enum Phase {
     Driver,
     DeregDriver,
     DeregUnmap,
+    CachedDriver,
 }
 
 impl Phase {
@@ -138,11 +153,33 @@ pub(crate) struct GuestMr {
     writable: bool,
 }
 
+/// What a registration asks the driver for, whichever request carried it.
+struct RegArgs {
+    start: u64,
+    length: u64,
+    iova: u64,
+    pd: PdHandle,
+    access: u32,
+}
+
+/// The `RegArgs` of a `RegMr` or `RegMrCached` request.
+macro_rules! reg_args {
+    ($req:expr) => {
+        RegArgs {
+            start: $req.start,
+            length: $req.length,
+            iova: $req.iova,
+            pd: $req.pd,
+            access: $req.access,
+        }
+    };
+}
+
 fn reg_cmd(
     ctx: &Context,
     svc: &Service,
     pages: &GuestPages,
-    req: &RegMrReq,
+    req: &RegArgs,
 ) -> Result<sys::ib_uverbs_reg_mr_resp> {
     let mut cmd = sys::ib_uverbs_reg_mr {
         start: pages.addr as u64 + req.start % PAGE,
@@ -164,6 +201,30 @@ fn reg_cmd(
     Ok(resp)
 }
 
+/// Records the MR the driver registered over `pages`.
+fn registered(
+    ctx: &mut Context,
+    stats: &Stats,
+    resp: sys::ib_uverbs_reg_mr_resp,
+    pages: GuestPages,
+    access: u32,
+    writable: bool,
+) -> Result<RegMrRsp> {
+    // Cannot fail after `reserve`.
+    ctx.mrs.insert(GuestMr {
+        handle: resp.mr_handle,
+        pages,
+        access,
+        writable,
+    })?;
+    stats.add(Obj::Mr, 1);
+    Ok(RegMrRsp {
+        mr: MrHandle(resp.mr_handle),
+        lkey: resp.lkey,
+        rkey: resp.rkey,
+    })
+}
+
 pub(crate) fn reg(
     ctx: &mut Context,
     svc: &Service,
@@ -176,22 +237,11 @@ pub(crate) fn reg(
     let writable = access_writable(req.access);
     let pages = map_guest(svc, transport, stats, req.start, req.nr_pages, &req.indirect, writable)?;
     let t = now_ns();
-    let resp = reg_cmd(ctx, svc, &pages, req)?;
+    let args = reg_args!(req);
+    let resp = reg_cmd(ctx, svc, &pages, &args)?;
     Phase::Driver.lap(stats, t);
-    // Cannot fail after `reserve`.
-    ctx.mrs.insert(GuestMr {
-        handle: resp.mr_handle,
-        pages,
-        access: req.access,
-        writable,
-    })?;
     ctx.mr_pages += req.nr_pages as usize;
-    stats.add(Obj::Mr, 1);
-    Ok(RegMrRsp {
-        mr: MrHandle(resp.mr_handle),
-        lkey: resp.lkey,
-        rkey: resp.rkey,
-    })
+    registered(ctx, stats, resp, pages, req.access, writable)
 }
 
 fn dereg_cmd(ctx: &Context, svc: &Service, handle: u32) -> Result {
@@ -217,6 +267,110 @@ pub(crate) fn dereg(ctx: &mut Context, svc: &Service, stats: &Stats, req: &Dereg
     }
     Phase::DeregUnmap.lap(stats, t);
     stats.add(Obj::Mr, -1);
+    Ok(())
+}
+
+/// Guest pages still mapped after their MR was deregistered
+/// (`DeregMrKeep`), for a later `RegMrCached`.
+pub(crate) struct KeptPages {
+    pages: GuestPages,
+    writable: bool,
+}
+
+/// `DeregMrKeep`: deregisters at the driver (the keys die here) but keeps
+/// the pages mapped.
+pub(crate) fn dereg_keep(
+    ctx: &mut Context,
+    svc: &Service,
+    stats: &Stats,
+    req: &DeregMrReq,
+) -> Result<DeregMrKeepRsp> {
+    let i = ctx.mrs.position(|m| m.handle == req.mr.0).ok_or(EINVAL)?;
+    // Room to keep them before the MR goes.
+    ctx.kept.reserve()?;
+    let t = now_ns();
+    dereg_cmd(ctx, svc, req.mr.0)?;
+    Phase::DeregDriver.lap(stats, t);
+    let mr = ctx.mrs.remove(i).ok_or(EINVAL)?;
+    stats.add(Obj::Mr, -1);
+    // Cannot fail after `reserve`.
+    let cache = ctx.kept.insert(KeptPages {
+        pages: mr.pages,
+        writable: mr.writable,
+    })?;
+    stats.add(Obj::Cached, 1);
+    Ok(DeregMrKeepRsp {
+        cache: CacheHandle(cache as u32),
+    })
+}
+
+/// Takes the kept pages `cache` out of the context: `EINVAL` (and a log
+/// line naming the guest) if there are none.
+fn take_kept(
+    ctx: &mut Context,
+    transport: &Transport,
+    stats: &Stats,
+    cache: CacheHandle,
+) -> Result<KeptPages> {
+    let Some(kept) = ctx.kept.remove(cache.0 as usize) else {
+        warn_ratelimited!(
+            "{}: no kept pages {}\n",
+            FrontendName::of(transport),
+            cache.0
+        );
+        return Err(EINVAL);
+    };
+    stats.add(Obj::Cached, -1);
+    Ok(kept)
+}
+
+/// `RegMrCached`: registers over kept pages, which it consumes: on
+/// failure they are unmapped.
+pub(crate) fn reg_cached(
+    ctx: &mut Context,
+    svc: &Service,
+    transport: &Transport,
+    stats: &Stats,
+    req: &RegMrCachedReq,
+) -> Result<RegMrRsp> {
+    req.check().map_err(|_| EINVAL)?;
+    ctx.mrs.reserve()?;
+    let kept = take_kept(ctx, transport, stats, req.cache)?;
+    let writable = access_writable(req.access);
+    let fits = (req.start % PAGE)
+        .checked_add(req.length)
+        .is_some_and(|end| end <= kept.pages.nr as u64 * PAGE);
+    if writable != kept.writable || !fits {
+        warn_ratelimited!(
+            "{}: kept pages {} do not fit a registration\n",
+            FrontendName::of(transport),
+            req.cache.0
+        );
+        ctx.mr_pages -= kept.pages.nr;
+        return Err(EINVAL);
+    }
+    let t = now_ns();
+    let args = reg_args!(req);
+    let resp = match reg_cmd(ctx, svc, &kept.pages, &args) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.mr_pages -= kept.pages.nr;
+            return Err(e);
+        }
+    };
+    Phase::CachedDriver.lap(stats, t);
+    registered(ctx, stats, resp, kept.pages, req.access, writable)
+}
+
+/// `DropCached`: unmaps kept pages.
+pub(crate) fn drop_cached(
+    ctx: &mut Context,
+    transport: &Transport,
+    stats: &Stats,
+    req: &CachedReq,
+) -> Result {
+    let kept = take_kept(ctx, transport, stats, req.cache)?;
+    ctx.mr_pages -= kept.pages.nr;
     Ok(())
 }
 

@@ -29,9 +29,11 @@ pub(crate) enum Obj {
     CmFile,
     /// Memory windows (`mw.rs`).
     Mw,
+    /// Guest page ranges kept mapped for the registration cache (`mr.rs`).
+    Cached,
 }
 
-const OBJ_NAMES: [&str; 9] = [
+const OBJ_NAMES: [&str; 10] = [
     "frontends",
     "contexts",
     "mrs",
@@ -41,6 +43,7 @@ const OBJ_NAMES: [&str; 9] = [
     "fetched",
     "cm_files",
     "mws",
+    "cached",
 ];
 const MAX_OPS: usize = 64;
 

@@ -20,6 +20,7 @@ use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{Arc, CondVar, Mutex};
 
 use crate::mmap::Mappings;
+use crate::regcache::RegCache;
 
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
@@ -112,6 +113,9 @@ pub(crate) struct Channel {
     mappings: Arc<Mappings>,
     /// The features the backend accepted in `Hello`.
     features: AtomicU64,
+    /// Deregistered ranges kept for a repeated registration.
+    #[pin]
+    regcache: RegCache,
 }
 
 impl Channel {
@@ -139,6 +143,7 @@ impl Channel {
             notify_owed: AtomicBool::new(false),
             mappings,
             features: AtomicU64::new(0),
+            regcache <- RegCache::new(),
         }? Error))
     }
 
@@ -165,6 +170,10 @@ impl Channel {
         &self.transport
     }
 
+    pub(crate) fn regcache(&self) -> &RegCache {
+        &self.regcache
+    }
+
     /// Connects to the backend. `self` must stay where it is until
     /// `disconnect` (it is pinned).
     pub(crate) fn connect(&self) -> Result {
@@ -177,6 +186,7 @@ impl Channel {
         self.changed.notify_all();
         self.transport.disconnect();
         self.release_fetched(None);
+        crate::mr::release_cached(self, None);
     }
 
     /// Waits for a change: `Err(EINTR)` on a signal if `interruptible`,
@@ -742,6 +752,8 @@ fn is_releasing(op: Op) -> bool {
         Op::CloseContext
             | Op::DeallocPd
             | Op::DeregMr
+            | Op::DeregMrKeep
+            | Op::DropCached
             | Op::DeallocMw
             | Op::DestroyCq
             | Op::DestroyQp

@@ -103,6 +103,8 @@ pub(crate) unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
     let io_pages = ch.mappings().take_io_pages(ctx);
     ch.mappings().forget_stashed(ctx);
     let closed = ch.call(&Request::CloseContext(CtxReq { ctx })).is_ok();
+    // The backend unmapped the context's kept pages (or is gone).
+    crate::mr::release_cached(ch, Some(ctx));
     for p in io_pages {
         // Device memory is out of our physical map once the backend has
         // closed the context; if it could not say so, it may not be.

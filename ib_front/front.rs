@@ -27,6 +27,7 @@ mod mw;
 mod pd;
 mod qp;
 mod refused;
+mod regcache;
 mod srq;
 mod sys;
 mod transport;

@@ -8,6 +8,7 @@
 #include <linux/anon_inodes.h>
 #include <linux/etherdevice.h>
 #include <linux/mm.h>
+#include <linux/mmu_notifier.h>
 #include <linux/rtnetlink.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
@@ -88,6 +89,84 @@ MODULE_PARM_DESC(release_timeout_ms,
 static bool test_mute_notify;
 module_param(test_mute_notify, bool, 0644);
 MODULE_PARM_DESC(test_mute_notify, "test only: do not notify the backend of new requests");
+
+/*
+ * The registration cache (ib_front/regcache.rs): how many deregistered
+ * ranges the device keeps pinned, granted and mapped by the backend for
+ * a repeated registration; 0 disables it.
+ */
+static unsigned int reg_cache = 64;
+module_param(reg_cache, uint, 0644);
+MODULE_PARM_DESC(reg_cache,
+		 "deregistered memory ranges kept for a repeated registration (per device, default 64, 0: none)");
+
+unsigned int xenib_front_reg_cache(void)
+{
+	return READ_ONCE(reg_cache);
+}
+
+/*
+ * A watch on a range of the calling process (the registration cache): it
+ * turns stale at the first invalidation of any part of it (munmap,
+ * mremap, mprotect, MAP_FIXED over it, exit, ...). The callback only
+ * records that: it may not sleep.
+ */
+struct xenib_range_watch {
+	struct mmu_interval_notifier mni;
+	bool stale;
+};
+
+static bool xenib_range_watch_invalidate(struct mmu_interval_notifier *mni,
+					 const struct mmu_notifier_range *range,
+					 unsigned long cur_seq)
+{
+	struct xenib_range_watch *w = container_of(mni, struct xenib_range_watch, mni);
+
+	mmu_interval_set_seq(mni, cur_seq);
+	WRITE_ONCE(w->stale, true);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops xenib_range_watch_ops = {
+	.invalidate = xenib_range_watch_invalidate,
+};
+
+struct xenib_range_watch *xenib_front_range_watch(u64 start, u64 length)
+{
+	struct xenib_range_watch *w;
+	int err;
+
+	if (!current->mm)
+		return ERR_PTR(-EINVAL);
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return ERR_PTR(-ENOMEM);
+	err = mmu_interval_notifier_insert(&w->mni, current->mm, start, length,
+					   &xenib_range_watch_ops);
+	if (err) {
+		kfree(w);
+		return ERR_PTR(err);
+	}
+	return w;
+}
+
+/* Whether the watch was made in the calling process. */
+bool xenib_front_range_watch_ours(struct xenib_range_watch *w)
+{
+	return w->mni.mm == current->mm;
+}
+
+bool xenib_front_range_watch_stale(struct xenib_range_watch *w)
+{
+	return READ_ONCE(w->stale);
+}
+
+/* Ends a watch; may sleep (waits for a running invalidation). */
+void xenib_front_range_watch_end(struct xenib_range_watch *w)
+{
+	mmu_interval_notifier_remove(&w->mni);
+	kfree(w);
+}
 
 unsigned int xenib_front_release_timeout_ms(void)
 {

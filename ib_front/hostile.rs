@@ -23,7 +23,8 @@ use crate::wire::{
     CtxHandle, CtxReq, DeallocMwReq, MwHandle, MwType,
     DeallocPdReq, Empty, GrantRef, HelloReq, MapPagesReq, MmapReq, ModifyQpReq, PageGrant,
     PageGrants, PdHandle, QpAttr, QpCaps, QpHandle, QpType, QueryGidReq, QueryPkeyReq, QueryPortReq,
-    RefList, RegMrReq, Request, ReregMrReq, Response, RspBody, Slot, Udata, UdataReq, PAGE_WRITE,
+    RefList, RegMrReq, Request, ReregMrReq, CacheHandle, CachedReq, DeregMrReq, MrHandle,
+    RegMrCachedReq, Response, RspBody, Slot, Udata, UdataReq, PAGE_WRITE,
     PROTOCOL_VERSION, REREG_ACCESS, SUPPORTED_FEATURES,
 };
 
@@ -249,6 +250,7 @@ fn run_all() -> Result {
         "an MR whose page count does not match its length is refused",
         errno_of(a.call(&mr(5, &[GrantRef(1)]))) < 0,
     );
+    cache_cases(&a, ctx, pd, &mr)?;
     let r = a.call(&Request::Mmap(MmapReq {
         offset: 0x7777_0000,
         length: 4096,
@@ -583,6 +585,62 @@ fn grant_cases(ch: &Channel, tr: &Transport, ctx: CtxHandle, pd: PdHandle, keep:
         ended.release(tr);
     }
     list.release(tr);
+    Ok(())
+}
+
+/// The registration cache's requests (ib_back/mr.rs) naming kept pages
+/// the backend never kept, or kept and already gave up: `EINVAL`.
+/// `mr(nr_pages, refs)` is a `RegMr` of one page at 0x10000.
+fn cache_cases(a: &Channel, ctx: CtxHandle, pd: PdHandle, mr: &dyn Fn(u32, &[GrantRef]) -> Request) -> Result {
+    let einval = EINVAL.to_errno();
+    let cached = |cache, length| {
+        Request::RegMrCached(RegMrCachedReq {
+            start: 0x10000,
+            length,
+            iova: 0x10000,
+            ctx,
+            pd,
+            cache: CacheHandle(cache),
+            access: 1,
+        })
+    };
+    let drop_req = |cache| Request::DropCached(CachedReq { ctx, cache: CacheHandle(cache) });
+    check(
+        "a registration over kept pages never kept gets EINVAL",
+        errno_of(a.call(&cached(4242, 4096))) == einval,
+    );
+    check(
+        "dropping kept pages never kept gets EINVAL",
+        errno_of(a.call(&drop_req(4242))) == einval,
+    );
+    check(
+        "keeping the pages of an unknown MR gets EINVAL",
+        errno_of(a.call(&Request::DeregMrKeep(DeregMrReq { ctx, mr: MrHandle(4242) }))) == einval,
+    );
+    // Real kept pages (one), then ids that went stale.
+    let tr = a.transport();
+    let (list, data) = (Page::granted(tr)?, Page::granted(tr)?);
+    list.write_u32s(&[data.grant.0]);
+    let kept = match a.call(&mr(1, &[list.grant])) {
+        Ok(RspBody::RegMr(r)) => match a.call(&Request::DeregMrKeep(DeregMrReq { ctx, mr: r.mr })) {
+            Ok(RspBody::DeregMrKeep(k)) => Some(k.cache.0),
+            _ => None,
+        },
+        _ => None,
+    };
+    check("an MR deregistered with its pages kept names them", kept.is_some());
+    if let Some(k) = kept {
+        check(
+            "a registration past the kept pages gets EINVAL",
+            errno_of(a.call(&cached(k, 8192))) == einval,
+        );
+        check(
+            "kept pages a registration consumed are gone: EINVAL",
+            errno_of(a.call(&drop_req(k))) == einval,
+        );
+    }
+    list.release(tr);
+    data.release(tr);
     Ok(())
 }
 

@@ -11,6 +11,8 @@
 //! Pages are granted writable only if the MR's access lets the device
 //! write them (`access_writable`); a read-only MR made writable gets its
 //! pages pinned and granted again (an implicit translation change).
+//! A deregistered range may be kept for a repeated registration
+//! (`regcache.rs`).
 
 use crate::errno::{eopnotsupp, eproto};
 use core::ptr::NonNull;
@@ -21,12 +23,14 @@ use crate::context::ctx_of;
 use crate::device::{channel, XibPd};
 use crate::phase::{Phases, SliceWriter};
 use crate::poll::now_ns;
+use crate::regcache::{self, Cached, RangeWatch};
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    access_writable, indirect_pages_for, mr_request_refs, mr_two_level, CtxHandle, DeregMrReq,
-    GrantRef, MrHandle, PdHandle, RefList, RegMrReq, Request, ReregMrReq, RspBody, MAX_MR_PAGES,
-    REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_PD, REREG_TRANS,
+    access_writable, indirect_pages_for, mr_request_refs, mr_two_level, CacheHandle, CachedReq,
+    CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrCachedReq, RegMrReq,
+    RegMrRsp, Request, ReregMrReq, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE, REREG_ACCESS,
+    REREG_PD, REREG_TRANS,
 };
 
 /// The phases of a registration and a deregistration whose time the
@@ -34,13 +38,16 @@ use crate::wire::{
 /// `/sys/module/ib_front/parameters/counters`): pinning the pages
 /// (`ib_umem_get`), granting them and their list pages, the request to
 /// the backend (its round trip, which includes the backend's own phases);
-/// for a deregistration the request and ending the grants and unpinning.
-static PHASES: Phases<5> = Phases::new([
+/// for a deregistration the request and ending the grants and unpinning
+/// (not for one whose pages are kept); and the request of a registration
+/// over kept pages (`RegMrCached`).
+static PHASES: Phases<6> = Phases::new([
     "reg.pin",
     "reg.grant",
     "reg.request",
     "dereg.request",
     "dereg.release",
+    "reg_cached.request",
 ]);
 #[derive(Clone, Copy)]
 enum Phase {
@@ -49,6 +56,7 @@ enum Phase {
     Request,
     DeregRequest,
     DeregRelease,
+    CachedRequest,
 }
 
 impl Phase {
@@ -68,6 +76,7 @@ pub(crate) extern "C" fn xenib_front_counters(
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
     let mut w = SliceWriter { buf, len: 0 };
     PHASES.format(&mut w);
+    regcache::format(&mut w);
     w.len as _
 }
 
@@ -89,7 +98,7 @@ const _: () = assert!(core::mem::offset_of!(XibMr, ibmr) == 0);
 ///
 /// `umem` is a pinned region; each of `grants` is outstanding; each of
 /// `indirect` is a page we allocated, granted under the matching ref.
-struct SharedPages {
+pub(crate) struct SharedPages {
     umem: NonNull<sys::ib_umem>,
     /// The range pinned, and whether it is granted writable.
     start: u64,
@@ -100,6 +109,9 @@ struct SharedPages {
     indirect: KVec<(NonNull<sys::page>, GrantRef)>,
     /// Beyond one level (`mr_two_level`): pages listing `indirect`.
     directory: KVec<(NonNull<sys::page>, GrantRef)>,
+    /// Watches the range from before it was pinned, if the registration
+    /// cache is on: whether the pages are still the range's.
+    watch: Option<RangeWatch>,
 }
 
 // SAFETY: The umem and pages may be released from any thread.
@@ -118,6 +130,11 @@ impl SharedPages {
         if pages_spanned(start, length).is_some_and(|n| n > u64::from(ch.max_mr_pages())) {
             return Err(E2BIG);
         }
+        // Before pinning: a change after this makes the pages stale. A
+        // range we cannot watch is only not cached.
+        let watch = (regcache::limit() > 0)
+            .then(|| RangeWatch::new(start, length).ok())
+            .flatten();
         let t = now_ns();
         // SAFETY: We are in the verb's process context, as ib_umem_get needs.
         let umem = unsafe { sys::xenib_front_umem_get(ibdev, start, length, access) };
@@ -135,6 +152,7 @@ impl SharedPages {
             grants: KVec::new(),
             indirect: KVec::new(),
             directory: KVec::new(),
+            watch,
         };
         if let Err(e) = this.grant_all(ch.transport()) {
             // Releases exactly what was granted, and unpins.
@@ -193,9 +211,26 @@ impl SharedPages {
         RefList::new(&refs).ok_or(E2BIG)
     }
 
+    /// Whether these are the pages of exactly this range, with this
+    /// writability.
+    pub(crate) fn covers(&self, start: u64, length: u64, writable: bool) -> bool {
+        self.start == start && self.length == length && self.writable == writable
+    }
+
+    /// Whether the range is one of the calling process and unchanged since
+    /// it was pinned (never, if not watched).
+    pub(crate) fn unchanged(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.unchanged())
+    }
+
+    /// Whether the range changed since it was pinned (in its process).
+    pub(crate) fn stale(&self) -> bool {
+        self.watch.as_ref().is_none_or(|w| w.stale())
+    }
+
     /// Ends every grant and unpins. The backend must no longer use the
     /// pages (deregistered, or never registered).
-    fn release(self, tr: &Transport) {
+    pub(crate) fn release(self, tr: &Transport) {
         for (page, g) in self.grants.iter() {
             tr.revoke(*g, *page);
         }
@@ -240,24 +275,91 @@ fn pages_spanned(start: u64, length: u64) -> Option<u64> {
     Some((last >> 12) - (start >> 12) + 1)
 }
 
-fn reg(
+/// Drops a cached range: the backend unmaps it, then the grants end and
+/// the pages are unpinned.
+fn drop_cached(ch: &Channel, c: Cached) {
+    let _ = ch.release(&Request::DropCached(CachedReq {
+        ctx: c.ctx,
+        cache: c.cache,
+    }));
+    c.shared.release(ch.transport());
+}
+
+/// Drops the cached ranges of `ctx`; whether there were any.
+fn evict_context(ch: &Channel, ctx: CtxHandle) -> bool {
+    let mut any = false;
+    while let Some(c) = ch.regcache().take_first(|c| c.ctx == ctx) {
+        drop_cached(ch, c);
+        any = true;
+    }
+    any
+}
+
+/// Drops the cached ranges that changed.
+fn drop_stale(ch: &Channel) {
+    while let Some(c) = ch.regcache().take_first(|c| c.shared.stale()) {
+        regcache::count_stale();
+        drop_cached(ch, c);
+    }
+}
+
+/// Releases the cached ranges of a closed context (the backend unmapped
+/// them), or of every context (`None`: the backend is gone).
+pub(crate) fn release_cached(ch: &Channel, ctx: Option<CtxHandle>) {
+    while let Some(c) = ch.regcache().take_first(|c| ctx.is_none_or(|x| c.ctx == x)) {
+        c.shared.release(ch.transport());
+    }
+}
+
+/// Registers `[start, start + length)` over the cached pages `c`; the
+/// backend consumes them whatever the outcome.
+fn reg_cached(ch: &Channel, c: Cached, pd: PdHandle, iova: u64, access: u32) -> Result<(RegMrRsp, SharedPages)> {
+    let req = RegMrCachedReq {
+        start: c.shared.start,
+        length: c.shared.length,
+        iova,
+        ctx: c.ctx,
+        pd,
+        cache: c.cache,
+        access,
+    };
+    let t = now_ns();
+    match ch.call(&Request::RegMrCached(req)) {
+        Ok(RspBody::RegMrCached(r)) => {
+            Phase::CachedRequest.lap(t);
+            Ok((r, c.shared))
+        }
+        other => {
+            c.shared.release(ch.transport());
+            Err(other.err().unwrap_or(eproto()))
+        }
+    }
+}
+
+/// Pins, grants and registers `[start, start + length)`.
+fn reg_new(
+    ch: &Channel,
     pd: *mut sys::ib_pd,
+    ctx: CtxHandle,
+    pd_handle: PdHandle,
     start: u64,
     length: u64,
     iova: u64,
     access: i32,
-    udata: *mut sys::ib_udata,
-) -> Result<*mut sys::ib_mr> {
-    // SAFETY: The core passes one of our PDs and this verb's udata.
-    let (ch, xpd, ctx) = unsafe { (channel((*pd).device), &*pd.cast::<XibPd>(), ctx_of(udata)?) };
-    // SAFETY: As above.
-    let shared = SharedPages::new(ch, unsafe { (*pd).device }, start, length, access)?;
+) -> Result<(RegMrRsp, SharedPages)> {
+    // SAFETY: The core passes one of our PDs.
+    let pin = || SharedPages::new(ch, unsafe { (*pd).device }, start, length, access);
+    // Kept pages count in the process's RLIMIT_MEMLOCK: make room.
+    let shared = match pin() {
+        Err(e) if e == ENOMEM && evict_context(ch, ctx) => pin()?,
+        r => r?,
+    };
     let req = RegMrReq {
         start,
         length,
         iova,
-        ctx: CtxHandle(ctx),
-        pd: PdHandle(xpd.handle),
+        ctx,
+        pd: pd_handle,
         access: access as u32,
         nr_pages: shared.grants.len() as u32,
         indirect: match shared.indirect_refs() {
@@ -269,14 +371,44 @@ fn reg(
         },
     };
     let t = now_ns();
-    let rsp = match ch.call(&Request::RegMr(req)) {
-        Ok(RspBody::RegMr(r)) => r,
+    let mut r = ch.call(&Request::RegMr(req));
+    // Kept pages count in the guest's quota: make room for these.
+    if matches!(r, Err(e) if e == crate::errno::edquot() || e == ENOSPC) && evict_context(ch, ctx) {
+        r = ch.call(&Request::RegMr(req));
+    }
+    match r {
+        Ok(RspBody::RegMr(r)) => {
+            Phase::Request.lap(t);
+            Ok((r, shared))
+        }
         other => {
             shared.release(ch.transport());
-            return Err(other.err().unwrap_or(eproto()));
+            Err(other.err().unwrap_or(eproto()))
         }
+    }
+}
+
+fn reg(
+    pd: *mut sys::ib_pd,
+    start: u64,
+    length: u64,
+    iova: u64,
+    access: i32,
+    udata: *mut sys::ib_udata,
+) -> Result<*mut sys::ib_mr> {
+    // SAFETY: The core passes one of our PDs and this verb's udata.
+    let (ch, xpd, ctx) = unsafe { (channel((*pd).device), &*pd.cast::<XibPd>(), ctx_of(udata)?) };
+    let pd_handle = PdHandle(xpd.handle);
+    drop_stale(ch);
+    let cached = ch
+        .regcache()
+        .take(CtxHandle(ctx), start, length, access_writable(access as u32));
+    let hit = cached.and_then(|c| reg_cached(ch, c, pd_handle, iova, access as u32).ok());
+    regcache::count(hit.is_some());
+    let (rsp, shared) = match hit {
+        Some(h) => h,
+        None => reg_new(ch, pd, CtxHandle(ctx), pd_handle, start, length, iova, access)?,
     };
-    Phase::Request.lap(t);
     let mr = KBox::new(
         XibMr {
             ibmr: sys::ib_mr {
@@ -318,26 +450,64 @@ pub(crate) unsafe extern "C" fn reg_user_mr(
     }
 }
 
+/// Deregisters `xmr` at the driver but has the backend keep its pages
+/// mapped, if the cache is on and its range unchanged; the backend's name
+/// for them.
+fn dereg_keep(ch: &Channel, xmr: &XibMr) -> Option<CacheHandle> {
+    if regcache::limit() == 0 || !xmr.shared.unchanged() {
+        return None;
+    }
+    drop_stale(ch);
+    while ch.regcache().full() {
+        drop_cached(ch, ch.regcache().take_first(|_| true)?);
+    }
+    let req = DeregMrReq {
+        ctx: CtxHandle(xmr.ctx),
+        mr: MrHandle(xmr.handle),
+    };
+    match ch.call(&Request::DeregMrKeep(req)) {
+        Ok(RspBody::DeregMrKeep(r)) => Some(r.cache),
+        _ => None,
+    }
+}
+
 pub(crate) unsafe extern "C" fn dereg_mr(
     ibmr: *mut sys::ib_mr,
     _udata: *mut sys::ib_udata,
 ) -> core::ffi::c_int {
     // SAFETY: Our MRs are `XibMr`s boxed in `reg`.
     let (ch, xmr) = unsafe { (channel((*ibmr).device), &*ibmr.cast::<XibMr>()) };
-    let req = DeregMrReq {
-        ctx: CtxHandle(xmr.ctx),
-        mr: MrHandle(xmr.handle),
-    };
     let t = now_ns();
-    if let Err(e) = ch.release(&Request::DeregMr(req)) {
-        return e.to_errno();
+    let kept = dereg_keep(ch, xmr);
+    if kept.is_none() {
+        let req = DeregMrReq {
+            ctx: CtxHandle(xmr.ctx),
+            mr: MrHandle(xmr.handle),
+        };
+        if let Err(e) = ch.release(&Request::DeregMr(req)) {
+            return e.to_errno();
+        }
     }
     let t = Phase::DeregRequest.lap(t);
     // SAFETY: Boxed in `reg`; the core forgets the MR after this.
     let mr = unsafe { KBox::from_raw(ibmr.cast::<XibMr>()) };
-    let XibMr { shared, .. } = KBox::into_inner(mr);
-    shared.release(ch.transport());
-    Phase::DeregRelease.lap(t);
+    let XibMr { shared, ctx, .. } = KBox::into_inner(mr);
+    match kept {
+        Some(cache) => {
+            let c = Cached {
+                ctx: CtxHandle(ctx),
+                cache,
+                shared,
+            };
+            if let Err(c) = ch.regcache().put(c) {
+                drop_cached(ch, c);
+            }
+        }
+        None => {
+            shared.release(ch.transport());
+            Phase::DeregRelease.lap(t);
+        }
+    }
     0
 }
 

@@ -193,5 +193,11 @@ struct ib_udata *xenib_bundle_udata(struct uverbs_attr_bundle *attrs);
 size_t xenib_udata_inlen(struct ib_udata *udata);
 size_t xenib_udata_outlen(struct ib_udata *udata);
 struct ib_umem *xenib_front_umem_get(struct ib_device *dev, u64 start, u64 length, int access);
+struct xenib_range_watch;
+unsigned int xenib_front_reg_cache(void);
+struct xenib_range_watch *xenib_front_range_watch(u64 start, u64 length);
+bool xenib_front_range_watch_ours(struct xenib_range_watch *w);
+bool xenib_front_range_watch_stale(struct xenib_range_watch *w);
+void xenib_front_range_watch_end(struct xenib_range_watch *w);
 
 #endif

@@ -3,12 +3,16 @@
 # count every registration once, and add up to no more than the time
 # that encloses them: the backend's phases fit in its busy time for the
 # RegMr/DeregMr requests, and the backend's busy time in the front's
-# request phase (one clock: front and back share the kernel here).
+# request phase (one clock: front and back share the kernel here). A
+# deregistration that keeps its pages for the registration cache
+# (DeregMrKeep) counts as one; it unmaps nothing.
 . ./lib.sh
 front=/sys/module/ib_front/parameters/counters
 [ -r $front ] || fail "no $front"
 g=$(ipv4_gid_index xib0) || fail "no IPv4 GID on xib0"
 front_counter() { awk -v k="$1" '$1 == k { print $2 }' $front; }
+# A backend counter, 0 if not shown (busy_us.* only once the op ran).
+back0() { v=$(back_counter "$1"); echo "${v:-0}"; }
 # Sums of phase_us VERB.PHASE... of a side ("front" or "back").
 phase_sum() {
 	side=$1; shift
@@ -19,10 +23,12 @@ phase_sum() {
 	echo $s
 }
 snap() {
-	regs=$(back_counter requests.RegMr) deregs=$(back_counter requests.DeregMr)
-	busy_reg=$(back_counter busy_us.RegMr) busy_dereg=$(back_counter busy_us.DeregMr)
+	regs=$(back_counter requests.RegMr)
+	deregs=$(( $(back0 requests.DeregMr) + $(back0 requests.DeregMrKeep) ))
+	busy_reg=$(back_counter busy_us.RegMr)
+	busy_dereg=$(( $(back0 busy_us.DeregMr) + $(back0 busy_us.DeregMrKeep) ))
 	n_front=$(front_counter phase_n.reg.pin) n_back=$(back_counter phase_n.reg.driver)
-	n_dfront=$(front_counter phase_n.dereg.release) n_dback=$(back_counter phase_n.dereg.unmap)
+	n_dfront=$(front_counter phase_n.dereg.request) n_dback=$(back_counter phase_n.dereg.driver)
 	back_reg=$(phase_sum back reg.list reg.map_grants reg.map_service reg.driver)
 	back_dereg=$(phase_sum back dereg.driver dereg.unmap)
 	front_req=$(phase_sum front reg.request)

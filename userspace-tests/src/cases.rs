@@ -845,6 +845,61 @@ fn rc_rdma_write(env: &Env) -> CaseResult {
     Ok(Outcome::Pass(format!("sizes {sizes:?}")))
 }
 
+/// Registers, deregisters and registers the same buffer again (on xib0
+/// the registration cache serves the second), then replaces the buffer's
+/// pages (munmap + mmap MAP_FIXED at the same address) and registers it
+/// again: each RDMA WRITE must land in the memory the buffer has now, and
+/// a deregistered MR's rkey must be dead.
+fn mr_cache_reuse(env: &Env) -> CaseResult {
+    let p = RcPair::new(env)?;
+    let len = 1 << 20;
+    let acc = access::LOCAL_WRITE | access::REMOTE_WRITE;
+    let src = p.mr(len, access::LOCAL_WRITE)?;
+    let write_into = |dst: &Mr, seed: u64, what: &str| -> Result<(), String> {
+        dst.buf().fill(0, len, GUARD);
+        let data = pattern(seed, len);
+        src.write(0, &data);
+        let op = SendOp::Write {
+            raddr: dst.addr(0),
+            rkey: dst.rkey(),
+        };
+        p.a.post_send(&[rdma(seed, op, vec![src.sge(0, len)])])
+            .ctx("ibv_post_send")?;
+        ok_wc(&p.cq_a, what, seed, op::IBV_WC_RDMA_WRITE)?;
+        same(what, &dst.read(0, len), &data)
+    };
+    let dst = Mr::register(&p.pd, Buf::new(len), 0, len, acc).ctx("ibv_reg_mr")?;
+    write_into(&dst, 7100, "write into the first MR")?;
+    let mut old = vec![dst.rkey()];
+    let buf = dst.dereg().ctx("ibv_dereg_mr")?;
+    let dst = Mr::register(&p.pd, buf, 0, len, acc).ctx("ibv_reg_mr of the same buffer")?;
+    write_into(&dst, 7101, "write into the same buffer registered again")?;
+    old.push(dst.rkey());
+    let buf = dst.dereg().ctx("ibv_dereg_mr")?;
+    buf.replace_pages().ctx("munmap + mmap MAP_FIXED")?;
+    let dst = Mr::register(&p.pd, buf, 0, len, acc).ctx("ibv_reg_mr over new pages")?;
+    write_into(&dst, 7102, "write into new pages at the same address")?;
+    // A key of a deregistered MR that the current one does not share
+    // (rxe may reuse an index; its key byte is random).
+    let Some(&dead) = old.iter().find(|k| **k != dst.rkey()) else {
+        return Ok(Outcome::Pass("every rkey equal: the dead-key check did not run".into()));
+    };
+    src.write(0, &pattern(7103, 256));
+    dst.buf().fill(0, len, GUARD);
+    let op = SendOp::Write {
+        raddr: dst.addr(0),
+        rkey: dead,
+    };
+    expect_failed_wc(
+        &p,
+        rdma(7103, op, vec![src.sge(0, 256)]),
+        RXE_REMOTE_ACCESS_ERR,
+        "write with a deregistered MR's rkey",
+    )?;
+    guard_intact("memory after the refused write", &dst, 0, len)?;
+    Ok(Outcome::Pass(format!("3 registrations; dead rkey {dead:#x} refused")))
+}
+
 fn rc_rdma_write_imm(env: &Env) -> CaseResult {
     let p = RcPair::new(env)?;
     let src = p.mr(8192, access::LOCAL_WRITE)?;
@@ -1274,6 +1329,7 @@ fn mr_256mib(env: &Env) -> CaseResult {
     if avail < len as u64 + (96 << 20) {
         return Ok(Outcome::Skip(format!("{} MiB available", avail >> 20)));
     }
+    let pinned_before = proc_kb("/proc/self/status", "VmPin:");
     let p = RcPair::new(env)?;
     let src = p.mr(1 << 20, access::LOCAL_WRITE)?;
     let mut buf = Buf::new(len);
@@ -1299,9 +1355,15 @@ fn mr_256mib(env: &Env) -> CaseResult {
     drop(src);
     drop(p);
     let pinned_after = proc_kb("/proc/self/status", "VmPin:");
-    ensure!(pinned_after == Some(0), "VmPin {pinned_after:?} kB with every MR gone");
+    // A registration cache (xib0's) may keep deregistered ranges pinned
+    // that are still mapped unchanged: at most the 1 MiB source buffer
+    // from this case, none of the 256 MiB one, which is gone.
+    ensure!(
+        pinned_after.is_some_and(|kb| kb <= pinned_before.unwrap_or(0) + 1024),
+        "VmPin {pinned_after:?} kB with every MR gone, {pinned_before:?} kB before"
+    );
     Ok(Outcome::Pass(format!(
-        "{rounds} rounds of 256 MiB registered, written at 3 places, deregistered; VmPin {} kB with only 1 MiB registered, 0 after",
+        "{rounds} rounds of 256 MiB registered, written at 3 places, deregistered; VmPin {} kB with only 1 MiB registered, none of it after",
         pinned.unwrap_or(0)
     )))
 }
@@ -2796,9 +2858,10 @@ fn back_counter(name: &str) -> Option<i64> {
 
 /// `--exhaust-mr`: registers 32 MiB, then 32 MiB more; prints whether
 /// each worked (the errno if not) and the process's `VmPin` (kB) after
-/// the second and after both are gone. For the quota test
-/// (guest/25-quotas.sh): a registration refused by the backend leaves
-/// nothing pinned.
+/// the second and after both are gone and the device is closed (a
+/// registration cache, xib0's, may keep a deregistered range pinned until
+/// then). For the quota test (guest/25-quotas.sh): a registration refused
+/// by the backend leaves nothing pinned.
 pub fn exhaust_mr(dev: &str) -> Result<String, String> {
     let ctx = Context::open(dev).ctx("ibv_open_device")?;
     let pd = Pd::alloc(&ctx).ctx("ibv_alloc_pd")?;
@@ -2812,6 +2875,8 @@ pub fn exhaust_mr(dev: &str) -> Result<String, String> {
     let pinned = proc_kb("/proc/self/status", "VmPin:").unwrap_or(u64::MAX);
     drop(second);
     drop(first);
+    drop(pd);
+    drop(ctx);
     let pinned_end = proc_kb("/proc/self/status", "VmPin:").unwrap_or(u64::MAX);
     Ok(format!("first ok second {verdict} vmpin {pinned} vmpin_end {pinned_end}"))
 }
@@ -2880,8 +2945,9 @@ pub const CASES: &[Case] = &[
     ),
     case!(srq_two_qps, "two RC QPs receiving from one SRQ"),
     case!(mr_rereg, "ibv_rereg_mr: access flags, then a new buffer"),
+    case!(mr_cache_reuse, "reg/dereg/reg of one buffer, then new pages at its address: writes land in its memory; dead rkey refused"),
     case!(srq_limit_event, "SRQ limit reached: an asynchronous event for the right SRQ"),
-    case!(mr_256mib, "register 256 MiB, RDMA-write start, middle and end; 8 rounds; VmPin 0 after"),
+    case!(mr_256mib, "register 256 MiB, RDMA-write start, middle and end; 8 rounds; none of it pinned after"),
     case!(qp_churn, "create and destroy 3000 QPs, then a new pair passes data"),
     case!(srq_resize, "ibv_modify_srq grows an SRQ; 120 messages through it"),
     case!(cq_resize, "ibv_resize_cq grows a CQ that then holds 220 completions"),

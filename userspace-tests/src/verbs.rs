@@ -435,6 +435,36 @@ impl Buf {
     }
 }
 
+impl Buf {
+    /// Replaces the buffer's pages with fresh zeroed ones at the same
+    /// address (munmap, then mmap with MAP_FIXED): what was pinned for a
+    /// registration is no longer this memory.
+    pub fn replace_pages(&self) -> Result<(), Errno> {
+        let len = self.len().next_multiple_of(PAGE);
+        // SAFETY: the range is this allocation's (page-aligned, whole
+        // pages); no Rust reference into it exists, and it is mapped again
+        // at once, anonymous and writable, so the allocator finds memory
+        // there as before.
+        unsafe {
+            if libc::munmap(self.ptr.cast(), len) != 0 {
+                return Err(Errno::last());
+            }
+            let p = libc::mmap(
+                self.ptr.cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            );
+            if p != self.ptr.cast() {
+                return Err(Errno::last());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Buf {
     fn drop(&mut self) {
         // SAFETY: allocated in new() with this layout. Any Mr over it owns

@@ -194,6 +194,11 @@ handle!(
     /// A Xen grant reference.
     GrantRef
 );
+handle!(
+    /// Guest pages the backend keeps mapped after their MR was
+    /// deregistered (`DeregMrKeep`), for a later `RegMrCached`.
+    CacheHandle
+);
 
 /// A 16-byte GID.
 pub type Gid = [u8; 16];
@@ -1193,6 +1198,58 @@ wire_struct!(
 );
 
 wire_struct!(
+    /// `DeregMrKeep` response: the kept pages, until `RegMrCached` or
+    /// `DropCached` names them.
+    pub struct DeregMrKeepRsp {
+        /// The kept pages.
+        pub cache: CacheHandle,
+    }
+);
+
+wire_struct!(
+    /// `RegMrCached` request: register `[start, start + length)` over the
+    /// pages kept as `cache`, which it consumes (whether it succeeds or
+    /// not). The pages must cover the range (`start % 4096 + length`
+    /// bytes) and have been granted with the same writability
+    /// (`access_writable(access)`).
+    pub struct RegMrCachedReq {
+        /// Guest virtual start address.
+        pub start: u64,
+        /// Length in bytes (> 0).
+        pub length: u64,
+        /// IO virtual address.
+        pub iova: u64,
+        /// Context.
+        pub ctx: CtxHandle,
+        /// PD.
+        pub pd: PdHandle,
+        /// The kept pages.
+        pub cache: CacheHandle,
+        /// `IB_ACCESS_*` flags.
+        pub access: u32,
+    }
+);
+
+impl RegMrCachedReq {
+    /// Semantic checks (a range of at most `MAX_MR_PAGES` pages, an iova
+    /// range that does not wrap).
+    pub fn check(&self) -> Result<(), DecodeError> {
+        let span = page_span(self.start, self.length).ok_or(DecodeError::Inconsistent)?;
+        check_mr(self.start, self.length, self.iova, span, mr_request_refs(span) as usize)
+    }
+}
+
+wire_struct!(
+    /// `DropCached` request: the backend unmaps kept pages.
+    pub struct CachedReq {
+        /// Context.
+        pub ctx: CtxHandle,
+        /// The kept pages.
+        pub cache: CacheHandle,
+    }
+);
+
+wire_struct!(
     /// `AllocMw` request.
     pub struct AllocMwReq {
         /// Context.
@@ -2086,6 +2143,38 @@ mod tests {
         r.length = 2;
         r.nr_pages = 2;
         assert_eq!(r.check(), Err(DecodeError::Inconsistent));
+    }
+
+    #[test]
+    fn reg_mr_cached_checks() {
+        let base = RegMrCachedReq {
+            start: 0x1800,
+            length: 0x1000,
+            iova: 0x1800,
+            ctx: CtxHandle(1),
+            pd: PdHandle(2),
+            cache: CacheHandle(3),
+            access: 1,
+        };
+        assert_eq!(base.check(), Ok(()));
+        assert_eq!(
+            RegMrCachedReq { length: 0, ..base }.check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(
+            RegMrCachedReq { start: u64::MAX, length: 2, ..base }.check(),
+            Err(DecodeError::Inconsistent)
+        );
+        assert_eq!(
+            RegMrCachedReq { iova: u64::MAX, ..base }.check(),
+            Err(DecodeError::Inconsistent)
+        );
+        let max = u64::from(MAX_MR_PAGES) * PAGE_SIZE;
+        assert_eq!(RegMrCachedReq { start: 0, length: max, ..base }.check(), Ok(()));
+        assert!(matches!(
+            RegMrCachedReq { start: 0, length: max + 1, ..base }.check(),
+            Err(DecodeError::TooBig(_))
+        ));
     }
 
     #[test]

@@ -28,7 +28,8 @@ use super::ring::{Slot, SLOT_SIZE};
 /// `DeallocMw`, and [`Udata`](super::msg::Udata)'s `out_len`, the
 /// response bytes the provider asked for; 6: MMIO regions,
 /// [`MmapRsp`](super::msg::MmapRsp)'s `io` frames, `MapIo`; 7: the
-/// queue regions of a new CQ, QP or SRQ come with its create response,
+/// registration cache, `DeregMrKeep`, `RegMrCached`, `DropCached`, and
+/// the queue regions of a new CQ, QP or SRQ with its create response,
 /// [`QueueMaps`](super::msg::QueueMaps)).
 pub const PROTOCOL_VERSION: u16 = 7;
 /// Lowest protocol version this implementation speaks.
@@ -313,6 +314,12 @@ ops! {
     AllocMw = 0x0033, AllocMwReq => AllocMwRsp;
     /// Free a memory window.
     DeallocMw = 0x0034, DeallocMwReq => Empty;
+    /// Deregister an MR at the driver, keeping its pages mapped.
+    DeregMrKeep = 0x0035, DeregMrReq => DeregMrKeepRsp;
+    /// Register an MR over kept pages.
+    RegMrCached = 0x0036, RegMrCachedReq => RegMrRsp;
+    /// Unmap kept pages.
+    DropCached = 0x0037, CachedReq => Empty;
     /// Create a CQ.
     CreateCq = 0x0040, CreateCqReq => CreateCqRsp;
     /// Resize a CQ.
@@ -389,6 +396,9 @@ impl Request {
             Request::RegMr(r) => r.ctx,
             Request::ReregMr(r) => r.ctx,
             Request::DeregMr(r) => r.ctx,
+            Request::DeregMrKeep(r) => r.ctx,
+            Request::RegMrCached(r) => r.ctx,
+            Request::DropCached(r) => r.ctx,
             Request::AllocMw(r) => r.ctx,
             Request::DeallocMw(r) => r.ctx,
             Request::CreateCq(r) => r.ctx,
@@ -423,6 +433,7 @@ impl Request {
                 Err(DecodeError::Inconsistent)
             }
             Request::RegMr(m) => m.check(),
+            Request::RegMrCached(m) => m.check(),
             Request::ReregMr(m) => m.check(),
             Request::Mmap(m) => m.check(),
             Request::MapIo(m) => m.check(),
@@ -730,6 +741,11 @@ mod tests {
                 let n = mr_request_refs(m.nr_pages) as usize;
                 let refs: Vec<GrantRef> = (0..n).map(|i| GrantRef(i as u32 + 8)).collect();
                 m.indirect = RefList::new(&refs).unwrap();
+            }
+            Request::RegMrCached(m) => {
+                m.length = 1 + src.below(u64::from(MAX_MR_PAGES - 1) * PAGE_SIZE);
+                m.start = src.below(1 << 47);
+                m.iova = src.below(1 << 60);
             }
             Request::ReregMr(m) => {
                 m.flags = 1 + src.below(7) as u32;
@@ -1052,6 +1068,52 @@ mod tests {
             Request::decode(&slot),
             Err(DecodeError::InvalidValue(qp_type_off as u16 + 1))
         );
+    }
+
+    /// The registration cache's messages: each round-trips, and a
+    /// `RegMrCached` the checks refuse is refused by `decode`.
+    #[test]
+    fn registration_cache_messages() {
+        let reg = RegMrCachedReq {
+            start: 0x7f00_0000_1000,
+            length: 1 << 20,
+            iova: 0x7f00_0000_1000,
+            ctx: CtxHandle(4),
+            pd: PdHandle(5),
+            cache: CacheHandle(6),
+            access: 7,
+        };
+        let reqs = [
+            Request::DeregMrKeep(DeregMrReq { ctx: CtxHandle(1), mr: MrHandle(2) }),
+            Request::RegMrCached(reg),
+            Request::DropCached(CachedReq { ctx: CtxHandle(1), cache: CacheHandle(9) }),
+        ];
+        let mut slot = [0u8; SLOT_SIZE];
+        for r in reqs {
+            r.encode(11, &mut slot);
+            assert_eq!(Request::decode(&slot), Ok((11, r)));
+            assert!(r.ctx().is_some());
+        }
+        let rsps = [
+            RspBody::DeregMrKeep(DeregMrKeepRsp { cache: CacheHandle(12) }),
+            RspBody::RegMrCached(RegMrRsp { mr: MrHandle(1), lkey: 2, rkey: 3 }),
+            RspBody::DropCached(Empty {}),
+        ];
+        for b in rsps {
+            Response::Ok(b).encode(12, &mut slot);
+            assert_eq!(Response::decode(&slot), Ok((12, Response::Ok(b))));
+        }
+        for bad in [
+            RegMrCachedReq { length: 0, ..reg },
+            RegMrCachedReq { iova: u64::MAX, ..reg },
+            RegMrCachedReq { length: u64::from(MAX_MR_PAGES) * PAGE_SIZE + 1, start: 0, ..reg },
+        ] {
+            Request::RegMrCached(bad).encode(13, &mut slot);
+            assert!(Request::decode(&slot).is_err(), "{bad:?}");
+        }
+        assert_eq!(Op::from_u16(0x0035), Some(Op::DeregMrKeep));
+        assert_eq!(Op::from_u16(0x0036), Some(Op::RegMrCached));
+        assert_eq!(Op::from_u16(0x0037), Some(Op::DropCached));
     }
 
     #[test]
