@@ -8,7 +8,8 @@ use crate::context::{offered, response, Context};
 use crate::sys;
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
-    CqHandle, CqReq, CreateCqReq, CreateCqRsp, QueueMaps, ReqNotifyCqReq, ResizeCqReq, ResizeCqRsp, MAX_UDATA,
+    CqHandle, CqReq, CreateCqReq, CreateCqRsp, QueueMaps, ReqNotifyCqReq, ResizeCqReq,
+    ResizeCqRsp, MAX_UDATA,
 };
 
 pub(crate) fn create(ctx: &mut Context, svc: &Service, req: &CreateCqReq) -> Result<CreateCqRsp> {

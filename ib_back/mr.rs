@@ -36,8 +36,8 @@ use crate::transport::{GuestPages, Transport};
 use crate::uverbs::{bytes_of_mut, Service};
 use crate::wire::{
     access_writable, indirect_pages_for, mr_two_level, CacheHandle, CachedReq, DeregMrKeepRsp,
-    DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrCachedReq, RegMrReq, RegMrRsp, ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_ACCESS,
-    REREG_TRANS,
+    DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrCachedReq, RegMrReq, RegMrRsp,
+    ReregMrReq, ReregMrRsp, MAX_INDIRECT, REFS_PER_INDIRECT_PAGE, REREG_ACCESS, REREG_TRANS,
 };
 
 pub(crate) const MAX_MRS_PER_CONTEXT: usize = 1 << 14;
