@@ -333,9 +333,19 @@ pub(crate) fn reg_cached(
     stats: &Stats,
     req: &RegMrCachedReq,
 ) -> Result<RegMrRsp> {
-    req.check().map_err(|_| EINVAL)?;
-    ctx.mrs.reserve()?;
+    // The request consumes the kept pages whatever its outcome
+    // (ring-protocol.rst): the front ends their grants once it is
+    // answered, so they are taken before anything else may fail.
     let kept = take_kept(ctx, transport, stats, req.cache)?;
+    let usable = (|| -> Result {
+        req.check().map_err(|_| EINVAL)?;
+        ctx.mrs.reserve()?;
+        Ok(())
+    })();
+    if let Err(e) = usable {
+        ctx.mr_pages -= kept.pages.nr;
+        return Err(e);
+    }
     let writable = access_writable(req.access);
     let fits = (req.start % PAGE)
         .checked_add(req.length)
