@@ -881,10 +881,17 @@ impl Frontend {
                     ok(RspBody::DeregMrKeep(mr::dereg_keep(c, svc, stats, r)?))
                 })
             }),
-            Request::RegMrCached(r) => self.creating(c, Kind::Mr, |c| {
-                self.budgeted(backend, c, 0, |c| {
+            // The kept pages go with the request whatever its outcome,
+            // also when the MR quota refuses it before `reg_cached` runs.
+            Request::RegMrCached(r) => self.budgeted(backend, c, 0, |c| {
+                let res = self.creating(c, Kind::Mr, |c| {
                     ok(RspBody::RegMrCached(mr::reg_cached(c, svc, tr, stats, r)?))
-                })
+                });
+                if matches!(res, Err(e) if e == crate::errno::edquot()) {
+                    let kept = crate::wire::CachedReq { ctx: r.ctx, cache: r.cache };
+                    let _ = mr::drop_cached(c, tr, stats, &kept);
+                }
+                res
             }),
             Request::DropCached(r) => self.budgeted(backend, c, 0, |c| {
                 mr::drop_cached(c, tr, stats, r)?;
