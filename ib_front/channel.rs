@@ -20,7 +20,7 @@ use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{Arc, CondVar, Mutex};
 
 use crate::mmap::Mappings;
-use crate::regcache::RegCache;
+use crate::regcache::{Cached, RegCache, MAX_CACHED};
 
 use crate::shmem::{RawMem, SharedMem};
 use crate::sys;
@@ -28,7 +28,7 @@ use crate::table::Table;
 use crate::transport::Transport;
 use crate::wire::doorbell;
 use crate::wire::{
-    init_shared, AsyncEvent, AsyncObj, BackRing, CtxHandle, Event, FaultPages, FrontRing,
+    init_shared, AsyncEvent, AsyncObj, BackRing, CachedReq, CtxHandle, Event, FaultPages, FrontRing,
     GrantRef, MapPagesReq, MunmapReq, Op, PageGrant, PageGrants, Request, Response, RspBody, Slot,
     FEATURE_MR_TWO_LEVEL, MAX_FAULT_PAGES, MAX_MR_PAGES, MAX_MR_PAGES_ONE_LEVEL, PAGE_SIZE,
     PAGE_WRITE, SLOT_SIZE,
@@ -69,6 +69,17 @@ struct Waiter {
     rsp: Option<Response>,
 }
 
+/// A cached range (`regcache.rs`) the backend is asked to unmap. Its
+/// `DropCached` goes on the ring ahead of the next request and nobody
+/// waits for the answer; the pages are released once it has come
+/// (`reap_drops`), or with their context, or when the backend is gone.
+struct Dropping {
+    cached: Cached,
+    /// The request's id, once it is on the ring.
+    sent: Option<u64>,
+    answered: bool,
+}
+
 /// An object of the core's that events from the backend may name.
 #[derive(Clone, Copy)]
 pub(crate) enum ObjRef {
@@ -93,6 +104,8 @@ struct State {
     qps: Table<ObjRef>,
     /// Pages lent to the backend (`fault_in`).
     fetched: Table<Fetched>,
+    /// Cached ranges being dropped.
+    dropping: Table<Dropping>,
     /// The backend is gone or broke the protocol: fail every request.
     dead: bool,
 }
@@ -136,6 +149,7 @@ impl Channel {
                 objects: Table::new(MAX_OBJECTS),
                 qps: Table::new(doorbell::MAX_DOORBELLS as usize),
                 fetched: Table::new(MAX_FETCHED),
+                dropping: Table::new(MAX_CACHED),
                 dead: false,
             }),
             changed <- kernel::new_condvar!(),
@@ -443,6 +457,7 @@ impl Channel {
                 }
             }
             self.push_munmaps(&mut st);
+            Self::push_drops(&mut st);
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1);
             fill(id, &mut slot);
@@ -519,6 +534,77 @@ impl Channel {
             Request::Munmap(MunmapReq { ctx, offset }).encode(id, &mut slot);
             // Cannot fail: there is room.
             let _ = st.cmd.push_request(&slot);
+        }
+    }
+
+    /// Puts the `DropCached`s not sent yet on the ring, ahead of the
+    /// request about to go (one slot is left for it).
+    fn push_drops(st: &mut State) {
+        while st.cmd.free_slots() > 1 {
+            let Some(i) = st.dropping.position(|d| d.sent.is_none()) else {
+                return;
+            };
+            let id = st.next_id;
+            st.next_id = st.next_id.wrapping_add(1);
+            let Some(d) = st.dropping.get_mut(i) else {
+                return;
+            };
+            let mut slot: Slot = [0; SLOT_SIZE];
+            let c = &d.cached;
+            Request::DropCached(CachedReq { ctx: c.ctx, cache: c.cache }).encode(id, &mut slot);
+            d.sent = Some(id);
+            // Cannot fail: there is room.
+            let _ = st.cmd.push_request(&slot);
+        }
+    }
+
+    /// Has the backend unmap the cached range `c` without waiting: its
+    /// `DropCached` goes ahead of the next request, and `reap_drops`
+    /// releases the pages once the backend has answered.
+    pub(crate) fn drop_cached(&self, c: Cached) {
+        {
+            let mut st = self.state.lock();
+            if !st.dead && st.dropping.reserve().is_ok() {
+                // Cannot fail: reserved.
+                let _ = st.dropping.insert(Dropping { cached: c, sent: None, answered: false });
+                crate::regcache::count_dropping(true);
+                return;
+            }
+        }
+        // Nowhere to track it: drop it now, waiting for the answer.
+        let _ = self.release(&Request::DropCached(CachedReq { ctx: c.ctx, cache: c.cache }));
+        c.shared.release(&self.transport);
+    }
+
+    /// Releases the pages of dropped ranges the backend has answered for.
+    pub(crate) fn reap_drops(&self) {
+        self.release_drops(|d| d.answered);
+    }
+
+    /// Releases the pages of every range being dropped of `ctx` (its
+    /// context is closed: the backend unmapped them), or of every context
+    /// (`None`: the backend is gone, or the memory is needed now; a grant
+    /// the backend still maps keeps its page until it unmaps).
+    /// Whether there were any.
+    pub(crate) fn forget_drops(&self, ctx: Option<CtxHandle>) -> bool {
+        self.release_drops(|d| ctx.is_none_or(|x| d.cached.ctx == x))
+    }
+
+    fn release_drops(&self, f: impl Fn(&Dropping) -> bool) -> bool {
+        let mut any = false;
+        loop {
+            let d = {
+                let mut st = self.state.lock();
+                let Some(i) = st.dropping.position(&f) else {
+                    return any;
+                };
+                st.dropping.remove(i)
+            };
+            if let Some(d) = d {
+                d.cached.shared.release(&self.transport);
+                crate::regcache::count_dropping(false);
+                any = true;
+            }
         }
     }
 
@@ -667,6 +753,10 @@ impl Channel {
                         if let Some(i) = st.waiting.position(|w| w.id == id) {
                             if let Some(w) = st.waiting.get_mut(i) {
                                 w.rsp = Some(rsp);
+                            }
+                        } else if let Some(i) = st.dropping.position(|d| d.sent == Some(id)) {
+                            if let Some(d) = st.dropping.get_mut(i) {
+                                d.answered = true;
                             }
                         }
                     }

@@ -275,9 +275,9 @@ fn pages_spanned(start: u64, length: u64) -> Option<u64> {
     Some((last >> 12) - (start >> 12) + 1)
 }
 
-/// Drops a cached range: the backend unmaps it, then the grants end and
-/// the pages are unpinned.
-fn drop_cached(ch: &Channel, c: Cached) {
+/// Drops a cached range now: the backend unmaps it, then the grants end
+/// and the pages are unpinned.
+fn drop_now(ch: &Channel, c: Cached) {
     let _ = ch.release(&Request::DropCached(CachedReq {
         ctx: c.ctx,
         cache: c.cache,
@@ -285,27 +285,33 @@ fn drop_cached(ch: &Channel, c: Cached) {
     c.shared.release(ch.transport());
 }
 
-/// Drops the cached ranges of `ctx`; whether there were any.
+/// Drops the cached ranges of `ctx`, now, and releases the pages of every
+/// range still being dropped: the memory is needed (the process's
+/// RLIMIT_MEMLOCK or the guest's quota); whether anything was freed.
 fn evict_context(ch: &Channel, ctx: CtxHandle) -> bool {
-    let mut any = false;
+    let mut any = ch.forget_drops(None);
     while let Some(c) = ch.regcache().take_first(|c| c.ctx == ctx) {
-        drop_cached(ch, c);
+        drop_now(ch, c);
         any = true;
     }
     any
 }
 
-/// Drops the cached ranges that changed.
+/// Drops the cached ranges that changed, without waiting for the backend
+/// (their requests go ahead of the caller's), and releases those it has
+/// answered for.
 fn drop_stale(ch: &Channel) {
+    ch.reap_drops();
     while let Some(c) = ch.regcache().take_first(|c| c.shared.stale()) {
         regcache::count_stale();
-        drop_cached(ch, c);
+        ch.drop_cached(c);
     }
 }
 
 /// Releases the cached ranges of a closed context (the backend unmapped
 /// them), or of every context (`None`: the backend is gone).
 pub(crate) fn release_cached(ch: &Channel, ctx: Option<CtxHandle>) {
+    ch.forget_drops(ctx);
     while let Some(c) = ch.regcache().take_first(|c| ctx.is_none_or(|x| c.ctx == x)) {
         c.shared.release(ch.transport());
     }
@@ -409,6 +415,9 @@ fn reg(
         Some(h) => h,
         None => reg_new(ch, pd, CtxHandle(ctx), pd_handle, start, length, iova, access)?,
     };
+    // A context's requests are served in order: the drops sent ahead of
+    // ours (`drop_stale`) are answered if they were this context's.
+    ch.reap_drops();
     let mr = KBox::new(
         XibMr {
             ibmr: sys::ib_mr {
@@ -459,7 +468,7 @@ fn dereg_keep(ch: &Channel, xmr: &XibMr) -> Option<CacheHandle> {
     }
     drop_stale(ch);
     while ch.regcache().full() {
-        drop_cached(ch, ch.regcache().take_first(|_| true)?);
+        ch.drop_cached(ch.regcache().take_first(|_| true)?);
     }
     let req = DeregMrReq {
         ctx: CtxHandle(xmr.ctx),
@@ -489,6 +498,7 @@ pub(crate) unsafe extern "C" fn dereg_mr(
         }
     }
     let t = Phase::DeregRequest.lap(t);
+    ch.reap_drops();
     // SAFETY: Boxed in `reg`; the core forgets the MR after this.
     let mr = unsafe { KBox::from_raw(ibmr.cast::<XibMr>()) };
     let XibMr { shared, ctx, .. } = KBox::into_inner(mr);
@@ -500,7 +510,7 @@ pub(crate) unsafe extern "C" fn dereg_mr(
                 shared,
             };
             if let Err(c) = ch.regcache().put(c) {
-                drop_cached(ch, c);
+                ch.drop_cached(c);
             }
         }
         None => {

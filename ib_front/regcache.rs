@@ -13,9 +13,11 @@
 //! Each pinned range is watched (an MMU interval notifier, `helpers.c`)
 //! from before it is pinned: the first change of any part of it (munmap,
 //! `MAP_FIXED` over it, mremap, mprotect, exit) makes the entry stale, and
-//! a stale entry is never used; it is dropped (`DropCached`, then the
-//! grants end and the pages are unpinned) at the next registration or
-//! deregistration on the device. Closing the context, a frontend
+//! a stale entry is never used; it is dropped at the next registration or
+//! deregistration on the device. Nobody waits for that `DropCached`: it
+//! goes on the ring ahead of the caller's own request, and once the
+//! backend has answered, a later registration or deregistration ends the
+//! grants and unpins the pages (`Channel::drop_cached`). Closing the context, a frontend
 //! disconnect and module unload release every entry. At most
 //! `reg_cache` entries (a module parameter) are kept per device; the
 //! kept pages stay counted in the guest's registered-memory quota, and a
@@ -36,12 +38,13 @@ use crate::table::Table;
 use crate::wire::{CacheHandle, CtxHandle};
 
 /// Entries one device may keep, whatever `reg_cache` says.
-const MAX_CACHED: usize = 1024;
+pub(crate) const MAX_CACHED: usize = 1024;
 
 static HITS: AtomicU64 = AtomicU64::new(0);
 static MISSES: AtomicU64 = AtomicU64::new(0);
 static STALE: AtomicU64 = AtomicU64::new(0);
 static ENTRIES: AtomicU64 = AtomicU64::new(0);
+static DROPPING: AtomicU64 = AtomicU64::new(0);
 
 /// Counts a registration served from the cache, or not.
 pub(crate) fn count(hit: bool) {
@@ -53,12 +56,23 @@ pub(crate) fn count_stale() {
     STALE.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Counts a range whose pages wait for the backend's answer to its
+/// `DropCached` (`started`), or no longer.
+pub(crate) fn count_dropping(started: bool) {
+    if started {
+        DROPPING.fetch_add(1, Ordering::Relaxed);
+    } else {
+        DROPPING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The cache's counters, as "name value" lines (the `counters` parameter).
 pub(crate) fn format(w: &mut impl core::fmt::Write) {
     let _ = writeln!(w, "cache.hits {}", HITS.load(Ordering::Relaxed));
     let _ = writeln!(w, "cache.misses {}", MISSES.load(Ordering::Relaxed));
     let _ = writeln!(w, "cache.stale {}", STALE.load(Ordering::Relaxed));
     let _ = writeln!(w, "cache.entries {}", ENTRIES.load(Ordering::Relaxed));
+    let _ = writeln!(w, "cache.dropping {}", DROPPING.load(Ordering::Relaxed));
 }
 
 /// Entries this device may keep now (`reg_cache`); 0: the cache is off.

@@ -5,8 +5,10 @@
 # are replaced at the same address (munmap + mmap MAP_FIXED) the stale
 # entry is dropped and the next registration pins the new pages (the
 # case checks the data arrives in the new memory, and that a
-# deregistered MR's rkey is refused). Process exit leaves no cache entry
-# on either side and the backend's objects and grants at their baseline.
+# deregistered MR's rkey is refused). The stale entry's DropCached is
+# sent ahead of the next request, unwaited. Process exit leaves no cache
+# entry and no dropped range's pages on either side, and the backend's
+# objects and grants at their baseline.
 # With reg_cache=0 nothing is cached.
 . ./lib.sh
 [ -x /xenib/xenib-verbs-test ] || fail "xenib-verbs-test not in the image (scripts/build-userspace-tests)"
@@ -29,6 +31,8 @@ run_case() {
 }
 no_leaks() {
 	[ "$(front_counter cache.entries)" = 0 ] || fail "front still caches $(front_counter cache.entries) ranges after exit"
+	[ "$(front_counter cache.dropping)" = 0 ] ||
+		fail "front still holds $(front_counter cache.dropping) dropped ranges' pages after exit"
 	for c in $objs; do
 		eval "want=\$base_${c#objects.}"
 		[ "$(back_counter $c)" = "$want" ] || fail "backend $c: $(back_counter $c), was $want before"
