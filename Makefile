@@ -32,7 +32,8 @@ check-xen:
 	scripts/setup-host && scripts/build-userspace-tests >/dev/null && \
 		scripts/guest-run --xen --domain dom0 --timeout 7200 /xenib/xen-tests/job $(XEN_ARGS)
 check-pvh:
-	scripts/setup-host && scripts/build-userspace-tests >/dev/null && \
+	scripts/setup-host && scripts/build-qemu >/dev/null && \
+		scripts/build-userspace-tests >/dev/null && \
 		scripts/guest-run --xen --guest-type pvh --domain dom0 --timeout 4800 \
 			/xenib/xen-tests/job XENIB_CYCLES=100 $(XEN_ARGS) && \
 		scripts/guest-run --xen --guest-type pv,pvh --domain dom0 --timeout 1800 \
