@@ -578,19 +578,25 @@ impl Channel {
 
     /// Releases the pages of dropped ranges the backend has answered for.
     pub(crate) fn reap_drops(&self) {
-        self.release_drops(|d| d.answered);
+        self.release_drops(|d| d.answered, false);
     }
 
-    /// Releases the pages of every range being dropped of `ctx` (its
-    /// context is closed: the backend unmapped them), or of every context
-    /// (`None`: the backend is gone, or the memory is needed now; a grant
-    /// the backend still maps keeps its page until it unmaps).
-    /// Whether there were any.
-    pub(crate) fn forget_drops(&self, ctx: Option<CtxHandle>) -> bool {
-        self.release_drops(|d| ctx.is_none_or(|x| d.cached.ctx == x))
+    /// Releases the pages of every range being dropped of `ctx`: its
+    /// context is closed, the backend unmapped them.
+    pub(crate) fn forget_drops(&self, ctx: CtxHandle) {
+        self.release_drops(|d| d.cached.ctx == ctx, false);
     }
 
-    fn release_drops(&self, f: impl Fn(&Dropping) -> bool) -> bool {
+    /// Releases the pages of every range being dropped, now: the backend
+    /// is gone, or the memory is needed (`RLIMIT_MEMLOCK`, the guest's
+    /// quota). A `DropCached` not sent yet is sent and waited for first;
+    /// one on its way needs no wait, as a grant the backend still maps
+    /// keeps its page until it unmaps. Whether there were any.
+    pub(crate) fn flush_drops(&self) -> bool {
+        self.release_drops(|_| true, true)
+    }
+
+    fn release_drops(&self, f: impl Fn(&Dropping) -> bool, send_unsent: bool) -> bool {
         let mut any = false;
         loop {
             let d = {
@@ -601,6 +607,10 @@ impl Channel {
                 st.dropping.remove(i)
             };
             if let Some(d) = d {
+                let c = &d.cached;
+                if send_unsent && d.sent.is_none() {
+                    let _ = self.release(&Request::DropCached(CachedReq { ctx: c.ctx, cache: c.cache }));
+                }
                 d.cached.shared.release(&self.transport);
                 crate::regcache::count_dropping(false);
                 any = true;

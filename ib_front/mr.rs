@@ -289,7 +289,7 @@ fn drop_now(ch: &Channel, c: Cached) {
 /// range still being dropped: the memory is needed (the process's
 /// RLIMIT_MEMLOCK or the guest's quota); whether anything was freed.
 fn evict_context(ch: &Channel, ctx: CtxHandle) -> bool {
-    let mut any = ch.forget_drops(None);
+    let mut any = ch.flush_drops();
     while let Some(c) = ch.regcache().take_first(|c| c.ctx == ctx) {
         drop_now(ch, c);
         any = true;
@@ -311,7 +311,12 @@ fn drop_stale(ch: &Channel) {
 /// Releases the cached ranges of a closed context (the backend unmapped
 /// them), or of every context (`None`: the backend is gone).
 pub(crate) fn release_cached(ch: &Channel, ctx: Option<CtxHandle>) {
-    ch.forget_drops(ctx);
+    match ctx {
+        Some(ctx) => ch.forget_drops(ctx),
+        None => {
+            ch.flush_drops();
+        }
+    }
     while let Some(c) = ch.regcache().take_first(|c| ctx.is_none_or(|x| c.ctx == x)) {
         c.shared.release(ch.transport());
     }
