@@ -571,7 +571,13 @@ impl Channel {
                 return;
             }
         }
-        // Nowhere to track it: drop it now, waiting for the answer.
+        // Nowhere to track it.
+        self.drop_now(c);
+    }
+
+    /// Drops the cached range `c` now: the backend unmaps it (we wait for
+    /// its answer), then the grants end and the pages are unpinned.
+    pub(crate) fn drop_now(&self, c: Cached) {
         let _ = self.release(&Request::DropCached(CachedReq { ctx: c.ctx, cache: c.cache }));
         c.shared.release(&self.transport);
     }
@@ -607,11 +613,11 @@ impl Channel {
                 st.dropping.remove(i)
             };
             if let Some(d) = d {
-                let c = &d.cached;
                 if send_unsent && d.sent.is_none() {
-                    let _ = self.release(&Request::DropCached(CachedReq { ctx: c.ctx, cache: c.cache }));
+                    self.drop_now(d.cached);
+                } else {
+                    d.cached.shared.release(&self.transport);
                 }
-                d.cached.shared.release(&self.transport);
                 crate::regcache::count_dropping(false);
                 any = true;
             }

@@ -27,7 +27,7 @@ use crate::regcache::{self, Cached, RangeWatch};
 use crate::sys;
 use crate::transport::Transport;
 use crate::wire::{
-    access_writable, indirect_pages_for, mr_request_refs, mr_two_level, CacheHandle, CachedReq,
+    access_writable, indirect_pages_for, mr_request_refs, mr_two_level, CacheHandle,
     CtxHandle, DeregMrReq, GrantRef, MrHandle, PdHandle, RefList, RegMrCachedReq, RegMrReq,
     RegMrRsp, Request, ReregMrReq, RspBody, MAX_MR_PAGES, REFS_PER_INDIRECT_PAGE, REREG_ACCESS,
     REREG_PD, REREG_TRANS,
@@ -275,23 +275,13 @@ fn pages_spanned(start: u64, length: u64) -> Option<u64> {
     Some((last >> 12) - (start >> 12) + 1)
 }
 
-/// Drops a cached range now: the backend unmaps it, then the grants end
-/// and the pages are unpinned.
-fn drop_now(ch: &Channel, c: Cached) {
-    let _ = ch.release(&Request::DropCached(CachedReq {
-        ctx: c.ctx,
-        cache: c.cache,
-    }));
-    c.shared.release(ch.transport());
-}
-
 /// Drops the cached ranges of `ctx`, now, and releases the pages of every
 /// range still being dropped: the memory is needed (the process's
 /// RLIMIT_MEMLOCK or the guest's quota); whether anything was freed.
 fn evict_context(ch: &Channel, ctx: CtxHandle) -> bool {
     let mut any = ch.flush_drops();
     while let Some(c) = ch.regcache().take_first(|c| c.ctx == ctx) {
-        drop_now(ch, c);
+        ch.drop_now(c);
         any = true;
     }
     any

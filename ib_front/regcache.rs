@@ -16,9 +16,9 @@
 //! a stale entry is never used; it is dropped at the next registration or
 //! deregistration on the device. Nobody waits for that `DropCached`: it
 //! goes on the ring ahead of the caller's own request, and once the
-//! backend has answered, a later registration or deregistration ends the
-//! grants and unpins the pages (`Channel::drop_cached`). Closing the context, a frontend
-//! disconnect and module unload release every entry. At most
+//! backend has answered, the grants end and the pages are unpinned
+//! (`Channel::drop_cached`). Closing the context, a frontend disconnect
+//! and module unload release every entry. At most
 //! `reg_cache` entries (a module parameter) are kept per device; the
 //! kept pages stay counted in the guest's registered-memory quota, and a
 //! registration the quota refuses drops its context's entries and tries
